@@ -1,0 +1,3 @@
+from devflow.cli import main
+
+raise SystemExit(main())

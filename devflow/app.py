@@ -1,0 +1,57 @@
+"""``create_app(settings)``: the only place that wires Litestar, the database, the lake and jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+
+from devflow.config import Settings
+from devflow.db.engine import make_engine, make_session_factory
+from devflow.http.auth import authenticate
+from devflow.http.body import DEFAULT_BODY_LIMIT
+from devflow.http.context import AppContext
+from devflow.http.cors import CorsGate
+from devflow.http.errors import exception_handlers
+from devflow.http.health import health
+
+log = logging.getLogger("devflow.app")
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings) -> Litestar:
+    """Build the ASGI application. No I/O happens until the lifespan starts."""
+    settings = settings.with_dev_secret()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        ctx = AppContext(settings=settings, engine=engine, db=make_session_factory(engine))
+        app.state["ctx"] = ctx
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[health],
+        dependencies={"principal": Provide(authenticate)},
+    )
+    app = Litestar(
+        route_handlers=[api],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers(),
+        request_max_body_size=DEFAULT_BODY_LIMIT,
+        openapi_config=None,
+        debug=False,
+        logging_config=None,
+    )
+    # CORS wraps routing and exception handling so that every response, 404/405/500 included,
+    # carries the contract's headers (§1.6).
+    app.asgi_handler = CorsGate(app.asgi_handler, settings.cors_allowed_origins)
+    return app

@@ -1,0 +1,109 @@
+"""The ``devflow`` command: ``serve``, ``db upgrade|current`` and the commands of later contexts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from devflow.config import ConfigError, Settings
+from devflow.logging import configure_logging
+
+log = logging.getLogger("devflow.cli")
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from devflow.db.engine import make_engine
+    from devflow.db.migrate import upgrade_with_lock
+
+    engine = make_engine(settings.database_url)
+    upgrade_with_lock(engine)
+    engine.dispose()
+    settings = settings.with_dev_secret()
+    port = args.port or settings.port
+    log.info("devflow listening on http://%s:%s (database: %s)", args.host, port, engine.dialect.name)
+    uvicorn.run(
+        "devflow.cli:app_from_env",
+        factory=True,
+        host=args.host,
+        port=port,
+        workers=args.workers,
+        access_log=args.access_log,
+        log_config=None,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def app_from_env() -> object:
+    """uvicorn factory: each worker process reads the environment itself."""
+    from devflow.app import create_app
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def _cmd_db_upgrade(_: argparse.Namespace, settings: Settings) -> int:
+    from devflow.db.engine import make_engine
+    from devflow.db.migrate import current_revision, upgrade_with_lock
+
+    engine = make_engine(settings.database_url)
+    upgrade_with_lock(engine)
+    print(f"database at revision {current_revision(engine)}")
+    return 0
+
+
+def _cmd_db_current(_: argparse.Namespace, settings: Settings) -> int:
+    from devflow.db.engine import make_engine
+    from devflow.db.migrate import current_revision
+
+    print(current_revision(make_engine(settings.database_url)) or "(empty database)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="devflow", description="devflow backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API (applies migrations first)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default: $PORT or 3000")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--access-log", action="store_true")
+    serve.set_defaults(func=_cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply pending migrations").set_defaults(func=_cmd_db_upgrade)
+    db.add_parser("current", help="print the current revision").set_defaults(func=_cmd_db_current)
+
+    for register in _context_commands():
+        register(sub)
+    return parser
+
+
+def _context_commands() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+    """Each context that adds commands contributes a ``register(subparsers)`` function here."""
+    return []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"devflow: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    func: Command = args.func
+    return func(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""Imports every context's models so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from devflow.accounts.models import ApiToken, OAuthState, PairingCode, RateLimitHit, User
+from devflow.db.base import Base
+from devflow.insights.models import InsightEvaluation, Recommendation, WorkflowState
+from devflow.lake.models import LakeFile
+from devflow.metrics.models import EtlRun
+from devflow.telemetry.models import Session
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "EtlRun",
+    "InsightEvaluation",
+    "LakeFile",
+    "OAuthState",
+    "PairingCode",
+    "RateLimitHit",
+    "Recommendation",
+    "Session",
+    "User",
+    "WorkflowState",
+]

@@ -1,0 +1,47 @@
+"""Logging set-up with a redaction filter: secrets never reach the logs, even by accident."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_SECRET_PATTERNS = [
+    re.compile(r"dvf_[A-Za-z0-9_-]+"),  # API tokens
+    re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),  # JWTs
+    re.compile(r"(?i)(password|secret|api[_-]?key|x-goog-api-key)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+]
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a credential with ``[redacted]``."""
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups >= 2:
+            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+        else:
+            text = pattern.sub("[redacted]", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(exc_text)
+        return True
+
+
+def configure_logging(level: str = "info") -> None:
+    """Root handler on stderr with the redaction filter; idempotent."""
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    for handler in root.handlers:
+        if any(isinstance(f, RedactingFilter) for f in handler.filters):
+            return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root.addHandler(handler)

@@ -1,0 +1,116 @@
+"""Shared fixtures: a clean real database per test (PostgreSQL when DEVFLOW_TEST_DATABASE_URL is
+set, else SQLite), a temporary data dir and lake, and the real app behind Litestar's test client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import Engine, text
+
+from devflow.app import create_app
+from devflow.config import Settings
+from devflow.db.engine import make_engine
+from devflow.db.migrate import upgrade
+from devflow.db.models import Base
+
+PG_URL = os.environ.get("DEVFLOW_TEST_DATABASE_URL", "").strip()
+# A copy of ../shared/contract/vectors: the real request/response bodies of the two clients.
+VECTORS = Path(__file__).resolve().parent / "vectors"
+
+BASE_ENV: dict[str, str] = {
+    "JWT_SECRET": "test-secret-which-is-long-enough-for-hs256",
+    "AUTH_RATE_LIMIT_PER_MINUTE": "0",
+    "CORS_ALLOWED_ORIGINS": "http://localhost:5173",
+    "METRICS_ETL_ENABLED": "false",
+    "INSIGHTS_ENABLED": "false",
+    "LOG_LEVEL": "warning",
+}
+
+
+@pytest.fixture(scope="session")
+def _db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrate once per run: the PostgreSQL test database, or a template SQLite file."""
+    if PG_URL:
+        engine = make_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        upgrade(engine)
+        engine.dispose()
+        yield PG_URL
+    else:
+        path = tmp_path_factory.mktemp("dbtemplate") / "template.sqlite3"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        yield str(path)
+
+
+def _truncate_all(engine: Engine) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture()
+def database_url(_db_template: str, tmp_path: Path) -> str:
+    """A clean, migrated database for this test."""
+    if PG_URL:
+        engine = make_engine(PG_URL)
+        _truncate_all(engine)
+        engine.dispose()
+        return PG_URL
+    target = tmp_path / "data" / "devflow.sqlite3"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_db_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture()
+def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for this test; keyword arguments are extra environment variables."""
+
+    def build(**env: str) -> Settings:
+        merged = {
+            **BASE_ENV,
+            "DEVFLOW_DATA_DIR": str(tmp_path / "data"),
+            "DATABASE_URL": database_url,
+            **env,
+        }
+        return Settings.from_env(merged)
+
+    return build
+
+
+@pytest.fixture()
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture()
+def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient[Any]]]:
+    """Start the real app with extra environment variables; closed at teardown."""
+    clients: list[TestClient[Any]] = []
+
+    def build(**env: str) -> TestClient[Any]:
+        client: TestClient[Any] = TestClient(
+            app=create_app(make_settings(**env)), raise_server_exceptions=False
+        )
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for client in reversed(clients):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture()
+def client(make_client: Callable[..., TestClient[Any]]) -> TestClient[Any]:
+    return make_client()
