@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.di import Provide
+from litestar.types import ControllerRouterHandler
 
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
@@ -23,8 +24,11 @@ log = logging.getLogger("devflow.app")
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings) -> Litestar:
-    """Build the ASGI application. No I/O happens until the lifespan starts."""
+def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRouterHandler] = ()) -> Litestar:
+    """Build the ASGI application. No I/O happens until the lifespan starts.
+
+    ``extra_route_handlers`` are mounted under ``/api/v1`` too (embedding, and probe routes in tests).
+    """
     settings = settings.with_dev_secret()
 
     @asynccontextmanager
@@ -39,7 +43,7 @@ def create_app(settings: Settings) -> Litestar:
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[health],
+        route_handlers=[health, *extra_route_handlers],
         dependencies={"principal": Provide(authenticate)},
     )
     app = Litestar(

@@ -1,0 +1,138 @@
+"""Settings parsing (contract Appendix A)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from devflow.config import ConfigError, Settings
+
+
+def test_defaults_use_embedded_sqlite_and_local_lake(tmp_path: Path) -> None:
+    s = Settings.from_env({"DEVFLOW_DATA_DIR": str(tmp_path)})
+    assert s.database_url == f"sqlite:///{(tmp_path / 'devflow.sqlite3').resolve()}"
+    assert s.lake_url == str(tmp_path / "lake")
+    assert s.port == 3000
+    assert s.frontend_url == "http://localhost:5173"
+    assert s.web_app_url == "http://localhost:5173"
+    assert s.verification_uri == "http://localhost:5173/extension/pair"
+    assert s.auth_rate_limit_per_minute == 10
+    assert s.metrics_line_counting == "line-delta"
+    assert not s.production
+
+
+def test_database_url_wins_over_db_vars() -> None:
+    env = {"DATABASE_URL": "postgresql://u:p@db:5432/x", "DB_HOST": "other"}
+    assert Settings.from_env(env).database_url == "postgresql+psycopg://u:p@db:5432/x"
+
+
+def test_legacy_db_vars_build_a_postgres_url() -> None:
+    s = Settings.from_env({"DB_HOST": "db.internal", "DB_PASSWORD": "p@ss", "DB_SSLMODE": "require"})
+    assert (
+        s.database_url == "postgresql+psycopg://postgres:p%40ss@db.internal:5432/devflow_db?sslmode=require"
+    )
+
+
+@pytest.mark.parametrize("raw", ["abc", "-5", "0", "", "nan", "inf"])
+def test_invalid_numbers_fall_back_to_defaults(raw: str) -> None:
+    s = Settings.from_env(
+        {
+            "PORT": raw,
+            "INSIGHT_COOLDOWN_MINUTES": raw,
+            "RULE_HIGH_CHURN_RATIO": raw,
+            "METRICS_ETL_BATCH_SIZE": raw,
+        }
+    )
+    assert s.port == 3000
+    assert s.insight_cooldown_minutes == 45
+    assert s.rule_high_churn_ratio == 0.4
+    assert s.metrics_etl_batch_size == 5000
+
+
+def test_valid_numbers_are_used_including_fractions() -> None:
+    s = Settings.from_env(
+        {"PORT": "8080", "RULE_HIGH_CHURN_RATIO": "0.25", "INSIGHT_COOLDOWN_MINUTES": "1.5"}
+    )
+    assert (s.port, s.rule_high_churn_ratio, s.insight_cooldown_minutes) == (8080, 0.25, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("raw", "enabled"),
+    [
+        ("false", False),
+        ("FALSE", False),
+        ("0", False),
+        ("", True),
+        ("no", True),
+        ("true", True),
+        (None, True),
+    ],
+)
+def test_enabled_flags(raw: str | None, enabled: bool) -> None:
+    env = {} if raw is None else {"INSIGHTS_ENABLED": raw, "METRICS_ETL_ENABLED": raw}
+    s = Settings.from_env(env)
+    assert s.insights_enabled is enabled
+    assert s.metrics_etl_enabled is enabled
+
+
+def test_rate_limit_zero_disables_and_garbage_defaults() -> None:
+    assert Settings.from_env({"AUTH_RATE_LIMIT_PER_MINUTE": "0"}).auth_rate_limit_per_minute == 0
+    assert Settings.from_env({"AUTH_RATE_LIMIT_PER_MINUTE": "25"}).auth_rate_limit_per_minute == 25
+    assert Settings.from_env({"AUTH_RATE_LIMIT_PER_MINUTE": "x"}).auth_rate_limit_per_minute == 10
+
+
+def test_trust_proxy() -> None:
+    assert Settings.from_env({}).trust_proxy is None
+    assert Settings.from_env({"TRUST_PROXY": "true"}).trust_proxy == 1
+    assert Settings.from_env({"TRUST_PROXY": "2"}).trust_proxy == 2
+    assert Settings.from_env({"TRUST_PROXY": "false"}).trust_proxy is None
+
+
+def test_lists_are_trimmed() -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    s = Settings.from_env(
+        {
+            "CORS_ALLOWED_ORIGINS": " http://a.com ,http://b.com:8080,, ",
+            "ADMIN_USER_IDS": f" {str(a).upper()} , {b},not-a-uuid",
+        }
+    )
+    assert s.cors_allowed_origins == ("http://a.com", "http://b.com:8080")
+    assert s.admin_user_ids == frozenset({a, b})
+
+
+def test_frontend_url_trailing_slashes_and_empty_59() -> None:
+    s = Settings.from_env({"FRONTEND_URL": "https://app.example.com//"})
+    assert s.verification_uri == "https://app.example.com/extension/pair"
+    assert s.web_app_url == "https://app.example.com//"
+    assert Settings.from_env({"FRONTEND_URL": ""}).verification_uri == "http://localhost:5173/extension/pair"
+
+
+@pytest.mark.parametrize("var", ["DEVFLOW_ENV", "NODE_ENV"])
+def test_production_requires_secret_and_frontend(var: str) -> None:
+    with pytest.raises(ConfigError):
+        Settings.from_env({var: "production", "FRONTEND_URL": "https://app.example.com"})
+    with pytest.raises(ConfigError):
+        Settings.from_env({var: "production", "JWT_SECRET": "s"})
+    s = Settings.from_env({var: "production", "JWT_SECRET": "s", "FRONTEND_URL": "https://app.example.com"})
+    assert s.production
+
+
+def test_unknown_line_counting_falls_back() -> None:
+    assert Settings.from_env({"METRICS_LINE_COUNTING": "typing-heuristic"}).metrics_line_counting == (
+        "typing-heuristic"
+    )
+    assert Settings.from_env({"METRICS_LINE_COUNTING": "bogus"}).metrics_line_counting == "line-delta"
+
+
+def test_dev_secret_generated_once_and_kept(tmp_path: Path) -> None:
+    s = Settings.from_env({"DEVFLOW_DATA_DIR": str(tmp_path)})
+    first = s.with_dev_secret().jwt_secret
+    second = Settings.from_env({"DEVFLOW_DATA_DIR": str(tmp_path)}).with_dev_secret().jwt_secret
+    assert first and first == second
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
+    assert (
+        Settings.from_env({"DEVFLOW_DATA_DIR": str(tmp_path), "JWT_SECRET": "x"}).with_dev_secret().jwt_secret
+        == "x"
+    )
