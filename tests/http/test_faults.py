@@ -1,0 +1,61 @@
+"""Contract §1.3: unexpected faults → 500 JSON with CORS and no internals; dependency outage → 503."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Request, get
+from litestar.testing import TestClient
+from sqlalchemy import text
+
+from devflow.app import create_app
+from devflow.config import Settings
+from devflow.http.context import request_context
+
+ALLOWED = "http://localhost:5173"
+
+
+@get("/probe/boom", sync_to_thread=False)
+def boom() -> None:
+    raise RuntimeError("secret internal detail /etc/passwd")
+
+
+@get("/probe/db", sync_to_thread=True)
+def db_probe(request: Request[Any, Any, Any]) -> dict[str, int]:
+    with request_context(request).db() as session:
+        return {"one": int(session.execute(text("SELECT 1")).scalar_one())}
+
+
+def _client(settings: Settings) -> TestClient[Any]:
+    return TestClient(app=create_app(settings, [boom, db_probe]), raise_server_exceptions=False)
+
+
+def test_unhandled_exception_is_json_500_with_cors_10(settings: Settings) -> None:
+    with _client(settings) as client:
+        resp = client.get("/api/v1/probe/boom", headers={"Origin": ALLOWED})
+    assert resp.status_code == 500
+    assert resp.json() == {"error": "Internal server error"}
+    assert "secret internal detail" not in resp.text
+    assert resp.headers["access-control-allow-origin"] == ALLOWED
+    assert resp.headers["access-control-allow-credentials"] == "true"
+
+
+def test_database_reachable_through_context(settings: Settings) -> None:
+    with _client(settings) as client:
+        resp = client.get("/api/v1/probe/db")
+    assert resp.status_code == 200
+    assert resp.json() == {"one": 1}
+
+
+def test_unreachable_database_is_503_with_retry_after(make_settings: Callable[..., Settings]) -> None:
+    # Port 1 on loopback refuses connections: the dependency is down, not the client's fault.
+    settings = make_settings(
+        DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/nothing?connect_timeout=2"
+    )
+    with _client(settings) as client:
+        resp = client.get("/api/v1/probe/db", headers={"Origin": ALLOWED})
+    assert resp.status_code == 503
+    assert resp.json() == {"error": "Service unavailable"}
+    assert int(resp.headers["retry-after"]) > 0
+    assert resp.headers["access-control-allow-origin"] == ALLOWED
