@@ -62,4 +62,6 @@ def create_user(settings: Settings, email: str | None = None) -> TestUser:
             )
     finally:
         engine.dispose()
-    return TestUser(id=user_id, email=email, jwt=issue_jwt(settings.jwt_secret, user_id, "password"), token=token)
+    return TestUser(
+        id=user_id, email=email, jwt=issue_jwt(settings.jwt_secret, user_id, "password"), token=token
+    )
