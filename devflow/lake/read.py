@@ -1,0 +1,132 @@
+"""Reading the lake back: the one place that knows how DuckDB and Polars see the Hive partitions.
+
+What the readers include — decided here, used by the ETL, the metrics API and the analysts:
+
+* **Every visible ``*.parquet`` file under ``events/``** (temporary files end in ``.tmp`` and never
+  match), not only the files registered in ``lake_files``. Readers therefore need no database and
+  never miss an acknowledged row whose file was renamed into place but not registered yet.
+* **De-duplicated by (``session_id``, ``fingerprint``)**, keeping the first row in ingestion order
+  (``received_at``, ``batch_id``, ``batch_index``; contract §4.5/§4.7). Re-sent events, a spool
+  replayed after a crash, and the short window in which a compaction output and its inputs both
+  exist all hold physically identical rows (compaction keeps every column), so the de-duplicated
+  view never double-counts and never loses a row while compaction runs.
+
+Local lakes are read by DuckDB's own glob (re-evaluated at every query). An object-store lake is
+read through a pyarrow dataset over the same filesystem as the writer; that dataset lists the
+files once, when the view is created.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from devflow.lake.schema import EVENT_SCHEMA, EVENTS_DIR, QUARANTINE_DIR, QUARANTINE_SCHEMA
+from devflow.lake.storage import LakeStorage
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+INGESTION_ORDER = ("received_at", "batch_id", "batch_index")
+DEDUPE_KEY = ("session_id", "fingerprint")
+DATE_COLUMN = "date"  # the Hive partition column, from the folder name
+
+
+def _with_date(schema: pa.Schema) -> pa.Schema:
+    return schema.append(pa.field(DATE_COLUMN, pa.date32()))
+
+
+def parquet_glob(storage: LakeStorage, kind: str = EVENTS_DIR) -> str:
+    """The glob of every visible Parquet file of ``kind`` (``events`` or ``quarantine``)."""
+    return storage.uri(f"{kind}/date=*/*.parquet")
+
+
+def _duckdb_source(con: duckdb.DuckDBPyConnection, storage: LakeStorage, kind: str, schema: pa.Schema) -> str:
+    """A FROM-clause for ``kind``: the Parquet glob, or a registered Arrow object when unreadable."""
+    name = f"__devflow_{kind}_source"
+    if not storage.list_parquet(kind):
+        # DuckDB cannot scan a glob that matches nothing; an empty typed table keeps the view valid.
+        con.register(name, pa.Table.from_batches([], _with_date(schema)))
+        return name
+    if storage.is_local:
+        glob = parquet_glob(storage, kind).replace("'", "''")
+        return (
+            f"read_parquet('{glob}', hive_partitioning = true, hive_types = {{'date': DATE}}, "
+            "union_by_name = true)"
+        )
+    con.register(name, _dataset(storage, kind))
+    return name
+
+
+def _dataset(storage: LakeStorage, kind: str) -> pads.Dataset:
+    return pads.dataset(
+        storage.full_path(kind),
+        filesystem=storage.fs,
+        format="parquet",
+        partitioning=pads.partitioning(pa.schema([pa.field(DATE_COLUMN, pa.date32())]), flavor="hive"),
+        exclude_invalid_files=False,
+    )
+
+
+def deduplicated_sql(source: str) -> str:
+    """SQL keeping the first row of each (session_id, fingerprint) in ingestion order."""
+    # Identifiers are module constants and code-given names, never user input.
+    window = f"PARTITION BY {', '.join(DEDUPE_KEY)} ORDER BY {', '.join(INGESTION_ORDER)}"
+    return f"SELECT * FROM {source} QUALIFY row_number() OVER ({window}) = 1"  # noqa: S608
+
+
+def register_lake_views(
+    con: duckdb.DuckDBPyConnection,
+    storage: LakeStorage,
+    *,
+    events_view: str = "events",
+    raw_events_view: str = "events_all",
+    quarantine_view: str = "quarantine",
+) -> None:
+    """Create DuckDB views: ``events`` (de-duplicated), ``events_all`` (every stored row, duplicates
+    included) and ``quarantine``. Each has the Hive ``date`` column."""
+    events_source = _duckdb_source(con, storage, EVENTS_DIR, EVENT_SCHEMA)
+    # View names come from code, sources from the lake URL (quoted in _duckdb_source).
+    con.execute(f"CREATE OR REPLACE VIEW {raw_events_view} AS SELECT * FROM {events_source}")  # noqa: S608
+    con.execute(f"CREATE OR REPLACE VIEW {events_view} AS {deduplicated_sql(raw_events_view)}")
+    quarantine_source = _duckdb_source(con, storage, QUARANTINE_DIR, QUARANTINE_SCHEMA)
+    con.execute(f"CREATE OR REPLACE VIEW {quarantine_view} AS SELECT * FROM {quarantine_source}")  # noqa: S608
+
+
+def events_relation(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> duckdb.DuckDBPyRelation:
+    """The de-duplicated events as a DuckDB relation (creates the views on ``con`` if needed)."""
+    register_lake_views(con, storage)
+    return con.sql("SELECT * FROM events")
+
+
+def connect_lake(storage: LakeStorage) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB connection with the lake views registered."""
+    import duckdb
+
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    )
+    register_lake_views(con, storage)
+    return con
+
+
+def scan_events(storage: LakeStorage, *, deduplicate: bool = True) -> pl.LazyFrame:
+    """The events as a Polars LazyFrame over the Hive partitions (de-duplicated by default)."""
+    import polars as pl
+
+    if not storage.list_parquet(EVENTS_DIR):
+        frame = pl.from_arrow(pa.Table.from_batches([], _with_date(EVENT_SCHEMA)))
+        assert isinstance(frame, pl.DataFrame)
+        return frame.lazy()
+    if storage.is_local:
+        lazy = pl.scan_parquet(
+            parquet_glob(storage, EVENTS_DIR), hive_partitioning=True, hive_schema={DATE_COLUMN: pl.Date}
+        )
+    else:
+        lazy = pl.scan_pyarrow_dataset(_dataset(storage, EVENTS_DIR))
+    if not deduplicate:
+        return lazy
+    return lazy.sort(list(INGESTION_ORDER)).unique(subset=list(DEDUPE_KEY), keep="first", maintain_order=True)
