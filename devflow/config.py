@@ -155,6 +155,8 @@ class Settings:
     google_api_key: str | None = field(default=None, repr=False)
     gemini_model: str = "gemini-2.5-flash"
     gemini_base_url: str | None = None
+    # New: per-call Gemini timeout (contract §7.4 says 30 s); tests shorten it to stay fast.
+    gemini_timeout_seconds: float = 30.0
     insights_enabled: bool = True
     insight_check_interval_seconds: float = 600.0
     insight_cooldown_minutes: float = 45.0
@@ -245,6 +247,7 @@ class Settings:
             google_api_key=_non_empty(env, "GOOGLE_API_KEY"),
             gemini_model=_non_empty(env, "GEMINI_MODEL") or "gemini-2.5-flash",
             gemini_base_url=_non_empty(env, "GEMINI_BASE_URL"),
+            gemini_timeout_seconds=_positive_number(env, "GEMINI_TIMEOUT_SECONDS", 30),
             insights_enabled=_enabled(env, "INSIGHTS_ENABLED"),
             insight_check_interval_seconds=_positive_number(env, "INSIGHT_CHECK_INTERVAL_SECONDS", 600),
             insight_cooldown_minutes=_positive_number(env, "INSIGHT_COOLDOWN_MINUTES", 45),
