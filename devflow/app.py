@@ -10,6 +10,8 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
+from devflow.accounts.ratelimit import warn_if_proxy_unconfigured
+from devflow.accounts.routes import ROUTES as ACCOUNT_ROUTES
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
 from devflow.http.auth import authenticate
@@ -36,6 +38,7 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
         engine = make_engine(settings.database_url)
         ctx = AppContext(settings=settings, engine=engine, db=make_session_factory(engine))
         app.state["ctx"] = ctx
+        warn_if_proxy_unconfigured(settings)
         try:
             yield
         finally:
@@ -43,7 +46,7 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[health, *extra_route_handlers],
+        route_handlers=[health, *ACCOUNT_ROUTES, *extra_route_handlers],
         dependencies={"principal": Provide(authenticate)},
     )
     app = Litestar(

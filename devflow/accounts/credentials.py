@@ -38,7 +38,13 @@ def decode_jwt(secret: str, token: str) -> JwtClaims | None:
         if header.get("alg") != "HS256":
             return None
         claims = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}, leeway=0
+            token,
+            secret,
+            algorithms=["HS256"],
+            # iat is not a validity condition in §1.4: a replica whose clock lags the issuer's by a
+            # second must not reject (401 → the dashboard logs out) a token issued a moment ago.
+            options={"require": ["exp", "sub"], "verify_iat": False},
+            leeway=0,
         )
         sub = claims["sub"]
         if not isinstance(sub, str):

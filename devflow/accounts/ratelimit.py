@@ -1,0 +1,147 @@
+"""Login/register rate limits (contract §1.8): per client IP and per normalised email.
+
+A sliding 60 s window kept in the ``rate_limit_hits`` table, so every replica shares it. Each
+allowed attempt is one row; refused attempts are not stored, so a key never holds more than
+``AUTH_RATE_LIMIT_PER_MINUTE`` live rows, and rows that left the window are deleted (per key on
+every attempt, table-wide at most once a minute per process): storage stays bounded. Checking and
+recording happen in one transaction serialised per key (a PostgreSQL advisory lock; SQLite's
+``BEGIN IMMEDIATE`` already serialises writers), so concurrent attempts cannot overshoot.
+
+Keys are SHA-256 digests: the table never holds an email address or an IP in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import math
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from litestar import Request
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from devflow.accounts.models import RateLimitHit
+from devflow.config import Settings
+
+log = logging.getLogger("devflow.accounts.ratelimit")
+
+WINDOW_SECONDS = 60
+_PURGE_EVERY_SECONDS = 60.0
+
+# RFC 1918 and RFC 4193 ranges; loopback is checked separately.
+_PRIVATE_NETWORKS = (
+    ipaddress.ip_network("10.0.0.0/8"),
+    ipaddress.ip_network("172.16.0.0/12"),
+    ipaddress.ip_network("192.168.0.0/16"),
+    ipaddress.ip_network("fc00::/7"),
+)
+
+
+def is_loopback_or_private(host: str) -> bool:
+    """True for loopback, RFC 1918 and RFC 4193 addresses (IPv4-mapped IPv6 included)."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return True
+    return any(address in network for network in _PRIVATE_NETWORKS if network.version == address.version)
+
+
+def client_ip(request: Request[Any, Any, Any], trust_proxy: int | None) -> str | None:
+    """The client IP for the per-IP limit, or None when that limit must be skipped.
+
+    With ``TRUST_PROXY=n`` it is the n-th ``X-Forwarded-For`` entry from the right (the entries a
+    client wrote itself sit further left and are ignored); with fewer entries, the leftmost one;
+    with none, the peer. Without ``TRUST_PROXY``, a loopback or private peer is most likely a
+    reverse proxy that would put every user in one bucket, so the per-IP limit is skipped.
+    """
+    peer = request.client.host if request.client else None
+    if trust_proxy:
+        entries = [
+            entry.strip()
+            for header in request.headers.getall("x-forwarded-for", [])
+            for entry in header.split(",")
+            if entry.strip()
+        ]
+        if entries:
+            return entries[-trust_proxy] if len(entries) >= trust_proxy else entries[0]
+        return peer
+    if peer is None or is_loopback_or_private(peer):
+        return None
+    return peer
+
+
+def limiter_key(kind: str, value: str) -> str:
+    """``ip:<sha256>`` / ``email:<sha256>``: fixed length, nothing personal in clear."""
+    return f"{kind}:{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def warn_if_proxy_unconfigured(settings: Settings) -> None:
+    """The one start-up warning of §1.8 when private/loopback peers will skip the per-IP limit."""
+    if settings.auth_rate_limit_per_minute > 0 and settings.trust_proxy is None:
+        log.warning(
+            "TRUST_PROXY is unset: login/register requests from loopback or private addresses skip "
+            "the per-IP rate limit (the per-email limit still applies). Set TRUST_PROXY=<number of "
+            "proxies> when running behind a reverse proxy."
+        )
+
+
+class AuthRateLimiter:
+    """The DB-backed sliding-window limiter shared by ``POST /auth/login`` and ``/auth/register``."""
+
+    def __init__(self, db: sessionmaker[Session], limit: int, window_seconds: int = WINDOW_SECONDS) -> None:
+        self.db = db
+        self.limit = limit
+        self.window = timedelta(seconds=window_seconds)
+        self._last_purge = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.limit > 0
+
+    def attempt(self, key: str, now: datetime) -> int | None:
+        """Count one attempt for ``key``. None if allowed, else the seconds until a slot frees up."""
+        if not self.enabled:
+            return None
+        cutoff = now - self.window
+        with self.db.begin() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # Serialise attempts on this key across replicas for the rest of the transaction.
+                session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+            session.execute(delete(RateLimitHit).where(RateLimitHit.key == key, RateLimitHit.at <= cutoff))
+            recent = list(
+                session.scalars(
+                    select(RateLimitHit.at)
+                    .where(RateLimitHit.key == key, RateLimitHit.at > cutoff)
+                    .order_by(RateLimitHit.at.desc())
+                    .limit(self.limit)
+                )
+            )
+            if len(recent) >= self.limit:
+                # The slot frees up when the oldest of the last `limit` attempts leaves the window.
+                frees_at = recent[-1] + self.window
+                return max(1, math.ceil((frees_at - now).total_seconds()))
+            session.add(RateLimitHit(key=key, at=now))
+        self._purge_if_due(cutoff)
+        return None
+
+    def _purge_if_due(self, cutoff: datetime) -> None:
+        """Delete every expired row now and then, so keys that are never seen again do not linger."""
+        monotonic = time.monotonic()
+        if monotonic - self._last_purge < _PURGE_EVERY_SECONDS:
+            return
+        self._last_purge = monotonic
+        with self.db.begin() as session:
+            session.execute(delete(RateLimitHit).where(RateLimitHit.at <= cutoff))
+
+    def live_rows(self) -> int:
+        """How many rows the limiter holds (tests check that storage stays bounded)."""
+        with self.db() as session:
+            return int(session.scalar(select(func.count()).select_from(RateLimitHit)) or 0)
