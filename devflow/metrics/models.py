@@ -1,4 +1,5 @@
-"""ETL bookkeeping: one row per finished pass (watermarks in ingestion order)."""
+"""ETL bookkeeping: one row per finished pass (watermarks in ingestion order), and which lake files
+each pass took in."""
 
 from __future__ import annotations
 
@@ -23,3 +24,18 @@ class EtlRun(Base):
     processed_count: Mapped[int] = mapped_column(BigInteger, default=0)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     definition: Mapped[str] = mapped_column(String(32), default="line-delta")
+
+
+class EtlFile(Base):
+    """A registered event file that an ETL pass has taken in.
+
+    A "highest seq seen" watermark alone could skip files: on PostgreSQL two writers may commit
+    their registrations out of sequence order (seq 11 visible before seq 10), so a pass that read
+    up to 11 would never see 10. Recording every taken file makes "not yet taken" an anti-join.
+    """
+
+    __tablename__ = "etl_files"
+
+    file_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    run_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    ingested_rows: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,371 @@
+"""The metrics ETL: take in newly ingested lake files, recompute the touched sessions whole, and
+replace the metric partitions atomically (contract §6.5, DESIGN flow 3).
+
+A pass:
+
+1. registers event files that are visible in the lake but were never registered (a crash between
+   the writer's rename and its INSERT), once they are older than a grace period;
+2. takes in the registered event files no pass has taken yet, in ``seq`` order, at most
+   ``METRICS_ETL_BATCH_SIZE`` ingested rows (whole files, at least one);
+3. finds the sessions with metric events (text_change, editor_switch, file_save) in those files —
+   the *dirty* sessions — and the UTC dates they have events on: the dates in the new files plus
+   the dates stored with the session's previous aggregate;
+4. re-reads every stored event of the dirty sessions from those date partitions (every visible
+   file, so also files registered or written while the pass runs), recomputes their per-day and
+   per-session metrics with the SQL in ``sql/metrics/`` and swaps each touched partition whole;
+5. records the pass (``etl_runs``) and the files it took in (``etl_files``) in one transaction.
+
+A user's daily figure is the sum of its sessions' day rows, so recomputing a session whole keeps
+every other session's rows and the day stays exact — the line-delta baseline, which crosses day
+boundaries, only ever looks inside one session. When ``METRICS_LINE_COUNTING`` differs from the
+definition of the previous pass (or there was none) the pass recomputes everything.
+
+Watermarks are positions in ingestion order: the sum of ``ingested_rows`` of the files taken in so
+far (compaction outputs count 0). Callers hold the single-runner lock (:mod:`devflow.jobs.lock`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from devflow.config import Settings
+from devflow.lake.files import INGEST_PREFIX, WrittenFile, register_files
+from devflow.lake.models import LakeFile
+from devflow.lake.schema import EVENT_SCHEMA, EVENTS_DIR, METRICS_DAILY_DIR, METRICS_SESSION_DIR
+from devflow.lake.storage import LakeStorage, partition_date_of
+from devflow.metrics.compute import (
+    METRIC_TYPES,
+    RAW_COLUMNS,
+    SESSION_DAY_SCHEMA,
+    SESSION_SCHEMA,
+    compute_session_metrics,
+    duckdb_connection,
+)
+from devflow.metrics.layout import daily_partition, session_partition, user_bucket
+from devflow.metrics.models import EtlFile, EtlRun
+
+log = logging.getLogger("devflow.metrics.etl")
+
+# An unregistered ingest file younger than this may still be registered by its writer.
+ORPHAN_GRACE_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class EtlEnv:
+    """What a pass needs: settings, the database and the lake."""
+
+    settings: Settings
+    db: sessionmaker[Session]
+    storage: LakeStorage
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    """The outcome of one pass (the four integers of ``POST /metrics/etl/run``, and more)."""
+
+    run_id: int
+    processed_count: int
+    watermark_before: int
+    watermark_after: int
+    duration_ms: int
+    recomputed_sessions: int
+    full: bool
+    definition: str
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingFile:
+    seq: int
+    path: str
+    partition_date: str
+    ingested_rows: int
+
+
+def run_pass(
+    env: EtlEnv,
+    *,
+    rebuild: bool = False,
+    take_all: bool = False,
+    orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS,
+) -> PassResult:
+    """Run one ETL pass (the caller holds the runner lock). ``rebuild`` recomputes every partition
+    from the raw events; ``take_all`` ignores the batch size."""
+    started_at = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    definition = env.settings.metrics_line_counting
+    register_orphan_files(env, orphan_grace_seconds)
+
+    with env.db() as session:
+        last = session.scalars(
+            select(EtlRun).where(EtlRun.finished_at.is_not(None)).order_by(EtlRun.id.desc()).limit(1)
+        ).first()
+        watermark_before = int(session.scalar(select(func.coalesce(func.sum(EtlFile.ingested_rows), 0))) or 0)
+        rows = session.execute(
+            select(LakeFile.seq, LakeFile.path, LakeFile.partition_date, LakeFile.ingested_rows)
+            .outerjoin(EtlFile, EtlFile.file_seq == LakeFile.seq)
+            .where(LakeFile.kind == EVENTS_DIR, EtlFile.file_seq.is_(None))
+            .order_by(LakeFile.seq)
+        ).all()
+    pending = [_PendingFile(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+    taken = _take(pending, None if (take_all or rebuild) else env.settings.metrics_etl_batch_size)
+
+    full = rebuild or last is None or last.definition != definition
+    if full:
+        recomputed = recompute_everything(env, definition)
+    elif taken:
+        recomputed = recompute_sessions_in(env, [f.path for f in taken], definition)
+    else:
+        recomputed = 0
+
+    processed = sum(f.ingested_rows for f in taken)
+    duration_ms = int((time.perf_counter() - t0) * 1000)
+    with env.db.begin() as session:
+        run = EtlRun(
+            started_at=started_at,
+            finished_at=dt.datetime.now(dt.UTC),
+            last_file_seq=max((f.seq for f in taken), default=last.last_file_seq if last else 0),
+            watermark_before=watermark_before,
+            watermark_after=watermark_before + processed,
+            processed_count=processed,
+            duration_ms=duration_ms,
+            definition=definition,
+        )
+        session.add(run)
+        session.flush()
+        session.add_all(EtlFile(file_seq=f.seq, run_id=run.id, ingested_rows=f.ingested_rows) for f in taken)
+        run_id = run.id
+    log.info(
+        "etl pass %s: %d rows from %d files, %d sessions recomputed%s in %d ms",
+        run_id,
+        processed,
+        len(taken),
+        recomputed,
+        " (full)" if full else "",
+        duration_ms,
+    )
+    return PassResult(
+        run_id=run_id,
+        processed_count=processed,
+        watermark_before=watermark_before,
+        watermark_after=watermark_before + processed,
+        duration_ms=duration_ms,
+        recomputed_sessions=recomputed,
+        full=full,
+        definition=definition,
+    )
+
+
+def _take(pending: Sequence[_PendingFile], batch_size: int | None) -> list[_PendingFile]:
+    """Whole files in seq order up to ``batch_size`` ingested rows, and always at least one."""
+    taken: list[_PendingFile] = []
+    total = 0
+    for f in pending:
+        if batch_size is not None and taken and total + f.ingested_rows > batch_size:
+            break
+        taken.append(f)
+        total += f.ingested_rows
+    return taken
+
+
+def register_orphan_files(env: EtlEnv, grace_seconds: float) -> list[WrittenFile]:
+    """Register visible ingest files that no writer registered (crash after the rename).
+
+    Files younger than ``grace_seconds`` are left to their writer, which registers right after the
+    rename. Compaction outputs are never registered this way (their inputs are still live).
+    """
+    storage = env.storage
+    selector = pafs.FileSelector(storage.full_path(EVENTS_DIR), recursive=True, allow_not_found=True)
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace_seconds)
+    cut = len(storage.root) + 1
+    candidates: list[str] = []
+    for info in storage.fs.get_file_info(selector):
+        if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
+            continue
+        if not info.base_name.startswith(INGEST_PREFIX):
+            continue
+        mtime = info.mtime
+        if mtime is not None and _aware(mtime) > cutoff:
+            continue
+        candidates.append(info.path[cut:])
+    if not candidates:
+        return []
+    with env.db() as session:
+        known = set(session.scalars(select(LakeFile.path).where(LakeFile.kind == EVENTS_DIR)))
+    orphans = []
+    for path in candidates:
+        if path in known:
+            continue
+        rows = storage.row_count(path)
+        orphans.append(WrittenFile(EVENTS_DIR, path, partition_date_of(path), rows, rows))
+    if orphans:
+        log.warning("registering %d unregistered event file(s) found in the lake", len(orphans))
+        register_files(env.db, orphans)
+    return orphans
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+# -- reading raw events -------------------------------------------------------------------------
+
+
+def _event_files_on(storage: LakeStorage, dates: Iterable[str]) -> list[str]:
+    """Every visible event file (registered or not) in the given date partitions."""
+    paths: list[str] = []
+    for day in sorted(set(dates)):
+        paths.extend(f.path for f in storage.list_parquet(f"{EVENTS_DIR}/date={day}"))
+    return paths
+
+
+def _scan(storage: LakeStorage, paths: Sequence[str], sessions: Sequence[str] | None = None) -> pa.Table:
+    """The metric columns of the metric event types in ``paths`` (optionally only some sessions)."""
+    dataset = pads.dataset(
+        [storage.full_path(p) for p in paths], schema=EVENT_SCHEMA, filesystem=storage.fs, format="parquet"
+    )
+    condition = pc.field("type").isin(list(METRIC_TYPES))
+    if sessions is not None:
+        condition = condition & pc.field("session_id").isin(list(sessions))
+    return dataset.to_table(columns=list(RAW_COLUMNS), filter=condition)
+
+
+def _read_partition(storage: LakeStorage, path: str, schema: pa.Schema) -> pa.Table | None:
+    if not storage.exists(path):
+        return None
+    return storage.read_table(path).cast(schema)
+
+
+def _write_partition(storage: LakeStorage, path: str, table: pa.Table) -> None:
+    if table.num_rows == 0:
+        storage.delete(path)
+    else:
+        storage.write_parquet_atomic(path, table, row_group_size=64 * 1024)
+
+
+# -- recomputation --------------------------------------------------------------------------------
+
+
+def recompute_sessions_in(env: EtlEnv, paths: Sequence[str], definition: str) -> int:
+    """Recompute every session with metric events in the files ``paths``; return how many."""
+    storage = env.storage
+    present = [p for p in paths if storage.exists(p)]  # a superseded file may be gone: its rows
+    if not present:  # live on in the compaction output, which is taken in after it
+        return 0
+    new_rows = _scan(storage, present)
+    if new_rows.num_rows == 0:
+        return 0
+    con = duckdb_connection()
+    con.register("new_rows", new_rows)
+    try:
+        touched = con.sql(
+            "SELECT session_id, any_value(user_id) AS user_id, "
+            "list(DISTINCT strftime(CAST((\"timestamp\" AT TIME ZONE 'UTC') AS DATE), '%Y-%m-%d')) AS dates "
+            "FROM new_rows GROUP BY session_id"
+        ).fetchall()
+    finally:
+        con.unregister("new_rows")
+    dirty: dict[str, str] = {str(sid): str(uid) for sid, uid, _ in touched}
+    dates: set[str] = {str(d) for _, _, ds in touched for d in ds}
+    buckets = {user_bucket(uid) for uid in dirty.values()}
+
+    # Days the dirty sessions had events on before this pass (stored with their previous aggregate).
+    old_buckets: dict[str, pa.Table] = {}
+    dirty_ids = pa.array(sorted(dirty))
+    for bucket in buckets:
+        table = _read_partition(storage, session_partition(bucket), SESSION_SCHEMA)
+        if table is None:
+            continue
+        old_buckets[bucket] = table
+        mine = table.filter(pc.is_in(table["session_id"], value_set=dirty_ids) & pc.is_null(table["path"]))
+        for day_list in mine["dates"].to_pylist():
+            dates.update(d.isoformat() for d in day_list or [])
+
+    raw = _scan(storage, _event_files_on(storage, dates), sorted(dirty))
+    metrics = compute_session_metrics(con, raw, definition)
+
+    # Swap each touched daily partition: other sessions' rows kept, the dirty sessions' replaced.
+    new_by_day = _split(metrics.session_day, "date")
+    for day in sorted(dates):
+        path = daily_partition(day)
+        old = _read_partition(storage, path, SESSION_DAY_SCHEMA)
+        kept = _without_sessions(old, dirty_ids, SESSION_DAY_SCHEMA)
+        fresh = new_by_day.get(day, SESSION_DAY_SCHEMA.empty_table())
+        combined = pa.concat_tables([kept, fresh]).sort_by(_DAY_ORDER)
+        _write_partition(storage, path, combined)
+
+    new_by_bucket = _split_by_bucket(metrics.sessions)
+    for bucket in sorted(buckets):
+        kept = _without_sessions(old_buckets.get(bucket), dirty_ids, SESSION_SCHEMA)
+        fresh = new_by_bucket.get(bucket, SESSION_SCHEMA.empty_table())
+        combined = pa.concat_tables([kept, fresh]).sort_by(_SESSION_ORDER)
+        _write_partition(storage, session_partition(bucket), combined)
+    return len(dirty)
+
+
+def recompute_everything(env: EtlEnv, definition: str) -> int:
+    """Rebuild every metric partition from all raw events; delete partitions left without data."""
+    storage = env.storage
+    paths = [f.path for f in storage.list_parquet(EVENTS_DIR)]
+    con = duckdb_connection()
+    metrics = compute_session_metrics(con, _scan(storage, paths), definition)
+
+    by_day = _split(metrics.session_day, "date")
+    for day, table in sorted(by_day.items()):
+        _write_partition(storage, daily_partition(day), table.sort_by(_DAY_ORDER))
+    for f in storage.list_parquet(METRICS_DAILY_DIR):
+        if partition_date_of(f.path) not in by_day:
+            storage.delete(f.path)
+
+    by_bucket = _split_by_bucket(metrics.sessions)
+    wanted = {session_partition(b) for b in by_bucket}
+    for bucket, table in sorted(by_bucket.items()):
+        _write_partition(storage, session_partition(bucket), table.sort_by(_SESSION_ORDER))
+    for f in storage.list_parquet(METRICS_SESSION_DIR):
+        if f.path not in wanted:
+            storage.delete(f.path)
+    sessions = metrics.sessions.filter(pc.is_null(metrics.sessions["path"]))
+    return int(sessions.num_rows)
+
+
+_DAY_ORDER = [("user_id", "ascending"), ("session_id", "ascending"), ("path", "ascending")]
+_SESSION_ORDER = [("user_id", "ascending"), ("session_id", "ascending"), ("path", "ascending")]
+
+
+def _without_sessions(table: pa.Table | None, session_ids: pa.Array, schema: pa.Schema) -> pa.Table:
+    if table is None:
+        return schema.empty_table()
+    return table.filter(pc.invert(pc.is_in(table["session_id"], value_set=session_ids)))
+
+
+def _split(table: pa.Table, column: str) -> dict[str, pa.Table]:
+    """Rows of ``table`` per value of a date column, keyed ``YYYY-MM-DD``."""
+    if table.num_rows == 0:
+        return {}
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    parts = frame.partition_by(column, as_dict=True, maintain_order=True)
+    return {key[0].isoformat(): part.to_arrow().cast(table.schema) for key, part in parts.items()}  # type: ignore[union-attr]
+
+
+def _split_by_bucket(table: pa.Table) -> dict[str, pa.Table]:
+    if table.num_rows == 0:
+        return {}
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(
+        pl.col("user_id").str.replace_all("-", "").str.slice(0, 2).str.to_lowercase().alias("_b")
+    )
+    parts = frame.partition_by("_b", as_dict=True, maintain_order=True, include_key=False)
+    return {str(key[0]): part.to_arrow().cast(table.schema) for key, part in parts.items()}

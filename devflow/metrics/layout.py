@@ -1,0 +1,41 @@
+"""Where the metric partitions live under the lake root, and how they are replaced.
+
+* ``metrics_daily/date=YYYY-MM-DD/data.parquet`` — one row per (user, session, UTC date) with the
+  day's totals (``path`` null) plus one row per (user, session, date, to_file) with its switch count.
+  A user's day is the sum of its session rows; every path is kept, so ``top_files`` is exact.
+* ``metrics_session/user_bucket=XX/data.parquet`` — per-session totals (``path`` null, with the list
+  of UTC ``dates`` the session has events on) and per-(session, to_file) switch counts; ``XX`` is the
+  first two hex digits of the user id, so one user's sessions are always in one file.
+
+Every row carries the line ``definition`` it was computed with.
+
+**Atomic replacement.** A partition is always rewritten whole: the new content is written to a
+temporary name in the same folder (``data.parquet.<random>.tmp``, never matched by ``*.parquet``),
+fsynced, and renamed over ``data.parquet`` (:meth:`LakeStorage.write_parquet_atomic`; a single PUT on
+an object store). A reader therefore opens either the old file or the new one, never a mix, and an
+emptied partition is deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from devflow.lake.schema import METRICS_DAILY_DIR, METRICS_SESSION_DIR
+
+PARTITION_FILE = "data.parquet"
+
+
+def daily_partition(day: dt.date | str) -> str:
+    """Root-relative path of the daily metrics partition of ``day``."""
+    text = day if isinstance(day, str) else day.isoformat()
+    return f"{METRICS_DAILY_DIR}/date={text}/{PARTITION_FILE}"
+
+
+def user_bucket(user_id: str) -> str:
+    """The session-partition bucket of a user: the first two hex digits of its id."""
+    return user_id.replace("-", "")[:2].lower()
+
+
+def session_partition(bucket: str) -> str:
+    """Root-relative path of the session metrics partition of a user bucket."""
+    return f"{METRICS_SESSION_DIR}/user_bucket={bucket}/{PARTITION_FILE}"

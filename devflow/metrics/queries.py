@@ -1,0 +1,273 @@
+"""Reading the metric partitions: the figures behind ``/metrics/*`` and the insight features.
+
+Partitions are loaded with DuckDB (aggregated per user, or per session) and kept in a small
+per-process cache keyed by the file's identity (inode, mtime, size; mtime and size on an object
+store). The ETL replaces a partition by renaming a new file over it, which changes that identity,
+so a cached entry is never served after its file was replaced — and a 30-day read costs 30 ``stat``
+calls plus dictionary look-ups instead of 30 Parquet scans.
+
+Public helpers for other contexts (signatures kept stable):
+
+* :func:`user_day_metrics` — one UTC day's figures for many users, as a Polars frame;
+* :func:`top_files` — a user's exact top switched-to files over a date range.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa
+
+from devflow.config import Settings
+from devflow.lake.storage import LakeStorage
+from devflow.metrics.compute import duckdb_connection
+from devflow.metrics.layout import daily_partition, session_partition, user_bucket
+
+if TYPE_CHECKING:
+    from devflow.http.context import AppContext
+
+_READER_KEY = "metrics_reader"
+_STORAGE_KEY = "lake_storage"
+
+
+@dataclass(slots=True)
+class Figures:
+    """Metric totals of one user-day or one session, with exact per-file switch counts."""
+
+    lines_added: int = 0
+    lines_deleted: int = 0
+    switch_count: int = 0
+    rapid_switch_count: int = 0
+    activity_count: int = 0
+    files: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Figures) -> None:
+        """Accumulate ``other`` into this total."""
+        self.lines_added += other.lines_added
+        self.lines_deleted += other.lines_deleted
+        self.switch_count += other.switch_count
+        self.rapid_switch_count += other.rapid_switch_count
+        self.activity_count += other.activity_count
+        for path, count in other.files.items():
+            self.files[path] = self.files.get(path, 0) + count
+
+    def top_files(self, n: int) -> list[tuple[str, int]]:
+        """The ``n`` most switched-to files: count descending, then path ascending (§6.3)."""
+        return sorted(self.files.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+
+# (definition, key) -> Figures; key is the user id (daily partitions) or the session id (sessions)
+PartitionFigures = dict[tuple[str, str], Figures]
+
+_DAILY_SQL = """
+SELECT definition, user_id, path,
+       sum(lines_added), sum(lines_deleted), sum(switch_count), sum(rapid_switch_count), sum(activity_count)
+FROM partition_rows
+GROUP BY definition, user_id, path
+"""
+_SESSION_SQL = """
+SELECT definition, session_id, path,
+       lines_added, lines_deleted, switch_count, rapid_switch_count, activity_count
+FROM partition_rows
+"""
+
+
+class MetricsReader:
+    """Cached, thread-safe access to the metric partitions of one lake."""
+
+    def __init__(self, storage: LakeStorage, max_partitions: int = 2048) -> None:
+        self.storage = storage
+        self._max = max_partitions
+        self._cache: OrderedDict[str, tuple[Hashable, PartitionFigures]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _identity(self, path: str) -> Hashable | None:
+        full = self.storage.full_path(path)
+        if self.storage.is_local:
+            try:
+                st = os.stat(full)
+            except FileNotFoundError:
+                return None
+            return (st.st_ino, st.st_mtime_ns, st.st_size)
+        info = self.storage.fs.get_file_info(full)
+        if info.size is None:
+            return None
+        return (info.mtime_ns, info.size)
+
+    def _load(self, path: str, sql: str) -> PartitionFigures:
+        identity = self._identity(path)
+        if identity is None:
+            with self._lock:
+                self._cache.pop(path, None)
+            return {}
+        with self._lock:
+            hit = self._cache.get(path)
+            if hit is not None and hit[0] == identity:
+                self._cache.move_to_end(path)
+                return hit[1]
+        try:
+            table = self.storage.read_table(path)
+        except (FileNotFoundError, OSError):
+            return {}  # replaced or deleted between stat and read: the next request reloads
+        figures = _aggregate(table, sql)
+        with self._lock:
+            self._cache[path] = (identity, figures)
+            self._cache.move_to_end(path)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return figures
+
+    def day(self, day: dt.date) -> PartitionFigures:
+        """Per-(definition, user) figures of one UTC day."""
+        return self._load(daily_partition(day), _DAILY_SQL)
+
+    def sessions_of(self, user_id: str) -> PartitionFigures:
+        """Per-(definition, session) figures of the user's session bucket."""
+        return self._load(session_partition(user_bucket(user_id)), _SESSION_SQL)
+
+
+def _aggregate(table: pa.Table, sql: str) -> PartitionFigures:
+    con = duckdb_connection()
+    con.register("partition_rows", table)
+    try:
+        rows = con.sql(sql).fetchall()
+    finally:
+        con.unregister("partition_rows")
+    out: PartitionFigures = {}
+    for definition, key, path, added, deleted, switches, rapid, activity in rows:
+        figures = out.setdefault((str(definition), str(key)), Figures())
+        if path is None:
+            figures.lines_added += int(added)
+            figures.lines_deleted += int(deleted)
+            figures.switch_count += int(switches)
+            figures.rapid_switch_count += int(rapid)
+            figures.activity_count += int(activity)
+        else:
+            figures.files[str(path)] = figures.files.get(str(path), 0) + int(switches)
+    return out
+
+
+# -- resolving the reader from an app context or plain settings --------------------------------------
+
+_readers: dict[str, MetricsReader] = {}
+_readers_lock = threading.Lock()
+
+
+def lake_storage(source: AppContext | Settings) -> LakeStorage:
+    """The lake of an app context (shared with the writer when it set one) or of settings."""
+    if isinstance(source, Settings):
+        return LakeStorage.from_url(source.lake_url)
+    storage = source.extras.get(_STORAGE_KEY)
+    if isinstance(storage, LakeStorage):
+        return storage
+    storage = LakeStorage.from_url(source.settings.lake_url)
+    source.extras[_STORAGE_KEY] = storage
+    return storage
+
+
+def metrics_reader(source: AppContext | Settings) -> MetricsReader:
+    """The cached :class:`MetricsReader` of an app context, or a per-lake one for plain settings."""
+    if isinstance(source, Settings):
+        with _readers_lock:
+            reader = _readers.get(source.lake_url)
+            if reader is None:
+                reader = _readers[source.lake_url] = MetricsReader(LakeStorage.from_url(source.lake_url))
+            return reader
+    reader = source.extras.get(_READER_KEY)
+    if isinstance(reader, MetricsReader):
+        return reader
+    reader = MetricsReader(lake_storage(source))
+    source.extras[_READER_KEY] = reader
+    return reader
+
+
+def _settings(source: AppContext | Settings) -> Settings:
+    return source if isinstance(source, Settings) else source.settings
+
+
+def days(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
+    """Every UTC date from ``date_from`` to ``date_to`` inclusive."""
+    return [date_from + dt.timedelta(days=i) for i in range((date_to - date_from).days + 1)]
+
+
+def daily_series(
+    reader: MetricsReader, definition: str, user_id: str, date_from: dt.date, date_to: dt.date
+) -> list[tuple[dt.date, Figures]]:
+    """The user's figures for every day of the range (zeros where there is no data)."""
+    series: list[tuple[dt.date, Figures]] = []
+    for day in days(date_from, date_to):
+        series.append((day, reader.day(day).get((definition, user_id)) or Figures()))
+    return series
+
+
+def session_figures(reader: MetricsReader, definition: str, user_id: str, session_id: str) -> Figures | None:
+    """A session's figures, or None when it has none under ``definition``."""
+    return reader.sessions_of(user_id).get((definition, session_id))
+
+
+# -- for the insights context -------------------------------------------------------------------------
+
+
+def user_day_metrics(
+    source: AppContext | Settings, user_ids: Sequence[uuid.UUID], day: dt.date
+) -> pl.DataFrame:
+    """One UTC day's metrics of each user, under the line definition in force.
+
+    Columns: ``user_id`` (str), ``lines_added``, ``lines_deleted``, ``switch_count``,
+    ``rapid_switch_count`` (Int64; 0 for users without data). One row per requested user, in order.
+    """
+    definition = _settings(source).metrics_line_counting
+    partition = metrics_reader(source).day(day)
+    rows: dict[str, list[Any]] = {
+        "user_id": [],
+        "lines_added": [],
+        "lines_deleted": [],
+        "switch_count": [],
+        "rapid_switch_count": [],
+    }
+    for uid in user_ids:
+        key = str(uid)
+        figures = partition.get((definition, key)) or Figures()
+        rows["user_id"].append(key)
+        rows["lines_added"].append(figures.lines_added)
+        rows["lines_deleted"].append(figures.lines_deleted)
+        rows["switch_count"].append(figures.switch_count)
+        rows["rapid_switch_count"].append(figures.rapid_switch_count)
+    return pl.DataFrame(
+        rows,
+        schema={
+            "user_id": pl.String,
+            "lines_added": pl.Int64,
+            "lines_deleted": pl.Int64,
+            "switch_count": pl.Int64,
+            "rapid_switch_count": pl.Int64,
+        },
+    )
+
+
+def top_files(
+    source: AppContext | Settings, user_id: uuid.UUID, date_from: dt.date, date_to: dt.date, n: int
+) -> list[tuple[str, int]]:
+    """The user's ``n`` most switched-to files over ``[date_from, date_to]``, exact counts,
+    ordered by count descending then path ascending (contract §6.3)."""
+    definition = _settings(source).metrics_line_counting
+    total = Figures()
+    for _, figures in daily_series(metrics_reader(source), definition, str(user_id), date_from, date_to):
+        total.add(figures)
+    return total.top_files(n)
+
+
+def sum_figures(items: Iterable[Figures]) -> Figures:
+    """The sum of several figures."""
+    total = Figures()
+    for figures in items:
+        total.add(figures)
+    return total
