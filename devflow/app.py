@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
@@ -20,6 +21,8 @@ from devflow.http.context import AppContext
 from devflow.http.cors import CorsGate
 from devflow.http.errors import exception_handlers
 from devflow.http.health import health
+from devflow.lake.writer import open_lake_writer
+from devflow.telemetry.routes import ROUTES as TELEMETRY_ROUTES
 
 log = logging.getLogger("devflow.app")
 
@@ -38,15 +41,21 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
         engine = make_engine(settings.database_url)
         ctx = AppContext(settings=settings, engine=engine, db=make_session_factory(engine))
         app.state["ctx"] = ctx
+        # The lake writer replays spools left by crashed processes before the first request.
+        ctx.lake_writer = await anyio.to_thread.run_sync(open_lake_writer, settings, ctx.db)
+        ctx.lake = ctx.lake_writer.storage
         warn_if_proxy_unconfigured(settings)
         try:
             yield
         finally:
-            engine.dispose()
+            try:
+                await anyio.to_thread.run_sync(ctx.lake_writer.stop)  # flush the spool to Parquet
+            finally:
+                engine.dispose()
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[health, *ACCOUNT_ROUTES, *extra_route_handlers],
+        route_handlers=[health, *ACCOUNT_ROUTES, *TELEMETRY_ROUTES, *extra_route_handlers],
         dependencies={"principal": Provide(authenticate)},
     )
     app = Litestar(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request
 from litestar.datastructures import State
@@ -11,6 +11,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.config import Settings
+
+if TYPE_CHECKING:
+    from devflow.lake.storage import LakeStorage
+    from devflow.lake.writer import LakeWriter
 
 
 @dataclass(slots=True)
@@ -21,6 +25,9 @@ class AppContext:
     engine: Engine
     db: sessionmaker[Session]
     extras: dict[str, Any] = field(default_factory=dict)
+    # The lake (Settings.lake_url) and this process's durable writer; set by the app lifespan.
+    lake: LakeStorage | None = None
+    lake_writer: LakeWriter | None = None
 
 
 def app_context(state: State) -> AppContext:

@@ -21,7 +21,7 @@ abandoned attempt (its inputs are still live) and must never be registered by li
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -81,17 +81,21 @@ def write_partitioned(
     file_id: str | None = None,
     prefix: str = INGEST_PREFIX,
     ingested: bool = True,
+    skip: Collection[str] = (),
 ) -> list[WrittenFile]:
     """Write one file per partition of ``table`` (not registered yet; see :func:`register_files`).
 
     ``file_id`` makes the names deterministic (the spool passes its segment id so that a replay
     after a crash finds the files it already wrote); by default a fresh UUIDv7 is used. A file
-    that already exists under the deterministic name is left as it is.
+    that already exists under the deterministic name is left as it is; paths in ``skip`` (already
+    registered, possibly compacted away since) are neither written nor returned.
     """
     file_id = file_id or uuid7().hex
     written: list[WrittenFile] = []
     for day, part in split_by_date(kind, table):
         path = partition_path(kind, day, f"{prefix}{file_id}.parquet")
+        if path in skip:
+            continue
         if not storage.exists(path):
             storage.write_parquet_atomic(path, part)
         rows = part.num_rows

@@ -1,0 +1,108 @@
+"""Session rows for a telemetry batch (contract §3.6): claim new ones, enforce ownership, widen spans.
+
+Everything happens in ONE transaction, committed before the events go to the lake writer. New
+session ids are inserted with "insert, ignore on conflict" and then read back: when two users race
+for the same new id, exactly one insert wins and the other request sees a foreign owner
+(``session_ownership_conflict``). Spans only ever widen, with conditional UPDATEs
+(``WHERE start_time > :new``), so concurrent batches of one session cannot narrow each other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from devflow.accounts.models import User
+from devflow.telemetry.models import Session as TelemetrySession
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UserGone(Exception):
+    """A JWT names a user whose row no longer exists (→ 404 User not found)."""
+
+
+def from_epoch_us(micros: int) -> datetime:
+    """An aware UTC datetime from microseconds since the epoch."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def session_spans(session_ids: list[str], timestamps_us: list[int]) -> dict[str, tuple[int, int]]:
+    """(earliest, latest) event time in µs per session id."""
+    spans: dict[str, tuple[int, int]] = {}
+    for sid, ts in zip(session_ids, timestamps_us, strict=True):
+        span = spans.get(sid)
+        if span is None:
+            spans[sid] = (ts, ts)
+        elif ts < span[0]:
+            spans[sid] = (ts, span[1])
+        elif ts > span[1]:
+            spans[sid] = (span[0], ts)
+    return spans
+
+
+def claim_sessions(
+    db: sessionmaker[Session],
+    user_id: uuid.UUID,
+    spans: Mapping[str, tuple[int, int]],
+    *,
+    check_user_exists: bool,
+) -> set[str]:
+    """Upsert the caller's sessions in one transaction; return the session ids owned by someone else.
+
+    ``check_user_exists`` (JWT callers) raises :class:`UserGone` when the user row is missing.
+    """
+    with db.begin() as tx:
+        if check_user_exists and tx.scalar(select(User.id).where(User.id == user_id)) is None:
+            raise UserGone()
+        if not spans:
+            return set()
+        ids = {uuid.UUID(sid): sid for sid in spans}
+        columns = (TelemetrySession.id, TelemetrySession.user_id, TelemetrySession.start_time,
+                   TelemetrySession.last_event_at)  # fmt: skip
+        rows = {row[0]: row for row in tx.execute(select(*columns).where(TelemetrySession.id.in_(ids)))}
+        new = [sid for sid in ids if sid not in rows]
+        if new:
+            now = datetime.now(UTC)
+            values = [
+                {
+                    "id": sid,
+                    "user_id": user_id,
+                    "start_time": from_epoch_us(spans[ids[sid]][0]),
+                    "last_event_at": from_epoch_us(spans[ids[sid]][1]),
+                    "created_at": now,
+                }
+                for sid in new
+            ]
+            dialect = tx.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            tx.execute(insert(TelemetrySession).values(values).on_conflict_do_nothing(index_elements=["id"]))
+            # Read back: a concurrent request may have claimed some of these ids first.
+            for row in tx.execute(select(*columns).where(TelemetrySession.id.in_(new))):
+                rows[row[0]] = row
+        conflicts: set[str] = set()
+        for sid, text in ids.items():
+            _, owner, start_time, last_event_at = rows[sid]
+            if owner != user_id:
+                conflicts.add(text)
+                continue
+            earliest, latest = from_epoch_us(spans[text][0]), from_epoch_us(spans[text][1])
+            if earliest < start_time:
+                tx.execute(
+                    update(TelemetrySession)
+                    .where(TelemetrySession.id == sid, TelemetrySession.start_time > earliest)
+                    .values(start_time=earliest)
+                )
+            if latest > last_event_at:
+                tx.execute(
+                    update(TelemetrySession)
+                    .where(TelemetrySession.id == sid, TelemetrySession.last_event_at < latest)
+                    .values(last_event_at=latest)
+                )
+        return conflicts
