@@ -21,6 +21,7 @@ from devflow.http.context import AppContext
 from devflow.http.cors import CorsGate
 from devflow.http.errors import exception_handlers
 from devflow.http.health import health
+from devflow.insights.routes import ROUTES as INSIGHT_ROUTES
 from devflow.lake.writer import open_lake_writer
 from devflow.telemetry.routes import ROUTES as TELEMETRY_ROUTES
 
@@ -55,7 +56,7 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[health, *ACCOUNT_ROUTES, *TELEMETRY_ROUTES, *extra_route_handlers],
+        route_handlers=[health, *ACCOUNT_ROUTES, *TELEMETRY_ROUTES, *INSIGHT_ROUTES, *extra_route_handlers],
         dependencies={"principal": Provide(authenticate)},
     )
     app = Litestar(

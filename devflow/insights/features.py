@@ -1,0 +1,127 @@
+"""The feature frame of one evaluation (contract §7.2 steps 3–4): one row per candidate user.
+
+Columns: ``user_id`` (str), ``session_id`` (str), ``start_time`` / ``last_event_at`` (UTC
+datetimes), ``duration_minutes`` (int), today's ``lines_added`` / ``lines_deleted`` /
+``switch_count`` / ``rapid_switch_count`` (int) and ``churn_ratio`` (float or null). Top files
+are only needed for the generator input, so they are read per user once a rule has fired.
+
+:func:`build_features` is pure; the ``load_*`` functions are the I/O edges (database and lake).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Final, Protocol
+
+import polars as pl
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DbSession
+
+from devflow.insights.rules import churn_ratio_expr
+from devflow.telemetry.models import Session
+
+UTC_US: Final = pl.Datetime("us", "UTC")
+
+SESSION_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "user_id": pl.String(),
+    "session_id": pl.String(),
+    "start_time": UTC_US,
+    "last_event_at": UTC_US,
+}
+
+DAY_METRIC_COLUMNS: Final[tuple[str, ...]] = (
+    "lines_added",
+    "lines_deleted",
+    "switch_count",
+    "rapid_switch_count",
+)
+
+DAY_METRICS_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "user_id": pl.String(),
+    **{column: pl.Int64() for column in DAY_METRIC_COLUMNS},
+}
+
+
+class TodayMetrics(Protocol):
+    """Where today's metrics come from (the ETL's daily aggregates, definition in force)."""
+
+    def day_metrics(self, user_ids: Sequence[uuid.UUID], day: date) -> pl.DataFrame:
+        """One row per user with data: ``user_id`` and the :data:`DAY_METRIC_COLUMNS`."""
+        ...
+
+    def top_files(self, user_id: uuid.UUID, day: date, n: int) -> list[tuple[str, int]]:
+        """The day's ``n`` most-switched-to files, exact counts, ordered (count desc, path asc)."""
+        ...
+
+
+def duration_minutes_expr() -> pl.Expr:
+    """``max(0, round_half_up((last_event_at − start_time) / 60000 ms))`` as an integer."""
+    micros = (pl.col("last_event_at") - pl.col("start_time")).dt.total_microseconds()
+    return ((micros + 30_000_000) // 60_000_000).clip(lower_bound=0).cast(pl.Int64)
+
+
+def build_features(sessions: pl.DataFrame, day_metrics: pl.DataFrame) -> pl.DataFrame:
+    """Join each user's current session with today's metrics (missing metrics count as 0). Pure."""
+    metrics = day_metrics.select(
+        pl.col("user_id").cast(pl.String),
+        *(pl.col(column).cast(pl.Int64) for column in DAY_METRIC_COLUMNS),
+    )
+    return (
+        sessions.with_columns(pl.col("user_id").cast(pl.String))
+        .join(metrics, on="user_id", how="left")
+        .with_columns(pl.col(column).fill_null(0) for column in DAY_METRIC_COLUMNS)
+        .with_columns(
+            duration_minutes_expr().alias("duration_minutes"), churn_ratio_expr().alias("churn_ratio")
+        )
+    )
+
+
+def current_sessions_query(user_ids: Iterable[uuid.UUID] | None = None, active_since: datetime | None = None):  # type: ignore[no-untyped-def]
+    """Each user's current session: greatest ``last_event_at``, ties broken by greatest ``start_time``."""
+    ranked = select(
+        Session.user_id,
+        Session.id.label("session_id"),
+        Session.start_time,
+        Session.last_event_at,
+        func.row_number()
+        .over(
+            partition_by=Session.user_id,
+            order_by=(Session.last_event_at.desc(), Session.start_time.desc(), Session.id.desc()),
+        )
+        .label("rank"),
+    )
+    if user_ids is not None:
+        ranked = ranked.where(Session.user_id.in_(list(user_ids)))
+    if active_since is not None:
+        # Candidates (§7.1) are users with *some* session active in the window; their current
+        # session is by definition the one with the greatest last_event_at, so filtering the
+        # users first is equivalent.
+        active_users = select(Session.user_id).where(Session.last_event_at > active_since).distinct()
+        ranked = ranked.where(Session.user_id.in_(active_users))
+    sub = ranked.subquery()
+    return select(sub.c.user_id, sub.c.session_id, sub.c.start_time, sub.c.last_event_at).where(
+        sub.c.rank == 1
+    )
+
+
+def load_current_sessions(
+    db: DbSession, user_ids: Iterable[uuid.UUID] | None = None, active_since: datetime | None = None
+) -> pl.DataFrame:
+    """The current session of the given users (or of every user active since ``active_since``)."""
+    rows = db.execute(current_sessions_query(user_ids, active_since)).all()
+    return pl.DataFrame(
+        {
+            "user_id": [str(row.user_id) for row in rows],
+            "session_id": [str(row.session_id) for row in rows],
+            "start_time": [row.start_time for row in rows],
+            "last_event_at": [row.last_event_at for row in rows],
+        },
+        schema=SESSION_SCHEMA,
+    )
+
+
+def empty_day_metrics() -> pl.DataFrame:
+    """A day-metrics frame with no rows (no user has data today)."""
+    return pl.DataFrame(schema=DAY_METRICS_SCHEMA)

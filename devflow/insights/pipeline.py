@@ -1,0 +1,521 @@
+"""Evaluation of one user (``real`` / ``force`` / ``demo``, contract §7.2) and the scheduled pass (§7.1).
+
+Concurrency: every evaluation of a user runs under a per-user lock — a process-local lock, plus
+``pg_advisory_xact_lock`` on PostgreSQL so replicas and the trigger endpoint never evaluate the
+same user at once. On PostgreSQL the whole evaluation is one transaction holding the advisory
+lock; on SQLite (one process is the only runner) the reads are committed before the lake reads
+and the generator call so the database write lock is never held across them, and the final
+write transaction is ``BEGIN IMMEDIATE``. The partial unique index on pending recommendations
+backs the one-pending invariant in the database as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Final, Literal
+
+import polars as pl
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session as DbSession
+
+from devflow.http.context import AppContext
+from devflow.http.format import iso_ms
+from devflow.insights.features import (
+    TodayMetrics,
+    build_features,
+    load_current_sessions,
+)
+from devflow.insights.gates import COOLDOWN, GATE_COLUMNS, CooldownPolicy, apply_gates
+from devflow.insights.generators import GenerationFailed, RecommendationGenerator, generator_for
+from devflow.insights.models import InsightEvaluation, Recommendation, WorkflowState
+from devflow.insights.rules import RuleThresholds, apply_rules
+from devflow.insights.schema import (
+    MAX_PATH_CHARS_IN_INPUT,
+    TOP_FILES_IN_INPUT,
+    GeneratorInput,
+    GeneratorOutput,
+    SessionInput,
+    TodayInput,
+    TopFile,
+    guard_evidence,
+)
+
+log = logging.getLogger("devflow.insights")
+
+Mode = Literal["real", "force", "demo"]
+MODES: Final[tuple[str, ...]] = ("real", "force", "demo")
+
+#: Model calls in flight per process (contract §7.1: SHOULD be ≤ 4).
+MAX_CONCURRENT_GENERATIONS: Final = 4
+
+DEMO_TEXT: Final = (
+    "You've been heads-down for a while. Consider stepping away for 5 minutes — your next bug is "
+    "probably hiding behind a clear head."
+)
+DEMO_CODE_CONTEXT: Final[dict[str, Any]] = {
+    "reasoning": "Manually triggered demo recommendation; no Gemini call was made.",
+    "triggered_rule": "demo_trigger",
+    "evidence": [
+        {"metric": "duration_minutes", "value": 145},
+        {"metric": "lines_added", "value": 220},
+        {"metric": "lines_deleted", "value": 180},
+        {"metric": "churn_ratio", "value": 0.82},
+    ],
+    "generator": "demo",
+}
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The wall clock, UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerResult:
+    """What an evaluation did; :meth:`body` is the trigger endpoint's JSON body."""
+
+    skipped: bool
+    reason: str | None = None
+    rule: str | None = None
+    state_type: str | None = None
+    recommendation_id: int | None = None
+    mode: Mode = "real"
+
+    def body(self) -> dict[str, Any]:
+        """The §3.8 trigger response body for this outcome."""
+        if self.skipped:
+            return {"skipped": True, "reason": self.reason}
+        if self.mode == "demo":
+            return {"skipped": False, "mode": "demo", "recommendation_id": self.recommendation_id}
+        return {
+            "skipped": False,
+            "rule": self.rule,
+            "state_type": self.state_type,
+            "recommendation_id": self.recommendation_id,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-user lock
+# ---------------------------------------------------------------------------------------------
+
+
+class _ProcessUserLocks:
+    """One ``threading.Lock`` per user while anyone holds or waits for it (bounded by concurrency)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[uuid.UUID, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, user_id: uuid.UUID) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(user_id, (threading.Lock(), 0))
+            self._locks[user_id] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[user_id]
+                if users <= 1:
+                    del self._locks[user_id]
+                else:
+                    self._locks[user_id] = (lock, users - 1)
+
+
+def advisory_key(user_id: uuid.UUID) -> int:
+    """A signed 64-bit key for ``pg_advisory_xact_lock`` derived from the user id."""
+    digest = hashlib.sha256(b"devflow.insights.user:" + user_id.bytes).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class UserUnit:
+    """The database side of one locked evaluation."""
+
+    def __init__(self, session: DbSession, postgres: bool) -> None:
+        self.session = session
+        self._postgres = postgres
+
+    def release_write_lock(self) -> None:
+        """SQLite: end the read transaction so slow steps never hold the database write lock.
+
+        PostgreSQL keeps its single transaction (committing would drop the advisory lock)."""
+        if not self._postgres:
+            self.session.commit()
+
+
+@contextmanager
+def user_lock(ctx: AppContext, user_id: uuid.UUID) -> Iterator[UserUnit]:
+    """Hold the per-user lock; the unit's session is committed on success, rolled back on error."""
+    locks: _ProcessUserLocks = ctx.extras.setdefault("insight_user_locks", _ProcessUserLocks())
+    postgres = ctx.engine.dialect.name == "postgresql"
+    with locks.hold(user_id), ctx.db() as session:
+        try:
+            if postgres:
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(user_id)})
+            yield UserUnit(session, postgres)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Gate inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def load_gate_inputs(db: DbSession, user_ids: list[uuid.UUID]) -> pl.DataFrame:
+    """Each user's latest recommendation and latest generator call, as the frame :func:`apply_gates` reads."""
+    rec_ranked = (
+        select(
+            Recommendation.user_id,
+            Recommendation.created_at,
+            Recommendation.user_action,
+            Recommendation.acted_at,
+            func.row_number()
+            .over(
+                partition_by=Recommendation.user_id,
+                order_by=(Recommendation.created_at.desc(), Recommendation.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(Recommendation.user_id.in_(user_ids))
+        .subquery()
+    )
+    eval_ranked = (
+        select(
+            InsightEvaluation.user_id,
+            InsightEvaluation.called_at,
+            InsightEvaluation.outcome,
+            func.row_number()
+            .over(
+                partition_by=InsightEvaluation.user_id,
+                order_by=(InsightEvaluation.called_at.desc(), InsightEvaluation.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(InsightEvaluation.user_id.in_(user_ids))
+        .subquery()
+    )
+    recs = {row.user_id: row for row in db.execute(select(rec_ranked).where(rec_ranked.c.rank == 1))}
+    evals = {row.user_id: row for row in db.execute(select(eval_ranked).where(eval_ranked.c.rank == 1))}
+    columns: dict[str, list[Any]] = {"user_id": [], **{name: [] for name in GATE_COLUMNS}}
+    for user_id in user_ids:
+        rec, ev = recs.get(user_id), evals.get(user_id)
+        columns["user_id"].append(str(user_id))
+        columns["rec_created_at"].append(rec.created_at if rec else None)
+        columns["rec_user_action"].append(rec.user_action if rec else None)
+        columns["rec_acted_at"].append(rec.acted_at if rec else None)
+        columns["eval_called_at"].append(ev.called_at if ev else None)
+        columns["eval_outcome"].append(ev.outcome if ev else None)
+    return pl.DataFrame(columns, schema={"user_id": pl.String(), **GATE_COLUMNS})
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class InsightServices:
+    """The adapters an evaluation uses, chosen by configuration and kept on the app context."""
+
+    generator: RecommendationGenerator
+    metrics: TodayMetrics
+    thresholds: RuleThresholds
+    policy: CooldownPolicy
+    clock: Clock = utc_now
+    model_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MAX_CONCURRENT_GENERATIONS)
+    )
+
+
+def insight_services(ctx: AppContext) -> InsightServices:
+    """The context's services, built on first use (the Gemini client is created once)."""
+    services: InsightServices | None = ctx.extras.get("insight_services")
+    if services is None:
+        from devflow.insights.metrics_source import LakeTodayMetrics
+
+        services = InsightServices(
+            generator=generator_for(ctx.settings),
+            metrics=LakeTodayMetrics(ctx),
+            thresholds=RuleThresholds.from_settings(ctx.settings),
+            policy=CooldownPolicy.from_settings(ctx.settings),
+        )
+        ctx.extras["insight_services"] = services
+    return services
+
+
+def confidence_2dp(value: float) -> Decimal:
+    """``confidence_score`` rounded half-up to 2 decimals, as stored."""
+    return Decimal(repr(float(value))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _generator_input(row: dict[str, Any], rule: str, top: list[tuple[str, int]]) -> GeneratorInput:
+    files = [TopFile(path=path[:MAX_PATH_CHARS_IN_INPUT], count=int(count)) for path, count in top]
+    files = files[:TOP_FILES_IN_INPUT]
+    return GeneratorInput(
+        triggered_rule=rule,
+        session=SessionInput(
+            started_at=iso_ms(row["start_time"]) or "", duration_minutes=int(row["duration_minutes"])
+        ),
+        today=TodayInput(
+            lines_added=int(row["lines_added"]),
+            lines_deleted=int(row["lines_deleted"]),
+            churn_ratio=row["churn_ratio"],
+            switch_count=int(row["switch_count"]),
+            rapid_switch_count=int(row["rapid_switch_count"]),
+        ),
+        top_file=files[0].path if files else None,
+        top_files=files,
+    )
+
+
+def _expire_pending(db: DbSession, user_id: uuid.UUID) -> None:
+    db.execute(
+        update(Recommendation)
+        .where(Recommendation.user_id == user_id, Recommendation.user_action.is_(None))
+        .values(user_action="expired")
+    )
+
+
+def _persist_verdict(
+    db: DbSession,
+    *,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    output: GeneratorOutput,
+    rule: str,
+    generator: str,
+    now: datetime,
+) -> int | None:
+    """§7.2 step 7: expire the pending recommendation, insert the state and (unless normal) the advice."""
+    _expire_pending(db, user_id)
+    state = WorkflowState(
+        user_id=user_id,
+        session_id=session_id,
+        state_type=output.state_type,
+        confidence_score=confidence_2dp(output.confidence_score),
+        created_at=now,
+    )
+    db.add(state)
+    db.flush()
+    if output.state_type == "normal":
+        return None
+    recommendation = Recommendation(
+        user_id=user_id,
+        workflow_state_id=state.id,
+        recommendation_type=output.recommendation_type,
+        recommendation_text=output.recommendation_text,
+        code_context={
+            "reasoning": output.reasoning,
+            "triggered_rule": rule,
+            "evidence": [{"metric": item.metric, "value": item.value} for item in output.evidence],
+            "generator": generator,
+        },
+        user_action=None,
+        created_at=now,
+    )
+    db.add(recommendation)
+    db.flush()
+    return recommendation.id
+
+
+def evaluate_user(ctx: AppContext, user_id: uuid.UUID, mode: Mode = "real") -> TriggerResult:
+    """Run one evaluation of ``user_id`` in ``mode`` under the per-user lock (contract §7.2)."""
+    if mode == "demo":
+        return _run_demo(ctx, user_id)
+    services = insight_services(ctx)
+    with user_lock(ctx, user_id) as unit:
+        db = unit.session
+        now = services.clock()  # read after the lock: a waiting trigger sees the winner's rows
+        if mode == "real":
+            gates = apply_gates(load_gate_inputs(db, [user_id]), now, services.policy)
+            if gates["gate"][0] == COOLDOWN:
+                return TriggerResult(skipped=True, reason=COOLDOWN, mode=mode)
+        sessions = load_current_sessions(db, [user_id])
+        if sessions.is_empty():
+            return TriggerResult(skipped=True, reason="no_session", mode=mode)
+        unit.release_write_lock()
+        today = today_utc(now)
+        features = build_features(sessions, services.metrics.day_metrics([user_id], today))
+        row = apply_rules(features, services.thresholds).row(0, named=True)
+        rule: str | None = row["rule"]
+        if rule is None:
+            return TriggerResult(skipped=True, reason="no_rule_fired", mode=mode)
+        payload = _generator_input(row, rule, services.metrics.top_files(user_id, today, TOP_FILES_IN_INPUT))
+        called_at = services.clock()
+        try:
+            with services.model_slots:
+                output = services.generator.generate(payload)
+        except GenerationFailed as exc:
+            log.warning("insight generation failed for one user: %s", exc)
+            db.add(InsightEvaluation(user_id=user_id, called_at=called_at, outcome="failed"))
+            return TriggerResult(skipped=True, reason="llm_failed", mode=mode)
+        output, downgraded = guard_evidence(payload, output)
+        if downgraded:
+            log.info("evidence guard downgraded a %s verdict (rule %s)", services.generator.name, rule)
+        outcome = "normal" if output.state_type == "normal" else "recommendation"
+        db.add(InsightEvaluation(user_id=user_id, called_at=called_at, outcome=outcome))
+        recommendation_id = _persist_verdict(
+            db,
+            user_id=user_id,
+            session_id=uuid.UUID(row["session_id"]),
+            output=output,
+            rule=rule,
+            generator=services.generator.name,
+            now=services.clock(),
+        )
+        return TriggerResult(
+            skipped=False,
+            rule=rule,
+            state_type=output.state_type,
+            recommendation_id=recommendation_id,
+            mode=mode,
+        )
+
+
+def _run_demo(ctx: AppContext, user_id: uuid.UUID) -> TriggerResult:
+    """Demo mode: no gates, rules or generator; the canned recommendation on the current session."""
+    clock = insight_services(ctx).clock
+    with user_lock(ctx, user_id) as unit:
+        db = unit.session
+        sessions = load_current_sessions(db, [user_id])
+        if sessions.is_empty():
+            return TriggerResult(skipped=True, reason="no_session", mode="demo")
+        now = clock()
+        _expire_pending(db, user_id)
+        state = WorkflowState(
+            user_id=user_id,
+            session_id=uuid.UUID(sessions["session_id"][0]),
+            state_type="demo",
+            confidence_score=Decimal("1.00"),
+            created_at=now,
+        )
+        db.add(state)
+        db.flush()
+        recommendation = Recommendation(
+            user_id=user_id,
+            workflow_state_id=state.id,
+            recommendation_type="execute",
+            recommendation_text=DEMO_TEXT,
+            code_context=dict(DEMO_CODE_CONTEXT),
+            user_action=None,
+            created_at=now,
+        )
+        db.add(recommendation)
+        db.flush()
+        return TriggerResult(skipped=False, mode="demo", recommendation_id=recommendation.id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scheduled pass (§7.1)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class InsightRunSummary:
+    """What one scheduled pass did."""
+
+    candidates: int = 0
+    in_cooldown: int = 0
+    no_rule_fired: int = 0
+    evaluated: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+    duration_ms: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view (CLI output, logs)."""
+        return {
+            "candidates": self.candidates,
+            "in_cooldown": self.in_cooldown,
+            "no_rule_fired": self.no_rule_fired,
+            "evaluated": self.evaluated,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "errors": self.errors,
+            "duration_ms": self.duration_ms,
+        }
+
+
+def screen_candidates(
+    sessions: pl.DataFrame,
+    gate_inputs: pl.DataFrame,
+    day_metrics: pl.DataFrame,
+    now: datetime,
+    policy: CooldownPolicy,
+    thresholds: RuleThresholds,
+) -> pl.DataFrame:
+    """Gates, features and rules for many users at once: one row per candidate with ``gate`` and ``rule``.
+
+    Pure; the batch screen decides whom to evaluate, and each evaluation re-checks under its lock.
+    """
+    gated = apply_gates(gate_inputs, now, policy).select("user_id", "gate")
+    open_sessions = sessions.join(gated, on="user_id", how="left")
+    features = build_features(open_sessions, day_metrics)
+    return apply_rules(features, thresholds).with_columns(
+        pl.when(pl.col("gate").is_not_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .otherwise(pl.col("rule"))
+        .alias("rule")
+    )
+
+
+def run_insights(ctx: AppContext) -> InsightRunSummary:
+    """One scheduled pass: evaluate, in ``real`` mode, every user active within the activity window.
+
+    Errors of one user are logged and counted, never fatal. At most
+    :data:`MAX_CONCURRENT_GENERATIONS` users are evaluated at a time.
+    """
+    services = insight_services(ctx)
+    started = services.clock()
+    summary = InsightRunSummary()
+    window = timedelta(minutes=ctx.settings.insight_activity_window_minutes)
+    with ctx.db() as db:
+        sessions = load_current_sessions(db, active_since=started - window)
+        user_ids = [uuid.UUID(value) for value in sessions["user_id"]]
+        gate_inputs = load_gate_inputs(db, user_ids) if user_ids else None
+    summary.candidates = len(user_ids)
+    if gate_inputs is not None:
+        day_metrics = services.metrics.day_metrics(user_ids, today_utc(started))
+        screened = screen_candidates(
+            sessions, gate_inputs, day_metrics, started, services.policy, services.thresholds
+        )
+        summary.in_cooldown = int(screened["gate"].is_not_null().sum())
+        summary.no_rule_fired = int((screened["gate"].is_null() & screened["rule"].is_null()).sum())
+        due = [uuid.UUID(value) for value in screened.filter(pl.col("rule").is_not_null())["user_id"]]
+        with ThreadPoolExecutor(
+            max_workers=MAX_CONCURRENT_GENERATIONS, thread_name_prefix="insights"
+        ) as pool:
+            futures = {pool.submit(evaluate_user, ctx, user_id, "real"): user_id for user_id in due}
+            for future in futures:
+                try:
+                    result = future.result()
+                except Exception:
+                    summary.errors += 1
+                    log.exception("insight evaluation failed for one user")
+                    continue
+                summary.evaluated += 1
+                summary.outcomes[(result.reason if result.skipped else result.state_type) or "unknown"] += 1
+    summary.duration_ms = int((services.clock() - started) / timedelta(milliseconds=1))
+    log.info("insight pass: %s", summary.as_dict())
+    return summary
+
+
+def today_utc(now: datetime) -> date:
+    """The UTC calendar day of ``now``."""
+    return now.astimezone(UTC).date()

@@ -1,0 +1,185 @@
+"""Recommendations API of contract §3.8: pending, list, trigger, action."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import anyio.to_thread
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.status_codes import HTTP_200_OK, HTTP_409_CONFLICT
+from sqlalchemy import select, update
+
+from devflow.http.auth import Principal
+from devflow.http.body import ABSENT, read_json_body
+from devflow.http.context import AppContext, request_context
+from devflow.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from devflow.http.format import iso_ms
+from devflow.insights.models import Recommendation, WorkflowState
+from devflow.insights.pipeline import MODES, Mode, evaluate_user
+
+DEFAULT_LIMIT: Final = 20
+MAX_LIMIT: Final = 100
+MAX_BIGINT: Final = 9_223_372_036_854_775_807
+ACTIONS: Final[tuple[str, ...]] = ("accepted", "dismissed", "snoozed")
+_DIGITS: Final = re.compile(r"[0-9]+")
+
+MODE_MESSAGE: Final = "mode must be one of real, force, demo"
+ACTION_MESSAGE: Final = "action must be one of accepted, dismissed, snoozed"
+LIMIT_MESSAGE: Final = "limit must be a positive integer"
+ID_MESSAGE: Final = "id must be a positive integer"
+
+
+def _positive_integer(raw: str) -> int | None:
+    """Digits only (ASCII) with a value ≥ 1; absurdly long values saturate instead of overflowing."""
+    if not _DIGITS.fullmatch(raw):
+        return None
+    significant = raw.lstrip("0")
+    if not significant:
+        return None
+    if len(significant) > 19:  # beyond any BIGINT; int() of huge strings is also slow or refused
+        return MAX_BIGINT + 1
+    return int(significant)
+
+
+def _item(rec: Recommendation, state: WorkflowState) -> dict[str, Any]:
+    reasoning = rec.code_context.get("reasoning") if isinstance(rec.code_context, dict) else None
+    return {
+        "id": int(rec.id),
+        "state_type": state.state_type,
+        "confidence_score": round(float(state.confidence_score), 2),
+        "recommendation_type": rec.recommendation_type,
+        "recommendation_text": rec.recommendation_text,
+        "reasoning": reasoning if isinstance(reasoning, str) else None,
+        "user_action": rec.user_action,
+        "created_at": iso_ms(rec.created_at),
+    }
+
+
+def _items(ctx: AppContext, user_id: uuid.UUID, *, pending: bool, limit: int) -> list[dict[str, Any]]:
+    query = (
+        select(Recommendation, WorkflowState)
+        .join(WorkflowState, WorkflowState.id == Recommendation.workflow_state_id)
+        .where(Recommendation.user_id == user_id)
+        .order_by(Recommendation.created_at.desc(), Recommendation.id.desc())
+        .limit(limit)
+    )
+    if pending:
+        query = query.where(Recommendation.user_action.is_(None))
+    with ctx.db() as db:
+        return [_item(rec, state) for rec, state in db.execute(query)]
+
+
+@get("/recommendations/pending", operation_id="recommendations_pending", tags=["recommendations"])
+async def pending_recommendation(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> dict[str, Any]:
+    """The caller's pending recommendation, or ``null`` (never 404)."""
+    items = await anyio.to_thread.run_sync(
+        lambda: _items(request_context(request), principal.user_id, pending=True, limit=1)
+    )
+    return {"recommendation": items[0] if items else None}
+
+
+def _parse_limit(request: Request[Any, Any, Any]) -> int:
+    values = request.query_params.getall("limit", [])
+    if not values:
+        return DEFAULT_LIMIT
+    value = _positive_integer(values[0]) if len(values) == 1 else None
+    if value is None:
+        raise ValidationFailed(LIMIT_MESSAGE)
+    return min(value, MAX_LIMIT)
+
+
+@get("/recommendations", operation_id="recommendations_list", tags=["recommendations"])
+async def list_recommendations(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> dict[str, Any]:
+    """The caller's recommendations with any ``user_action``, newest first (ties: higher id first)."""
+    limit = _parse_limit(request)
+    items = await anyio.to_thread.run_sync(
+        lambda: _items(request_context(request), principal.user_id, pending=False, limit=limit)
+    )
+    return {"recommendations": items}
+
+
+@post(
+    "/recommendations/trigger",
+    operation_id="recommendations_trigger",
+    tags=["recommendations"],
+    status_code=HTTP_200_OK,
+)
+async def trigger_recommendation(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> Response[Any]:
+    """Evaluate the caller now in ``real`` (default), ``force`` or ``demo`` mode (§7.2)."""
+    body = await read_json_body(request)
+    mode: Mode = "real"
+    if body is not ABSENT:
+        if not isinstance(body, dict):
+            raise ValidationFailed(MODE_MESSAGE)
+        raw = body.get("mode")
+        if raw is not None:
+            if not isinstance(raw, str) or raw not in MODES:
+                raise ValidationFailed(MODE_MESSAGE)
+            mode = raw  # type: ignore[assignment]
+    ctx = request_context(request)
+    result = await anyio.to_thread.run_sync(evaluate_user, ctx, principal.user_id, mode)
+    status = HTTP_409_CONFLICT if (mode == "demo" and result.skipped) else HTTP_200_OK
+    return Response(content=result.body(), status_code=status)
+
+
+def _act(ctx: AppContext, user_id: uuid.UUID, recommendation_id: int, action: str) -> None:
+    """Steps 5–8 of the action endpoint: existence, ownership, state, then an atomic conditional update."""
+    with ctx.db() as db, db.begin():
+        row = db.execute(
+            select(Recommendation.user_id, Recommendation.user_action).where(
+                Recommendation.id == recommendation_id
+            )
+        ).first()
+        if row is None:
+            raise NotFound("Recommendation not found")
+        if row.user_id != user_id:
+            raise Forbidden("Forbidden")
+        if row.user_action is not None:
+            raise Conflict("Recommendation already acted on")
+        result = db.execute(
+            update(Recommendation)
+            .where(Recommendation.id == recommendation_id, Recommendation.user_action.is_(None))
+            .values(user_action=action, acted_at=datetime.now(UTC))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("Recommendation already acted on")
+
+
+@post(
+    "/recommendations/{recommendation_id:str}/action",
+    operation_id="recommendations_action",
+    tags=["recommendations"],
+    status_code=HTTP_200_OK,
+)
+async def act_on_recommendation(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal], recommendation_id: FromPath[str]
+) -> dict[str, Any]:
+    """Accept, dismiss or snooze a recommendation; exactly one of two concurrent actions wins."""
+    body = await read_json_body(request)
+    # The body is checked before the id (§3.8).
+    action = body.get("action") if isinstance(body, dict) else None
+    if body is not ABSENT and not isinstance(body, dict):
+        action = None
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise ValidationFailed(ACTION_MESSAGE)
+    numeric_id = _positive_integer(recommendation_id)
+    if numeric_id is None:
+        raise ValidationFailed(ID_MESSAGE)
+    if numeric_id > MAX_BIGINT:
+        raise NotFound("Recommendation not found")
+    await anyio.to_thread.run_sync(_act, request_context(request), principal.user_id, numeric_id, action)
+    return {"id": numeric_id, "user_action": action}
+
+
+ROUTES: Final = [pending_recommendation, list_recommendations, trigger_recommendation, act_on_recommendation]
