@@ -22,7 +22,9 @@ from devflow.http.cors import CorsGate
 from devflow.http.errors import exception_handlers
 from devflow.http.health import health
 from devflow.insights.routes import ROUTES as INSIGHT_ROUTES
+from devflow.jobs.scheduler import start_scheduler, stop_scheduler
 from devflow.lake.writer import open_lake_writer
+from devflow.metrics.routes import ROUTES as METRICS_ROUTES
 from devflow.telemetry.routes import ROUTES as TELEMETRY_ROUTES
 
 log = logging.getLogger("devflow.app")
@@ -46,9 +48,12 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
         ctx.lake_writer = await anyio.to_thread.run_sync(open_lake_writer, settings, ctx.db)
         ctx.lake = ctx.lake_writer.storage
         warn_if_proxy_unconfigured(settings)
+        # Background jobs (ETL, pairing cleanup, …), each guarded by its runner lock.
+        scheduler = start_scheduler(ctx)
         try:
             yield
         finally:
+            stop_scheduler(scheduler)
             try:
                 await anyio.to_thread.run_sync(ctx.lake_writer.stop)  # flush the spool to Parquet
             finally:
@@ -56,7 +61,14 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[health, *ACCOUNT_ROUTES, *TELEMETRY_ROUTES, *INSIGHT_ROUTES, *extra_route_handlers],
+        route_handlers=[
+            health,
+            *ACCOUNT_ROUTES,
+            *TELEMETRY_ROUTES,
+            *METRICS_ROUTES,
+            *INSIGHT_ROUTES,
+            *extra_route_handlers,
+        ],
         dependencies={"principal": Provide(authenticate)},
     )
     app = Litestar(

@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _context_commands() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     """Each context that adds commands contributes a ``register(subparsers)`` function here."""
-    return []
+    from devflow.jobs.commands import register as register_jobs
+
+    return [register_jobs]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -165,7 +165,7 @@ def lake_storage(source: AppContext | Settings) -> LakeStorage:
     """The lake of an app context (shared with the writer when it set one) or of settings."""
     if isinstance(source, Settings):
         return LakeStorage.from_url(source.lake_url)
-    storage = source.extras.get(_STORAGE_KEY)
+    storage = getattr(source, "lake", None) or source.extras.get(_STORAGE_KEY)
     if isinstance(storage, LakeStorage):
         return storage
     storage = LakeStorage.from_url(source.settings.lake_url)
@@ -217,7 +217,7 @@ def session_figures(reader: MetricsReader, definition: str, user_id: str, sessio
 
 
 def user_day_metrics(
-    source: AppContext | Settings, user_ids: Sequence[uuid.UUID], day: dt.date
+    source: AppContext | Settings, user_ids: Sequence[uuid.UUID | str], day: dt.date
 ) -> pl.DataFrame:
     """One UTC day's metrics of each user, under the line definition in force.
 
@@ -254,7 +254,11 @@ def user_day_metrics(
 
 
 def top_files(
-    source: AppContext | Settings, user_id: uuid.UUID, date_from: dt.date, date_to: dt.date, n: int
+    source: AppContext | Settings,
+    user_id: uuid.UUID | str,
+    date_from: dt.date,
+    date_to: dt.date,
+    n: int,
 ) -> list[tuple[str, int]]:
     """The user's ``n`` most switched-to files over ``[date_from, date_to]``, exact counts,
     ordered by count descending then path ascending (contract §6.3)."""

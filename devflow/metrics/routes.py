@@ -1,0 +1,235 @@
+"""``/metrics/churn``, ``/metrics/context-switching`` and ``POST /metrics/etl/run`` (contract §3.7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from sqlalchemy import select
+
+from devflow.http.auth import Principal
+from devflow.http.body import drain_body
+from devflow.http.context import AppContext, request_context
+from devflow.http.errors import Conflict, ValidationFailed
+from devflow.metrics.queries import (
+    Figures,
+    daily_series,
+    metrics_reader,
+    session_figures,
+    sum_figures,
+)
+from devflow.metrics.service import run_manual_pass
+from devflow.metrics.sql import SWITCH_DEFINITION
+from devflow.telemetry.models import Session as DevSession
+
+MAX_RANGE_DAYS = 366
+DEFAULT_TOP_N = 10
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TOP_N = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsQuery:
+    """Validated common query parameters."""
+
+    from_text: str
+    to_text: str
+    date_from: dt.date
+    date_to: dt.date
+    session_grain: bool
+    top_n: int
+
+
+def parse_metrics_query(params: Any, *, with_top_n: bool) -> MetricsQuery:
+    """Validate ``from``/``to``/``grain``/``top_n`` in the contract's order (§3.7 table)."""
+    froms: list[str] = params.getall("from", [])
+    tos: list[str] = params.getall("to", [])
+    if not froms or not tos or froms[0] == "" or tos[0] == "":
+        raise ValidationFailed("from and to are required (YYYY-MM-DD)")
+    if len(froms) > 1 or len(tos) > 1:
+        raise ValidationFailed("from and to must be YYYY-MM-DD")
+    date_from = _calendar_date(froms[0])
+    date_to = _calendar_date(tos[0])
+    if date_from > date_to:
+        raise ValidationFailed("from must be <= to")
+    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationFailed("range must be at most 366 days")
+    top_n = DEFAULT_TOP_N
+    if with_top_n:
+        values: list[str] = params.getall("top_n", [])
+        if values:
+            if len(values) > 1 or not _TOP_N.fullmatch(values[0]) or not 1 <= int(values[0]) <= 20:
+                raise ValidationFailed("top_n must be an integer 1..20")
+            top_n = int(values[0])
+    grains: list[str] = params.getall("grain", [])
+    return MetricsQuery(
+        from_text=froms[0],
+        to_text=tos[0],
+        date_from=date_from,
+        date_to=date_to,
+        session_grain=bool(grains) and grains[0] == "session",
+        top_n=top_n,
+    )
+
+
+def _calendar_date(value: str) -> dt.date:
+    if not _DATE.fullmatch(value):
+        raise ValidationFailed("from and to must be YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed("from and to must be YYYY-MM-DD") from None
+
+
+def churn_ratio(added: int, deleted: int) -> float | None:
+    """``min(1, deleted / added)``, or None when nothing was added (§3.7)."""
+    if added <= 0:
+        return None
+    return min(1.0, deleted / added)
+
+
+def _selected_sessions(ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery) -> list[tuple[str, Figures]]:
+    """§6.4: the caller's sessions that started in the range and have ≥ 1 text_change or switch."""
+    start = dt.datetime.combine(query.date_from, dt.time(0, 0), tzinfo=dt.UTC)
+    end = dt.datetime.combine(query.date_to, dt.time(23, 59, 59, 999000), tzinfo=dt.UTC)
+    with ctx.db() as session:
+        rows = session.execute(
+            select(DevSession.id, DevSession.start_time).where(
+                DevSession.user_id == user_id, DevSession.start_time >= start, DevSession.start_time <= end
+            )
+        ).all()
+    ordered = sorted((start_time, str(sid)) for sid, start_time in rows)
+    reader = metrics_reader(ctx)
+    definition = ctx.settings.metrics_line_counting
+    selected: list[tuple[str, Figures]] = []
+    for _, sid in ordered:
+        figures = session_figures(reader, definition, str(user_id), sid)
+        if figures is not None and figures.activity_count > 0:
+            selected.append((sid, figures))
+    return selected
+
+
+def _daily(ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery) -> list[tuple[dt.date, Figures]]:
+    reader = metrics_reader(ctx)
+    return daily_series(
+        reader, ctx.settings.metrics_line_counting, str(user_id), query.date_from, query.date_to
+    )
+
+
+def churn_body(ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery) -> dict[str, Any]:
+    """The body of ``GET /metrics/churn`` for a validated query."""
+    definition = ctx.settings.metrics_line_counting
+    tail = {"definition": definition, "from": query.from_text, "to": query.to_text}
+    if query.session_grain:
+        sessions = [
+            {
+                "session_id": sid,
+                "ratio": churn_ratio(f.lines_added, f.lines_deleted),
+                "total_lines_added": f.lines_added,
+                "total_lines_deleted": f.lines_deleted,
+            }
+            for sid, f in _selected_sessions(ctx, user_id, query)
+        ]
+        return {"sessions": sessions, **tail, "grain": "session"}
+    series = _daily(ctx, user_id, query)
+    total = sum_figures(f for _, f in series)
+    return {
+        "ratio": churn_ratio(total.lines_added, total.lines_deleted),
+        "total_lines_added": total.lines_added,
+        "total_lines_deleted": total.lines_deleted,
+        "series": [
+            {
+                "date": day.isoformat(),
+                "lines_added": f.lines_added,
+                "lines_deleted": f.lines_deleted,
+                "ratio": churn_ratio(f.lines_added, f.lines_deleted),
+            }
+            for day, f in series
+        ],
+        **tail,
+        "grain": "daily",
+    }
+
+
+def _top(figures: Figures, n: int) -> list[dict[str, Any]]:
+    return [{"path": path, "count": count} for path, count in figures.top_files(n)]
+
+
+def context_switching_body(ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery) -> dict[str, Any]:
+    """The body of ``GET /metrics/context-switching`` for a validated query."""
+    tail = {"definition": SWITCH_DEFINITION, "from": query.from_text, "to": query.to_text}
+    if query.session_grain:
+        sessions = [
+            {
+                "session_id": sid,
+                "switch_count": f.switch_count,
+                "rapid_switch_count": f.rapid_switch_count,
+                "top_files": _top(f, query.top_n),
+            }
+            for sid, f in _selected_sessions(ctx, user_id, query)
+        ]
+        return {"sessions": sessions, **tail, "grain": "session"}
+    series = _daily(ctx, user_id, query)
+    total = sum_figures(f for _, f in series)
+    return {
+        "switch_count": total.switch_count,
+        "rapid_switch_count": total.rapid_switch_count,
+        "top_files": _top(total, query.top_n),
+        "series": [
+            {
+                "date": day.isoformat(),
+                "switch_count": f.switch_count,
+                "rapid_switch_count": f.rapid_switch_count,
+            }
+            for day, f in series
+        ],
+        **tail,
+        "grain": "daily",
+    }
+
+
+@get("/metrics/churn", operation_id="metricsChurn", tags=["metrics"], sync_to_thread=True)
+def churn(request: Request[Any, Any, Any], principal: NamedDependency[Principal]) -> dict[str, Any]:
+    """Lines added/deleted and churn ratio, daily or per session (either mode; caller's data)."""
+    query = parse_metrics_query(request.query_params, with_top_n=False)
+    return churn_body(request_context(request), principal.user_id, query)
+
+
+@get(
+    "/metrics/context-switching",
+    operation_id="metricsContextSwitching",
+    tags=["metrics"],
+    sync_to_thread=True,
+)
+def context_switching(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> dict[str, Any]:
+    """Editor switches, rapid switches and exact top files, daily or per session."""
+    query = parse_metrics_query(request.query_params, with_top_n=True)
+    return context_switching_body(request_context(request), principal.user_id, query)
+
+
+@post("/metrics/etl/run", operation_id="metricsEtlRun", tags=["metrics"], status_code=200)
+async def etl_run(request: Request[Any, Any, Any], principal: NamedDependency[Principal]) -> dict[str, int]:
+    """Admin: flush this process's lake writer, then run one ETL pass synchronously (409 if one runs)."""
+    ctx = request_context(request)
+    principal.require_admin(ctx, "API tokens cannot trigger ETL")
+    await drain_body(request)
+    result = await anyio.to_thread.run_sync(run_manual_pass, ctx)
+    if result is None:
+        raise Conflict("ETL pass already in flight")
+    return {
+        "processed_count": result.processed_count,
+        "watermark_before": result.watermark_before,
+        "watermark_after": result.watermark_after,
+        "duration_ms": result.duration_ms,
+    }
+
+
+ROUTES = [churn, context_switching, etl_run]
