@@ -19,6 +19,7 @@ import enum
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,12 +53,17 @@ def new_user_code() -> str:
     return f"{symbols[:4]}-{symbols[4:]}"
 
 
-def create_pairing(db: sessionmaker[Session], now: datetime) -> PairingCode:
-    """Insert a pending pairing; the pending-only unique index rejects a colliding code."""
+def create_pairing(
+    db: sessionmaker[Session], now: datetime, draw_code: Callable[[], str] = new_user_code
+) -> PairingCode:
+    """Insert a pending pairing; the pending-only unique index rejects a colliding code.
+
+    ``draw_code`` is the code source (the CSPRNG draw; tests pass a fixed sequence to force collisions).
+    """
     for _ in range(CREATE_ATTEMPTS):
         row = PairingCode(
             id=uuid.uuid4(),
-            user_code=new_user_code(),
+            user_code=draw_code(),
             status=PENDING,
             expires_at=now + PAIRING_TTL,
             created_at=now,
