@@ -53,7 +53,7 @@ class WrittenFile:
     ingested_rows: int
 
 
-_SORT_KEYS = {
+SORT_KEYS = {
     EVENTS_DIR: [("user_id", "ascending"), ("timestamp", "ascending")],
     QUARANTINE_DIR: [("user_id", "ascending"), ("received_at", "ascending")],
 }
@@ -69,7 +69,7 @@ def split_by_date(kind: str, table: pa.Table) -> list[tuple[str, pa.Table]]:
     parts: list[tuple[str, pa.Table]] = []
     for day in sorted(unique):
         part = table if len(unique) == 1 else table.filter(pc.equal(dates, pa.scalar(day, pa.date32())))
-        parts.append((day.isoformat(), part.sort_by(_SORT_KEYS[kind])))
+        parts.append((day.isoformat(), part.sort_by(SORT_KEYS[kind])))
     return parts
 
 

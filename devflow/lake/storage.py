@@ -131,7 +131,8 @@ class LakeStorage:
 
     def read_table(self, relative_path: str) -> pa.Table:
         """Read one Parquet file whole."""
-        return pq.read_table(self.full_path(relative_path), filesystem=self.fs)
+        # partitioning=None: the ``date`` lives in the folder name only, never as a column.
+        return pq.read_table(self.full_path(relative_path), filesystem=self.fs, partitioning=None)
 
     def row_count(self, relative_path: str) -> int:
         """Row count from the Parquet footer (no data read)."""

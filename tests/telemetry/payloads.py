@@ -1,0 +1,82 @@
+"""Payload and lake helpers for telemetry tests (real app, real writer, DuckDB over the lake)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+from litestar.testing import TestClient
+
+from devflow.http.context import AppContext
+from devflow.lake.read import connect_lake
+from tests.conftest import VECTORS
+
+SESSION_A = "3f9c2a71-8d4e-4b6a-9f12-6c0e5d8b7a43"
+
+
+def vector_events(name: str) -> list[dict[str, Any]]:
+    """The events of ``tests/vectors/telemetry-<name>.json``."""
+    events: list[dict[str, Any]] = json.loads((VECTORS / f"telemetry-{name}.json").read_text())["events"]
+    return events
+
+
+def iso(moment: datetime) -> str:
+    """The extension's timestamp format."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def file_save(
+    session_id: str = SESSION_A, ts: str = "2026-05-14T09:12:08.829Z", **extra: Any
+) -> dict[str, Any]:
+    """A valid ``file_save`` event."""
+    event: dict[str, Any] = {
+        "type": "file_save",
+        "timestamp": ts,
+        "workspace": "acme-web",
+        "file": {
+            "name": "api.ts",
+            "path": "src/api.ts",
+            "absolute_path": "/home/dev/acme-web/src/api.ts",
+            "extension": ".ts",
+            "language": "typescript",
+            "workspace": "acme-web",
+            "lines": 10,
+            "size_bytes": 200,
+        },
+        "session_id": session_id,
+    }
+    event.update(extra)
+    return event
+
+
+def ctx_of(client: TestClient[Any]) -> AppContext:
+    """The running app's context."""
+    ctx: AppContext = client.app.state["ctx"]
+    return ctx
+
+
+def lake_sql(client: TestClient[Any], sql: str) -> list[tuple[Any, ...]]:
+    """Flush the app's writer, then run SQL over fresh lake views (``events`` de-duplicated,
+    ``events_all``, ``quarantine``)."""
+    ctx = ctx_of(client)
+    assert ctx.lake_writer is not None and ctx.lake is not None
+    ctx.lake_writer.flush()
+    con: duckdb.DuckDBPyConnection = connect_lake(ctx.lake)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+def post(client: TestClient[Any], headers: dict[str, str], body: Any) -> Any:
+    """POST a JSON body to /telemetry; return the response."""
+    return client.post(
+        "/api/v1/telemetry", content=json.dumps(body), headers={**headers, "Content-Type": "application/json"}
+    )
+
+
+def now_plus(delta: timedelta) -> str:
+    """An extension-format timestamp relative to the real clock."""
+    return iso(datetime.now(UTC) + delta)
