@@ -1,0 +1,21 @@
+"""Analytics: the analyst views over the lake, the synthetic data generator and the rule backtest."""
+
+from __future__ import annotations
+
+from devflow.analytics.lake import (
+    connect,
+    scan_events,
+    scan_metrics_daily,
+    scan_metrics_session,
+    scan_quarantine,
+    scan_user_daily,
+)
+
+__all__ = [
+    "connect",
+    "scan_events",
+    "scan_metrics_daily",
+    "scan_metrics_session",
+    "scan_quarantine",
+    "scan_user_daily",
+]

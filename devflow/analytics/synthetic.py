@@ -101,6 +101,7 @@ class UserDay:
     day: date
     events: list[dict[str, Any]]
     session_ids: list[str] = field(default_factory=list)
+    timestamps_ms: list[int] = field(default_factory=list)  # each event's time, epoch milliseconds
 
 
 @dataclass(slots=True)
@@ -384,6 +385,7 @@ class _DayWriter:
         self.rng = rng
         self.profile = profile
         self.events: list[dict[str, Any]] = []
+        self.stamps: list[int] = []
         self.session_ids: list[str] = []
         self.files = {
             f.path: _FileState(
@@ -415,6 +417,7 @@ class _DayWriter:
 
     # -- event builders -----------------------------------------------------------------------
     def _base(self, kind: str, ms: int) -> dict[str, Any]:
+        self.stamps.append(ms)  # every event built here is appended next, in this order
         return {"type": kind, "timestamp": _iso_ms(ms), "workspace": self.user.workspace}
 
     def _file_obj(self, f: SourceFile, state: _FileState) -> dict[str, Any]:
@@ -644,7 +647,7 @@ class _DayWriter:
         end_ms = start_ms + int(minutes * 60_000)
         ms = start_ms
         self.switch(ms, self.pick_file())
-        mean_gap_ms = 280_000 / intensity
+        mean_gap_ms = 420_000 / intensity
         while True:
             gap = int(rng.expovariate(1 / mean_gap_ms))
             if rng.random() < 0.05:  # a short pause; a longer one would rotate the session
@@ -701,7 +704,9 @@ def generate_user_day(spec: SyntheticSpec, user: SyntheticUser, day: date) -> Us
         last = writer.block(ms, rng.uniform(low, high), spec.intensity)
         # a break longer than the rotation gap: lunch, a meeting, the commute
         ms = last + SESSION_IDLE_ROTATION_MS + int(rng.uniform(5, 60) * 60_000)
-    return UserDay(user=user, day=day, events=writer.events, session_ids=writer.session_ids)
+    return UserDay(
+        user=user, day=day, events=writer.events, session_ids=writer.session_ids, timestamps_ms=writer.stamps
+    )
 
 
 def day_range(spec: SyntheticSpec) -> list[date]:

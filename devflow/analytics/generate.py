@@ -1,0 +1,203 @@
+"""``devflow generate``: synthetic telemetry written through the same path the ingest API uses.
+
+Users go into the ``users`` table (through the accounts model), sessions are claimed with the
+ingest's own :func:`~devflow.telemetry.sessions.claim_sessions` (``start_time``/``last_event_at``),
+and events become ``EVENT_SCHEMA`` rows with the ingest's :func:`~devflow.telemetry.arrow.events_to_table`
+(fingerprints per §4.7) and land in ``events/date=…/`` through
+:func:`~devflow.lake.files.write_event_files`, which registers them in ``lake_files`` for the ETL.
+
+Re-running with the same seed is idempotent for readers: the users already exist, the session ids
+and fingerprints are the same, and the de-duplicated views count each event once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import msgspec
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from devflow.accounts.models import User
+from devflow.analytics.synthetic import (
+    SyntheticSpec,
+    SyntheticUser,
+    UserDay,
+    day_range,
+    generate_user_day,
+    plan_users,
+)
+from devflow.config import Settings
+from devflow.lake.files import write_event_files
+from devflow.lake.storage import LakeStorage
+from devflow.telemetry.arrow import events_to_table, fingerprint
+from devflow.telemetry.sessions import claim_sessions
+
+log = logging.getLogger("devflow.analytics")
+
+_raw_encoder = msgspec.json.Encoder()  # compact, keys in the extension's order
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The extension syncs every 60 s: a user-day's events are received shortly after the last one.
+RECEIVE_DELAY = timedelta(seconds=30)
+
+
+@dataclass(slots=True)
+class GenerateReport:
+    """What ``devflow generate`` wrote."""
+
+    users_created: int = 0
+    user_days: int = 0
+    events_written: int = 0
+    events_skipped_future: int = 0
+    sessions: int = 0
+    files_written: int = 0
+    seconds: float = 0.0
+    planted: dict[str, list[str]] = field(default_factory=dict)  # persona → usernames
+
+
+def ensure_users(db: sessionmaker[Session], users: list[SyntheticUser]) -> int:
+    """Insert the synthetic users that do not exist yet (by id); return how many were created."""
+    with db.begin() as tx:
+        known = set(tx.scalars(select(User.id).where(User.id.in_([u.user_id for u in users]))))
+        created = 0
+        for user in users:
+            if user.user_id in known:
+                continue
+            tx.add(
+                User(
+                    id=user.user_id,
+                    username=user.username,
+                    email=user.email,
+                    provider="password",
+                    provider_user_id=user.email,
+                    password_hash=None,  # synthetic users cannot log in
+                )
+            )
+            created += 1
+    return created
+
+
+def _deterministic_batch_id(user: SyntheticUser, received_us: int, seed: int) -> str:
+    """A UUIDv7-shaped batch id derived from the receive time, so re-runs write identical rows."""
+    ms = received_us // 1000
+    rand = uuid.uuid5(uuid.NAMESPACE_OID, f"devflow-batch:{seed}:{user.index}:{ms}").int
+    value = (
+        (ms & ((1 << 48) - 1)) << 80
+        | 0x7 << 76
+        | (rand & 0xFFF) << 64
+        | 0b10 << 62
+        | (rand >> 64) & ((1 << 62) - 1)
+    )
+    return str(uuid.UUID(int=value))
+
+
+def user_day_table(
+    spec: SyntheticSpec, user_day: UserDay, not_after_us: int | None = None
+) -> pa.Table | None:
+    """The ``EVENT_SCHEMA`` rows of one user-day (events after ``not_after_us`` left out)."""
+    events = user_day.events
+    stamps = [ms * 1000 for ms in user_day.timestamps_ms]
+    if not_after_us is not None and stamps and stamps[-1] > not_after_us:
+        keep = [i for i, ts in enumerate(stamps) if ts <= not_after_us]
+        events = [events[i] for i in keep]
+        stamps = [stamps[i] for i in keep]
+    if not events:
+        return None
+    received = _EPOCH + timedelta(microseconds=max(stamps)) + RECEIVE_DELAY
+    received_us = max(stamps) + int(RECEIVE_DELAY.total_seconds() * 1_000_000)
+    return events_to_table(
+        events,
+        user_id=str(user_day.user.user_id),
+        received_at=received,
+        batch_id=_deterministic_batch_id(user_day.user, received_us, spec.seed),
+        timestamps_us=stamps,
+        # Synthetic events hold no floats: the fast canonical encoder gives the same bytes (§4.7).
+        fingerprints=[fingerprint(e, may_contain_floats=False) for e in events],
+        raws=[_raw_encoder.encode(e) for e in events],
+    )
+
+
+def write_synthetic(
+    settings: Settings,
+    spec: SyntheticSpec,
+    *,
+    db: sessionmaker[Session],
+    now: datetime | None = None,
+    chunk_days: int = 7,
+) -> GenerateReport:
+    """Generate ``spec`` and write it: users and sessions to the database, events to the lake.
+
+    Events later than ``now`` (default: the current time) are left out, as the API would reject
+    them. Work is done ``chunk_days`` local days at a time: each user's sessions of the chunk are
+    claimed first, then the chunk's events are written (one file per UTC date), the order the
+    ingest API follows.
+    """
+    started = time.perf_counter()
+    storage = LakeStorage.from_url(settings.lake_url)
+    users = plan_users(spec)
+    report = GenerateReport()
+    report.users_created = ensure_users(db, users)
+    report.planted = {}
+    for user in users:
+        if user.persona != "regular":
+            report.planted.setdefault(user.persona, []).append(user.username)
+    not_after_us = int(((now or datetime.now(UTC)) - _EPOCH).total_seconds() * 1_000_000)
+    days = day_range(spec)
+    for first in range(0, len(days), chunk_days):
+        chunk = days[first : first + chunk_days]
+        tables: list[pa.Table] = []
+        for user in users:
+            user_tables: list[pa.Table] = []
+            for day in chunk:
+                user_day = generate_user_day(spec, user, day)
+                table = user_day_table(spec, user_day, not_after_us)
+                if table is None:
+                    continue
+                report.user_days += 1
+                report.events_skipped_future += len(user_day.events) - table.num_rows
+                user_tables.append(table)
+            if not user_tables:
+                continue
+            spans = _spans(pa.concat_tables(user_tables))
+            conflicts = claim_sessions(db, user.user_id, spans, check_user_exists=False)
+            if conflicts:  # only possible if another user already owns these ids
+                log.warning("skipping %d synthetic sessions owned by someone else", len(conflicts))
+                continue
+            report.sessions += len(spans)
+            tables.extend(user_tables)
+        if tables:
+            combined = pa.concat_tables(tables)
+            report.files_written += len(write_event_files(storage, db, combined))
+            report.events_written += combined.num_rows
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _spans(table: pa.Table) -> dict[str, tuple[int, int]]:
+    """(earliest, latest) µs per session id of a user-day table."""
+    import pyarrow.compute as pc
+
+    grouped = (
+        pa.table({"s": table["session_id"], "t": table["timestamp"].cast(pa.int64())})
+        .group_by("s")
+        .aggregate([("t", "min"), ("t", "max")])
+    )
+    return {
+        sid: (int(lo), int(hi))
+        for sid, lo, hi in zip(
+            grouped["s"].to_pylist(),
+            pc.cast(grouped["t_min"], pa.int64()).to_pylist(),
+            pc.cast(grouped["t_max"], pa.int64()).to_pylist(),
+            strict=True,
+        )
+    }
+
+
+def default_end_date(now: datetime | None = None) -> date:
+    """The last generated local day by default: today (events in the future are left out)."""
+    return (now or datetime.now(UTC)).date()
