@@ -288,7 +288,9 @@ def recompute_sessions_in(env: EtlEnv, paths: Sequence[str], definition: str) ->
         if table is None:
             continue
         old_buckets[bucket] = table
-        mine = table.filter(pc.is_in(table["session_id"], value_set=dirty_ids) & pc.is_null(table["path"]))
+        mine = table.filter(
+            pc.and_(pc.is_in(table["session_id"], value_set=dirty_ids), pc.is_null(table["path"]))
+        )
         for day_list in mine["dates"].to_pylist():
             dates.update(d.isoformat() for d in day_list or [])
 

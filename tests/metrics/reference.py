@@ -1,0 +1,80 @@
+"""An independent, row-by-row reference of contract §6 used to check the ETL's results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Totals:
+    lines_added: int = 0
+    lines_deleted: int = 0
+    switch_count: int = 0
+    rapid_switch_count: int = 0
+    files: Counter[str] = field(default_factory=Counter)
+
+
+def _ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+
+
+def reference(
+    accepted: list[tuple[str, dict[str, Any]]], definition: str
+) -> tuple[dict[tuple[str, str], Totals], dict[str, Totals]]:
+    """Daily totals per (user_id, YYYY-MM-DD) and per-session totals of accepted events, given in
+    ingestion order as (user_id, event)."""
+    seen: set[tuple[str, str]] = set()
+    events: list[tuple[dt.datetime, int, str, dict[str, Any]]] = []
+    for order, (user_id, event) in enumerate(accepted):
+        key = (event["session_id"].lower(), json.dumps(event, sort_keys=True, separators=(",", ":")))
+        if key in seen:
+            continue
+        seen.add(key)
+        events.append((_ts(event["timestamp"]), order, user_id, event))
+    events.sort(key=lambda item: (item[0], item[1]))
+    daily: dict[tuple[str, str], Totals] = {}
+    sessions: dict[str, Totals] = {}
+    baselines: dict[tuple[str, str], int] = {}
+    for when, _, user_id, event in events:
+        sid = event["session_id"].lower()
+        day = daily.setdefault((user_id, when.date().isoformat()), Totals())
+        ses = sessions.setdefault(sid, Totals())
+        kind = event["type"]
+        if kind == "editor_switch":
+            rapid = event["metrics"]["is_rapid_context_switching"] is True
+            to = (event.get("to") or {}).get("file")
+            for t in (day, ses):
+                t.switch_count += 1
+                t.rapid_switch_count += int(rapid)
+                if isinstance(to, str) and to:
+                    t.files[to] += 1
+            continue
+        if kind not in ("text_change", "file_save"):
+            continue
+        file = event["file"]
+        key = (sid, file.get("absolute_path") or file["path"])
+        lines = file.get("lines")
+        if kind == "text_change":
+            m = event["metrics"]
+            ranges = [r for r in m.get("affected_line_ranges") or [] if r["end"] >= r["start"]]
+            r_breaks = sum(r["end"] - r["start"] for r in ranges)
+            touched = sum(r["end"] - r["start"] + 1 for r in ranges)
+            if definition == "line-delta":
+                deleted = r_breaks
+                added = 0
+                if key in baselines and isinstance(lines, int):
+                    k = lines - baselines[key] + r_breaks
+                    added = k if 0 <= k <= m["characters_added"] else 0
+            else:
+                added = touched if m["characters_added"] > 0 else 0
+                deleted = touched if m["characters_deleted"] > 0 else 0
+            for t in (day, ses):
+                t.lines_added += added
+                t.lines_deleted += deleted
+        if isinstance(lines, int):
+            baselines[key] = lines
+    return daily, sessions
