@@ -225,7 +225,7 @@ class FakeGemini:
         server.daemon_threads = True
         server.block_on_close = False
         self.server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
