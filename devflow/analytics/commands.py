@@ -1,0 +1,124 @@
+"""``devflow generate`` and ``devflow backtest``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from devflow.config import Settings
+
+
+def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from devflow.analytics.generate import default_end_date, write_synthetic
+    from devflow.analytics.synthetic import SyntheticSpec
+    from devflow.db.engine import make_engine, make_session_factory
+    from devflow.db.migrate import upgrade_with_lock
+
+    spec = SyntheticSpec(
+        users=args.users,
+        days=args.days,
+        seed=args.seed,
+        end_date=args.end_date or default_end_date(),
+        intensity=args.intensity,
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade_with_lock(engine)
+        report = write_synthetic(settings, spec, db=make_session_factory(engine))
+    finally:
+        engine.dispose()
+    first = spec.end_date - timedelta(days=spec.days - 1)
+    print(
+        f"generated {report.events_written} events for {spec.users} users over {spec.days} days "
+        f"({first} – {spec.end_date}, seed {spec.seed}): {report.user_days} user-days, "
+        f"{report.sessions} sessions, {report.files_written} files, {report.users_created} new users "
+        f"in {report.seconds:.1f} s"
+    )
+    if report.events_skipped_future:
+        print(f"left out {report.events_skipped_future} events later than now")
+    print(f"lake: {settings.lake_url}")
+    for persona, names in sorted(report.planted.items()):
+        print(f"planted {persona}: {', '.join(names)}")
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from devflow.analytics.backtest import format_table, parse_grid, run_backtest, write_outputs
+
+    try:
+        grid = parse_grid(args.set or [])
+    except ValueError as exc:
+        print(f"devflow backtest: {exc}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    result = run_backtest(
+        args.lake,
+        settings=settings,
+        grid=grid,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        cadence=timedelta(minutes=args.cadence_minutes) if args.cadence_minutes else None,
+    )
+    computed = time.perf_counter() - started
+    out_dir = args.out or (settings.data_dir / "backtest")
+    paths = write_outputs(result, out_dir)
+    print(
+        f"backtest {result.date_from} – {result.date_to}, every {result.cadence.total_seconds() / 60:g} min: "
+        f"{result.features.height} evaluations, {result.summary.height} combinations in {computed:.1f} s"
+    )
+    print(format_table(result.summary))
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected YYYY-MM-DD") from None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected an integer >= 1")
+    return value
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``generate`` and ``backtest`` to the ``devflow`` command."""
+    gen = sub.add_parser(
+        "generate",
+        help="write realistic synthetic telemetry (users, sessions, events) through the ingest path",
+    )
+    gen.add_argument("--users", type=_positive_int, default=20)
+    gen.add_argument("--days", type=_positive_int, default=7)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--end-date", type=_date, default=None, help="last local day (default: today, UTC)")
+    gen.add_argument("--intensity", type=float, default=1.0, help="scales events per hour (default 1)")
+    gen.set_defaults(func=_cmd_generate)
+
+    bt = sub.add_parser("backtest", help="replay the insight rules over history for a grid of thresholds")
+    bt.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=v1,v2",
+        help="a threshold and the values to try, e.g. RULE_HIGH_CHURN_RATIO=0.3,0.4,0.5 (repeatable)",
+    )
+    bt.add_argument(
+        "--from", dest="date_from", type=_date, default=None, help="first UTC day (default: lake)"
+    )
+    bt.add_argument("--to", dest="date_to", type=_date, default=None, help="last UTC day (default: lake)")
+    bt.add_argument(
+        "--cadence-minutes",
+        type=float,
+        default=None,
+        help="evaluation cadence (default: INSIGHT_CHECK_INTERVAL_SECONDS)",
+    )
+    bt.add_argument("--lake", default=None, help="lake path or URL (default: DEVFLOW_LAKE_URL)")
+    bt.add_argument("--out", type=Path, default=None, help="output folder (default: <data dir>/backtest)")
+    bt.set_defaults(func=_cmd_backtest)
