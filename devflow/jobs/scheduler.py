@@ -66,8 +66,14 @@ def pairing_jobs(ctx: AppContext) -> list[Job]:
     return [Job(PAIRING_CLEANUP_LOCK, PAIRING_CLEANUP_INTERVAL_SECONDS, cleanup)]
 
 
-# Each source returns the jobs of one context for this configuration (the insights context adds its own).
-JOB_SOURCES: list[Callable[[AppContext], list[Job]]] = [etl_jobs, pairing_jobs]
+def _insight_jobs(ctx: AppContext) -> list[Job]:
+    from devflow.insights.jobs import insight_jobs
+
+    return insight_jobs(ctx)
+
+
+# Each source returns the jobs of one context for this configuration.
+JOB_SOURCES: list[Callable[[AppContext], list[Job]]] = [etl_jobs, pairing_jobs, _insight_jobs]
 
 
 def register_jobs(ctx: AppContext) -> list[Job]:

@@ -166,6 +166,9 @@ class FakeGemini:
     reply: Reply = field(default_factory=Reply)
     calls: list[dict[str, Any]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    in_flight: int = 0
+    max_in_flight: int = 0
+    _count_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def base_url(self) -> str:
@@ -194,8 +197,13 @@ class FakeGemini:
                     }
                 )
                 reply = fake.reply
+                with fake._count_lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 if reply.delay:
                     time.sleep(reply.delay)
+                with fake._count_lock:
+                    fake.in_flight -= 1
                 if reply.status != 200:
                     payload = json.dumps(
                         {"error": {"code": reply.status, "message": "fake failure", "status": "UNAVAILABLE"}}
