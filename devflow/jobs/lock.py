@@ -2,8 +2,9 @@
 
 * PostgreSQL: a session-level ``pg_try_advisory_lock`` held on a dedicated connection for the whole
   run (released explicitly, and by the server if the process dies).
-* SQLite (the single-machine default): an exclusive ``flock`` on ``<data dir>/locks/<name>.lock``
-  plus a process-local thread lock, so two processes sharing the data dir never overlap either.
+* SQLite (the single-machine default): an exclusive ``flock`` on ``locks/<name>.lock`` next to the
+  database file (or in the data dir) plus a process-local thread lock, so two processes sharing the
+  database never overlap either.
 
 Acquisition never waits: a held lock means "someone else is running it" (a scheduler tick skips, a
 manual ETL run answers 409).
@@ -52,7 +53,10 @@ def try_runner_lock(engine: Engine, data_dir: Path, name: str) -> Iterator[bool]
         with _pg_lock(engine, name) as held:
             yield held
     else:
-        with _file_lock(data_dir, name) as held:
+        # Processes sharing one SQLite file must exclude each other: lock next to the database file.
+        database = engine.url.database
+        folder = Path(database).resolve().parent if database and database != ":memory:" else data_dir
+        with _file_lock(folder, name) as held:
             yield held
 
 
