@@ -652,7 +652,8 @@ class _DayWriter:
             gap = int(rng.expovariate(1 / mean_gap_ms))
             if rng.random() < 0.05:  # a short pause; a longer one would rotate the session
                 gap += int(rng.uniform(2, profile.pause_max_min) * 60_000)
-            ms += min(gap, SESSION_IDLE_ROTATION_MS - 60_000)
+            # Some activities emit nothing: the cap counts from the last event, not the cursor.
+            ms = min(ms + gap, self.stamps[-1] + SESSION_IDLE_ROTATION_MS - 60_000)
             if ms >= end_ms:
                 break
             roll = rng.random()

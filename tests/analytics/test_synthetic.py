@@ -1,0 +1,184 @@
+"""The synthetic generator: extension-shaped events (contract §4) with a consistent rhythm."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from devflow.analytics.synthetic import (
+    PLANTED_PERSONAS,
+    RAPID_MIN_SWITCHES,
+    RAPID_WINDOW_MS,
+    SESSION_IDLE_ROTATION_MS,
+    SyntheticDataset,
+    SyntheticSpec,
+    extension_batches,
+    generate,
+)
+from devflow.config import Settings
+from tests.support.accounts import create_user
+
+SPEC = SyntheticSpec(users=12, days=6, seed=11, end_date=date(2026, 5, 14))
+
+BASE_KEYS = ("type", "timestamp", "workspace")
+FILE_KEYS = ["name", "path", "absolute_path", "extension", "language", "workspace", "lines", "size_bytes"]
+TEXT_METRIC_KEYS = [
+    "characters_added",
+    "characters_deleted",
+    "change_count",
+    "affected_line_ranges",
+    "edit_duration_ms",
+    "is_large_paste",
+    "is_possible_rewrite",
+    "is_possible_undo_cycle",
+]
+
+
+@pytest.fixture(scope="module")
+def dataset() -> SyntheticDataset:
+    return generate(SPEC)
+
+
+def _ms(stamp: str) -> int:
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+    return int(moment.timestamp() * 1000)
+
+
+def test_same_seed_gives_identical_events_and_another_seed_does_not(dataset: SyntheticDataset) -> None:
+    again = generate(SPEC)
+    assert [u.user_id for u in again.users] == [u.user_id for u in dataset.users]
+    assert json.dumps([d.events for d in again.days]) == json.dumps([d.events for d in dataset.days])
+    other = generate(SyntheticSpec(users=12, days=6, seed=12, end_date=SPEC.end_date))
+    assert json.dumps([d.events for d in other.days]) != json.dumps([d.events for d in dataset.days])
+
+
+def test_events_have_the_extension_shape_and_key_order(dataset: SyntheticDataset) -> None:
+    """§4.2–4.4: base fields first, ``session_id`` last, all eight file keys, no nulls."""
+    kinds: set[str] = set()
+    for _, event in dataset.events():
+        keys = list(event)
+        assert tuple(keys[:3]) == BASE_KEYS and keys[-1] == "session_id"
+        assert event["timestamp"].endswith("Z") and len(event["timestamp"]) == 24
+        assert None not in event.values()
+        kinds.add(event["type"])
+        if event["type"] in ("text_change", "file_save"):
+            assert list(event["file"]) == FILE_KEYS
+            assert event["file"]["lines"] >= 1
+        if event["type"] == "text_change":
+            assert list(event["metrics"]) == TEXT_METRIC_KEYS
+            assert event["metrics"]["change_count"] == len(event["metrics"]["affected_line_ranges"]) >= 1
+            assert event["metrics"]["is_large_paste"] == (event["metrics"]["characters_added"] > 100)
+        if event["type"] == "editor_switch":
+            assert set(event["to"]) == {"file", "language", "module"}
+            assert set(event["metrics"]) == {
+                "switch_interval_seconds",
+                "is_cross_module_switch",
+                "is_rapid_context_switching",
+            }
+    assert kinds == {
+        "text_change",
+        "editor_switch",
+        "file_save",
+        "debug_session_start",
+        "terminal_open",
+        "git_activity",
+    }
+
+
+def test_line_counts_follow_the_ranges_so_line_delta_is_exact(dataset: SyntheticDataset) -> None:
+    """§6.1: every baseline is consistent (0 ≤ k ≤ characters_added); pastes are ``[l–l]`` with
+    lines +k, and their undo is ``[l–l+k]`` with lines −k."""
+    pastes = undos = 0
+    for user_day in dataset.days:
+        baseline: dict[tuple[str, str], int] = {}
+        for event in user_day.events:
+            if event["type"] not in ("text_change", "file_save"):
+                continue
+            key = (event["session_id"], event["file"]["absolute_path"])
+            lines = event["file"]["lines"]
+            if event["type"] == "text_change" and key in baseline:
+                metrics = event["metrics"]
+                replaced = sum(r["end"] - r["start"] for r in metrics["affected_line_ranges"])
+                k = lines - baseline[key] + replaced
+                assert 0 <= k <= metrics["characters_added"], event
+                (only,) = metrics["affected_line_ranges"][:1]
+                if metrics["is_large_paste"] and only["start"] == only["end"]:
+                    pastes += 1
+                    assert lines - baseline[key] == k
+                if metrics["is_possible_undo_cycle"]:
+                    undos += 1
+                    assert metrics["characters_added"] == 0
+                    assert baseline[key] - lines == only["end"] - only["start"] > 0
+            baseline[key] = lines
+    assert pastes > 20 and undos > 5
+
+
+def test_sessions_rotate_after_thirty_idle_minutes(dataset: SyntheticDataset) -> None:
+    """Inside a session no gap reaches 30 min; a user's next session starts more than 30 min later."""
+    for user_day in dataset.days:
+        previous: tuple[str, int] | None = None
+        for event in user_day.events:
+            now = _ms(event["timestamp"])
+            if previous is not None:
+                gap = now - previous[1]
+                assert gap >= 0
+                if event["session_id"] == previous[0]:
+                    assert gap < SESSION_IDLE_ROTATION_MS
+                else:
+                    assert gap > SESSION_IDLE_ROTATION_MS
+            previous = (event["session_id"], now)
+        assert len(user_day.session_ids) == len(set(user_day.session_ids)) >= 2
+
+
+def test_rapid_switching_flag_is_more_than_five_switches_in_sixty_seconds(dataset: SyntheticDataset) -> None:
+    flagged = 0
+    for user_day in dataset.days:
+        times: dict[str, list[int]] = defaultdict(list)
+        for event in user_day.events:
+            if event["type"] != "editor_switch":
+                continue
+            now = _ms(event["timestamp"])
+            window = [t for t in times[event["session_id"]] if t > now - RAPID_WINDOW_MS]
+            times[event["session_id"]].append(now)
+            expected = len(window) + 1 >= RAPID_MIN_SWITCHES
+            assert event["metrics"]["is_rapid_context_switching"] is expected
+            flagged += expected
+    assert flagged > 30
+
+
+def test_multi_root_and_absolute_paths_occur() -> None:
+    data = generate(SyntheticSpec(users=30, days=3, seed=5, end_date=date(2026, 5, 13)))
+    files = [e["file"] for _, e in data.events() if "file" in e]
+    absolute = [f for f in files if f["path"].startswith(("/", "c:/"))]
+    assert absolute, "files outside every folder have absolute paths"
+    assert any(f["path"].startswith("c:/") and "\\" in f["absolute_path"] for f in absolute)
+    assert any(f["workspace"] == "shared-lib" for f in files), "multi-root windows"
+    assert any(f["extension"] == "" for f in files)
+
+
+def test_planted_users_one_per_rule(dataset: SyntheticDataset) -> None:
+    planted = dataset.planted
+    assert set(planted) == set(PLANTED_PERSONAS)
+    assert all(len(users) == 1 for users in planted.values())
+    regular = [u for u in dataset.users if u.persona == "regular"]
+    assert len(regular) == SPEC.users - len(PLANTED_PERSONAS)
+
+
+def test_generated_payloads_are_accepted_by_the_api(settings: Settings, client: TestClient[Any]) -> None:
+    """Checklist 74: every generated event is a valid client event (202, nothing rejected)."""
+    user = create_user(settings)
+    data = generate(SyntheticSpec(users=10, days=2, seed=3, end_date=date(2026, 5, 12)))
+    sent = 0
+    for user_day in data.days[:6]:
+        for payload in extension_batches(user_day.events):
+            response = client.post("/api/v1/telemetry", json=payload, headers=user.token_headers)
+            assert response.status_code == 202, response.text
+            body = response.json()
+            assert body["rejected"] == [] and body["accepted_count"] == len(payload["events"])
+            sent += body["accepted_count"]
+    assert sent == sum(len(d.events) for d in data.days[:6]) > 0
