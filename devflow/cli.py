@@ -89,11 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _context_commands() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     """Each context that adds commands contributes a ``register(subparsers)`` function here."""
+    from devflow.analytics.commands import register as register_analytics
     from devflow.insights.jobs import register as register_insights
     from devflow.jobs.commands import register as register_jobs
     from devflow.lake.cli import register as register_lake
 
-    return [register_lake, register_jobs, register_insights]
+    return [register_lake, register_jobs, register_insights, register_analytics]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
