@@ -143,7 +143,7 @@ def consume_state(
 
     A state that exists is consumed whatever else is wrong with it, so it can never be replayed.
     """
-    if not state:
+    if not state or "\x00" in state:
         return None
     with db.begin() as session:
         row = session.execute(
@@ -185,7 +185,11 @@ def _json(response: httpx.Response) -> Any:
 
 
 def _non_empty_str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value != "" else None
+    """A non-empty string without NUL characters (which no database text column can store)."""
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "")
+    return value or None
 
 
 def _storable_email(value: str | None) -> str | None:
@@ -241,12 +245,17 @@ async def fetch_profile(
         raise ProviderRequestFailed(type(exc).__name__) from exc
 
 
+def _account_id(value: str) -> str:
+    # The provider's account id is stored as-is: it must fit the column and hold no NUL.
+    if value == "" or "\x00" in value or len(value) > PROVIDER_USER_ID_MAX_LENGTH:
+        raise ProviderRequestFailed("provider account id is unusable")
+    return value
+
+
 def _google_profile(info: Any) -> ProviderProfile:
-    if not isinstance(info, dict) or _non_empty_str(info.get("sub")) is None:
+    if not isinstance(info, dict) or not isinstance(info.get("sub"), str):
         raise ProviderRequestFailed("Google userinfo without sub")
-    sub: str = info["sub"]
-    if len(sub) > PROVIDER_USER_ID_MAX_LENGTH:
-        raise ProviderRequestFailed("Google sub is too long")
+    sub = _account_id(info["sub"])
     email = _storable_email(_non_empty_str(info.get("email")))
     base = (
         _non_empty_str(info.get("name")) or (email.split("@", 1)[0] if email else None) or f"google-{sub[:8]}"
@@ -261,10 +270,10 @@ def _github_primary_email(emails: Any) -> str | None:
     entries = [e for e in emails if isinstance(e, dict) and _non_empty_str(e.get("email"))]
     for entry in entries:
         if entry.get("primary") is True and entry.get("verified") is True:
-            return str(entry["email"])
+            return _non_empty_str(entry["email"])
     for entry in entries:
         if entry.get("verified") is True:
-            return str(entry["email"])
+            return _non_empty_str(entry["email"])
     return None
 
 
@@ -272,9 +281,7 @@ def _github_profile(user: dict[str, Any], emails: Any) -> ProviderProfile:
     raw_id = user.get("id")
     if isinstance(raw_id, bool) or not isinstance(raw_id, int | str) or raw_id == "":
         raise ProviderRequestFailed("GitHub /user without id")
-    user_id = str(raw_id)
-    if len(user_id) > PROVIDER_USER_ID_MAX_LENGTH:
-        raise ProviderRequestFailed("GitHub id is too long")
+    user_id = _account_id(str(raw_id))
     email = _storable_email(_non_empty_str(user.get("email")) or _github_primary_email(emails))
     base = _non_empty_str(user.get("login")) or f"github-{user_id}"
     return ProviderProfile(provider_user_id=user_id, email=email, username_base=base)

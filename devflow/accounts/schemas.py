@@ -33,6 +33,8 @@ class StringField:
     max_length: int | None = None
     format_name: str | None = None
     format_check: Callable[[str], bool] | None = None
+    # Stored strings cannot hold NUL on PostgreSQL: reject it up front instead of failing later.
+    allow_nul: bool = True
 
 
 def _problems(body: Any, fields: tuple[StringField, ...]) -> list[dict[str, str]]:
@@ -59,6 +61,8 @@ def _problems(body: Any, fields: tuple[StringField, ...]) -> list[dict[str, str]
             problems.append(
                 {"instancePath": path, "message": f"must NOT have more than {spec.max_length} characters"}
             )
+        if not spec.allow_nul and "\x00" in value:
+            problems.append({"instancePath": path, "message": "must NOT contain NUL characters"})
         if spec.format_check is not None and not spec.format_check(value):
             problems.append({"instancePath": path, "message": f'must match format "{spec.format_name}"'})
     return problems
@@ -76,10 +80,10 @@ _EMAIL = StringField("email", max_length=EMAIL_MAX_LENGTH, format_name="email", 
 REGISTER_FIELDS = (
     _EMAIL,
     StringField("password", min_length=8),
-    StringField("username", required=False, min_length=3, max_length=50),
+    StringField("username", required=False, min_length=3, max_length=50, allow_nul=False),
 )
 LOGIN_FIELDS = (_EMAIL, StringField("password"))
-TOKEN_FIELDS = (StringField("name", min_length=1, max_length=64),)
+TOKEN_FIELDS = (StringField("name", min_length=1, max_length=64, allow_nul=False),)
 
 
 @dataclass(frozen=True, slots=True)
