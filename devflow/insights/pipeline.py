@@ -178,8 +178,13 @@ def user_lock(ctx: AppContext, user_id: uuid.UUID) -> Iterator[UserUnit]:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_gate_inputs(db: DbSession, user_ids: list[uuid.UUID]) -> pl.DataFrame:
-    """Each user's latest recommendation and latest generator call, as the frame :func:`apply_gates` reads."""
+#: Users per IN (...) list: SQLite allows at most 32,766 bound parameters per statement.
+ID_CHUNK: Final = 5000
+
+
+def _latest_rows(
+    db: DbSession, user_ids: list[uuid.UUID]
+) -> tuple[dict[uuid.UUID, Any], dict[uuid.UUID, Any]]:
     rec_ranked = (
         select(
             Recommendation.user_id,
@@ -213,6 +218,17 @@ def load_gate_inputs(db: DbSession, user_ids: list[uuid.UUID]) -> pl.DataFrame:
     )
     recs = {row.user_id: row for row in db.execute(select(rec_ranked).where(rec_ranked.c.rank == 1))}
     evals = {row.user_id: row for row in db.execute(select(eval_ranked).where(eval_ranked.c.rank == 1))}
+    return recs, evals
+
+
+def load_gate_inputs(db: DbSession, user_ids: list[uuid.UUID]) -> pl.DataFrame:
+    """Each user's latest recommendation and latest generator call, as the frame :func:`apply_gates` reads."""
+    recs: dict[uuid.UUID, Any] = {}
+    evals: dict[uuid.UUID, Any] = {}
+    for offset in range(0, len(user_ids), ID_CHUNK):
+        chunk_recs, chunk_evals = _latest_rows(db, user_ids[offset : offset + ID_CHUNK])
+        recs.update(chunk_recs)
+        evals.update(chunk_evals)
     columns: dict[str, list[Any]] = {"user_id": [], **{name: [] for name in GATE_COLUMNS}}
     for user_id in user_ids:
         rec, ev = recs.get(user_id), evals.get(user_id)
@@ -244,10 +260,18 @@ class InsightServices:
     )
 
 
+_services_lock = threading.Lock()
+
+
 def insight_services(ctx: AppContext) -> InsightServices:
     """The context's services, built on first use (the Gemini client is created once)."""
     services: InsightServices | None = ctx.extras.get("insight_services")
-    if services is None:
+    if services is not None:
+        return services
+    with _services_lock:
+        existing: InsightServices | None = ctx.extras.get("insight_services")
+        if existing is not None:
+            return existing
         from devflow.insights.metrics_source import LakeTodayMetrics
 
         services = InsightServices(
