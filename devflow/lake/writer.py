@@ -113,6 +113,22 @@ class _Closed:
     size: int = 0
 
 
+def _as_schema(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    """Concatenate appended tables into one of ``schema``; spooled event tables (raw JSON plus
+    identity columns) get their typed columns derived here, in bulk, off the request path."""
+    from devflow.telemetry.arrow import SPOOL_EVENT_SCHEMA, expand_events
+
+    spooled = [t for t in tables if t.schema.equals(SPOOL_EVENT_SCHEMA)]
+    parts = [
+        t.cast(schema) if not t.schema.equals(schema) else t
+        for t in tables
+        if not t.schema.equals(SPOOL_EVENT_SCHEMA)
+    ]
+    if spooled:
+        parts.append(expand_events(pa.concat_tables(spooled)))
+    return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+
 def _lock_nonblocking(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -314,8 +330,7 @@ class LakeWriter:
         ):
             if not tables:
                 continue
-            table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-            table = table.cast(schema) if table.schema != schema else table
+            table = _as_schema(tables, schema)
             written += write_partitioned(
                 self.storage, kind, table, file_id=closed.id, skip=self._registered_paths(closed.id)
             )

@@ -17,9 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
-from devflow.lake.schema import EVENT_SCHEMA, LINE_RANGE, QUARANTINE_SCHEMA, TS
+from devflow.lake.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, TS
 from devflow.telemetry.timestamps import parse_timestamp_us
 
 INT64_MIN = -(2**63)
@@ -54,11 +57,9 @@ def fingerprint(event: Any, *, may_contain_floats: bool = True) -> str:
     return hashlib.sha256(canonical_json(event, may_contain_floats=may_contain_floats)).hexdigest()
 
 
-def _str(value: Any) -> str | None:
-    return value if value.__class__ is str else None
-
-
 def _int(value: Any) -> int | None:
+    if value is None:
+        return None
     if value.__class__ is int:
         return value if INT64_MIN <= value <= INT64_MAX else None
     if value.__class__ is float and value.is_integer() and INT64_MIN <= value <= INT64_MAX:
@@ -66,18 +67,10 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _bool(value: Any) -> bool | None:
-    return value if value.__class__ is bool else None
-
-
 def _number(value: Any) -> float | None:
     if value.__class__ is int or value.__class__ is float:
         return float(value)
     return None
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if value.__class__ is dict else _EMPTY
 
 
 def _ranges(value: Any) -> list[dict[str, int]] | None:
@@ -94,6 +87,225 @@ def _ranges(value: Any) -> list[dict[str, int]] | None:
     return out
 
 
+_FILE_TYPES = frozenset({"file_save", "text_change"})
+_TEXT_TYPES = frozenset({"text_change"})
+_SWITCH_TYPES = frozenset({"editor_switch"})
+_DEBUG_TYPES = frozenset({"debug_session_start"})
+_TERMINAL_TYPES = frozenset({"terminal_open"})
+_GIT_TYPES = frozenset({"git_activity"})
+
+
+def _objects(
+    events: Sequence[Mapping[str, Any]], kinds: Sequence[Any], types: frozenset[str], key: str
+) -> list[dict[str, Any]] | None:
+    """The ``key`` object of each event of one of ``types`` (``{}`` elsewhere); None if no such event.
+
+    Typed columns belong to the event types of §4.3–4.4: a ``git`` key on a ``text_change`` is an
+    unknown key, kept in ``raw`` only.
+    """
+    if types.isdisjoint(kinds):
+        return None
+    return [
+        o if kind in types and (o := e.get(key)).__class__ is dict else _EMPTY
+        for e, kind in zip(events, kinds, strict=True)
+    ]
+
+
+# Typed columns derived from the event JSON: (column, parent key or None, key, event types or None).
+# A column belongs to the event types of §4.3–4.4 only: a ``git`` key on a ``text_change`` is an
+# unknown key, kept in ``raw`` alone.
+TYPED_COLUMNS: tuple[tuple[str, str | None, str, frozenset[str] | None], ...] = (
+    ("workspace", None, "workspace", None),
+    ("file_path", "file", "path", _FILE_TYPES),
+    ("file_name", "file", "name", _FILE_TYPES),
+    ("file_absolute_path", "file", "absolute_path", _FILE_TYPES),
+    ("file_extension", "file", "extension", _FILE_TYPES),
+    ("file_language", "file", "language", _FILE_TYPES),
+    ("file_workspace", "file", "workspace", _FILE_TYPES),
+    ("file_lines", "file", "lines", _FILE_TYPES),
+    ("file_size_bytes", "file", "size_bytes", _FILE_TYPES),
+    ("characters_added", "metrics", "characters_added", _TEXT_TYPES),
+    ("characters_deleted", "metrics", "characters_deleted", _TEXT_TYPES),
+    ("change_count", "metrics", "change_count", _TEXT_TYPES),
+    ("affected_line_ranges", "metrics", "affected_line_ranges", _TEXT_TYPES),
+    ("edit_duration_ms", "metrics", "edit_duration_ms", _TEXT_TYPES),
+    ("is_large_paste", "metrics", "is_large_paste", _TEXT_TYPES),
+    ("is_possible_rewrite", "metrics", "is_possible_rewrite", _TEXT_TYPES),
+    ("is_possible_undo_cycle", "metrics", "is_possible_undo_cycle", _TEXT_TYPES),
+    ("from_file", "from", "file", _SWITCH_TYPES),
+    ("from_language", "from", "language", _SWITCH_TYPES),
+    ("from_module", "from", "module", _SWITCH_TYPES),
+    ("to_file", "to", "file", _SWITCH_TYPES),
+    ("to_language", "to", "language", _SWITCH_TYPES),
+    ("to_module", "to", "module", _SWITCH_TYPES),
+    ("switch_interval_seconds", "metrics", "switch_interval_seconds", _SWITCH_TYPES),
+    ("is_cross_module_switch", "metrics", "is_cross_module_switch", _SWITCH_TYPES),
+    ("is_rapid_context_switching", "metrics", "is_rapid_context_switching", _SWITCH_TYPES),
+    ("debug_name", "debug", "name", _DEBUG_TYPES),
+    ("debug_type", "debug", "type", _DEBUG_TYPES),
+    ("debug_launch_configuration_name", "debug", "launch_configuration_name", _DEBUG_TYPES),
+    ("terminal_name", "terminal", "name", _TERMINAL_TYPES),
+    ("terminal_shell_type", "terminal", "shell_type", _TERMINAL_TYPES),
+    ("git_changed_files_count", "git", "changed_files_count", _GIT_TYPES),
+    ("git_branch", "git", "branch", _GIT_TYPES),
+)
+
+# What one request appends to the spool: identity, ordering and the raw JSON. The typed columns
+# are derived from ``raw`` when the spool is flushed (:func:`expand_events`), in bulk, off the
+# request path: per-request Arrow construction of 43 columns costs more than everything else.
+SPOOL_EVENT_SCHEMA = pa.schema(
+    [EVENT_SCHEMA.field(name) for name in EVENT_SCHEMA.names if name not in {c[0] for c in TYPED_COLUMNS}]
+)
+
+
+def _typed_columns_python(events: Sequence[Mapping[str, Any]], kinds: Sequence[Any]) -> dict[str, pa.Array]:
+    """The typed columns, one list comprehension each, with inline type checks."""
+    n = len(events)
+    parents: dict[tuple[str, frozenset[str]], list[dict[str, Any]] | None] = {}
+    columns: dict[str, pa.Array] = {}
+    for name, parent, key, types in TYPED_COLUMNS:
+        arrow_type = EVENT_SCHEMA.field(name).type
+        objs: Sequence[Mapping[str, Any]] | None
+        if parent is None or types is None:
+            objs = events
+        else:
+            if (parent, types) not in parents:
+                parents[(parent, types)] = _objects(events, kinds, types, parent)
+            objs = parents[(parent, types)]
+        if objs is None:
+            columns[name] = pa.nulls(n, arrow_type)
+        elif arrow_type == pa.string():
+            columns[name] = pa.array(
+                [v if (v := o.get(key)).__class__ is str else None for o in objs], arrow_type
+            )
+        elif arrow_type == pa.int64():
+            values = [
+                v if (v := o.get(key)).__class__ is int and INT64_MIN <= v <= INT64_MAX else _int(v)
+                for o in objs
+            ]
+            columns[name] = pa.array(values, arrow_type)
+        elif arrow_type == pa.bool_():
+            columns[name] = pa.array(
+                [v if (v := o.get(key)).__class__ is bool else None for o in objs], arrow_type
+            )
+        elif arrow_type == pa.float64():
+            columns[name] = pa.array([_number(o.get(key)) for o in objs], arrow_type)
+        else:  # the line ranges
+            columns[name] = pa.array([_ranges(o.get(key)) for o in objs], arrow_type)
+    return columns
+
+
+def _json_schema() -> pa.Schema:
+    """The shape of an event as pyarrow's JSON reader should see it (unknown keys ignored)."""
+    top: dict[str, pa.DataType] = {}
+    nested: dict[str, list[pa.Field]] = {}
+    for name, parent, key, _ in TYPED_COLUMNS:
+        arrow_type = EVENT_SCHEMA.field(name).type
+        if parent is None:
+            top[key] = arrow_type
+        else:
+            nested.setdefault(parent, [])
+            if key not in {f.name for f in nested[parent]}:
+                nested[parent].append(pa.field(key, arrow_type))
+    fields = [pa.field(k, t) for k, t in top.items()]
+    fields += [pa.field(parent, pa.struct(children)) for parent, children in nested.items()]
+    return pa.schema(fields)
+
+
+_JSON_PARSE = pa_json.ParseOptions(
+    explicit_schema=_json_schema(), unexpected_field_behavior="ignore", newlines_in_values=True
+)
+
+
+def _typed_columns_json(
+    raw: pa.ChunkedArray | pa.Array, kinds: pa.ChunkedArray | pa.Array
+) -> dict[str, pa.Array]:
+    """The typed columns parsed from ``raw`` by pyarrow's C++ JSON reader (multi-threaded).
+
+    Raises ``pa.ArrowInvalid`` when some value has another type than its column (possible only
+    in keys the validator does not check for that event type, or for integers written as 1.0 or
+    beyond int64); the caller then takes the Python path.
+    """
+    n = len(raw)
+    strings = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+    # The data buffer of the string array is the events back to back ("{…}{…}"), which the reader
+    # splits itself (newlines_in_values mode parses object boundaries): zero-copy, no join.
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + n + 1]
+    data = (
+        strings.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])) if n else pa.py_buffer(b"")
+    )
+    longest = int(np.max(np.diff(offsets))) if n else 0
+    parsed = pa_json.read_json(
+        pa.BufferReader(data),
+        read_options=pa_json.ReadOptions(use_threads=True, block_size=max(1 << 20, longest + 1)),
+        parse_options=_JSON_PARSE,
+    )
+    if parsed.num_rows != n:
+        raise pa.ArrowInvalid("raw events and parsed rows differ")
+    masks: dict[frozenset[str], pa.Array | None] = {}
+    columns: dict[str, pa.Array] = {}
+    for name, parent, key, types in TYPED_COLUMNS:
+        if parent is None or types is None:
+            column = parsed.column(key).combine_chunks()
+        else:
+            column = pc.struct_field(parsed.column(parent).combine_chunks(), [key])
+            if types not in masks:
+                mask = pc.fill_null(pc.is_in(kinds, value_set=pa.array(sorted(types))), False)
+                masks[types] = None if pc.all(mask).as_py() else mask
+            mask = masks[types]
+            if mask is not None:  # null the value on events of other types (leaf arrays: cheap)
+                column = pc.if_else(mask, column, pa.scalar(None, column.type))
+        wanted = EVENT_SCHEMA.field(name).type
+        columns[name] = column if column.type == wanted else column.cast(wanted)
+    return columns
+
+
+def expand_events(spool: pa.Table) -> pa.Table:
+    """A ``SPOOL_EVENT_SCHEMA`` table (possibly many requests) → the full ``EVENT_SCHEMA`` table."""
+    kinds = spool.column("type")
+    try:
+        typed = _typed_columns_json(spool.column("raw"), kinds)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        decoded = [msgspec.json.decode(value) for value in spool.column("raw").to_pylist()]
+        events = [e if e.__class__ is dict else _EMPTY for e in decoded]
+        typed = _typed_columns_python(events, kinds.to_pylist())
+    arrays = [
+        typed[name] if name in typed else spool.column(name).combine_chunks() for name in EVENT_SCHEMA.names
+    ]
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+def spool_events_table(
+    *,
+    user_id: str,
+    received_at: datetime,
+    batch_id: str,
+    batch_indexes: Sequence[int],
+    session_ids: Sequence[str],
+    kinds: Sequence[str],
+    timestamps_us: Sequence[int],
+    fingerprints: Sequence[str],
+    raws: Sequence[bytes | str],
+) -> pa.Table:
+    """The accepted events of one request as a ``SPOOL_EVENT_SCHEMA`` table (9 columns)."""
+    n = len(batch_indexes)
+    received_us = epoch_us(received_at)
+    arrays = {
+        "user_id": pa.array([user_id] * n, pa.string()),
+        "session_id": pa.array(session_ids, pa.string()),
+        "type": pa.array(kinds, pa.string()),
+        "timestamp": pa.array(timestamps_us, pa.int64()).cast(TS),
+        "received_at": pa.array([received_us] * n, pa.int64()).cast(TS),
+        "batch_id": pa.array([batch_id] * n, pa.string()),
+        "batch_index": pa.array(batch_indexes, pa.int32()),
+        "fingerprint": pa.array(fingerprints, pa.string()),
+        "raw": pa.array(raws, pa.string()),
+    }
+    return pa.Table.from_arrays(
+        [arrays[name] for name in SPOOL_EVENT_SCHEMA.names], schema=SPOOL_EVENT_SCHEMA
+    )
+
+
 def events_to_table(
     events: Sequence[Mapping[str, Any]],
     *,
@@ -104,12 +316,14 @@ def events_to_table(
     timestamps_us: Sequence[int] | None = None,
     fingerprints: Sequence[str] | None = None,
     raws: Sequence[bytes | str] | None = None,
+    session_ids: Sequence[str] | None = None,
 ) -> pa.Table:
     """An ``EVENT_SCHEMA`` table for already-validated events of one user and one request.
 
     Omitted columns are derived: ``batch_indexes`` = 0..n-1, ``timestamps_us`` parsed from each
-    ``timestamp``, ``fingerprints`` per §4.7, ``raws`` = the event serialised as JSON. The
-    ingest route passes them in because it has them already (``raws`` are the request's own bytes).
+    ``timestamp``, ``fingerprints`` per §4.7, ``raws`` = the event serialised as JSON,
+    ``session_ids`` lower-cased from the events. Used by the synthetic data generator and as the
+    exact fallback of :func:`expand_events`.
     """
     n = len(events)
     if batch_indexes is None:
@@ -123,74 +337,25 @@ def events_to_table(
         fingerprints = [fingerprint(e) for e in events]
     if raws is None:
         raws = [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in events]
-    received_us = epoch_us(received_at)
-
-    files = [_obj(e.get("file")) for e in events]
-    metrics = [_obj(e.get("metrics")) for e in events]
-    froms = [_obj(e.get("from")) for e in events]
-    tos = [_obj(e.get("to")) for e in events]
-    debugs = [_obj(e.get("debug")) for e in events]
-    terminals = [_obj(e.get("terminal")) for e in events]
-    gits = [_obj(e.get("git")) for e in events]
-
-    def strings(objs: Sequence[Mapping[str, Any]], key: str) -> pa.Array:
-        return pa.array([_str(o.get(key)) for o in objs], pa.string())
-
-    def ints(objs: Sequence[Mapping[str, Any]], key: str) -> pa.Array:
-        return pa.array([_int(o.get(key)) for o in objs], pa.int64())
-
-    def bools(objs: Sequence[Mapping[str, Any]], key: str) -> pa.Array:
-        return pa.array([_bool(o.get(key)) for o in objs], pa.bool_())
-
-    columns: dict[str, pa.Array] = {
-        "user_id": pa.array([user_id] * n, pa.string()),
-        "session_id": pa.array([str(e.get("session_id")).lower() for e in events], pa.string()),
-        "type": strings(events, "type"),
-        "timestamp": pa.array(timestamps_us, pa.int64()).cast(TS),
-        "received_at": pa.array([received_us] * n, pa.int64()).cast(TS),
-        "batch_id": pa.array([batch_id] * n, pa.string()),
-        "batch_index": pa.array(batch_indexes, pa.int32()),
-        "fingerprint": pa.array(fingerprints, pa.string()),
-        "workspace": strings(events, "workspace"),
-        "file_path": strings(files, "path"),
-        "file_name": strings(files, "name"),
-        "file_absolute_path": strings(files, "absolute_path"),
-        "file_extension": strings(files, "extension"),
-        "file_language": strings(files, "language"),
-        "file_workspace": strings(files, "workspace"),
-        "file_lines": ints(files, "lines"),
-        "file_size_bytes": ints(files, "size_bytes"),
-        "characters_added": ints(metrics, "characters_added"),
-        "characters_deleted": ints(metrics, "characters_deleted"),
-        "change_count": ints(metrics, "change_count"),
-        "affected_line_ranges": pa.array(
-            [_ranges(m.get("affected_line_ranges")) for m in metrics], pa.list_(LINE_RANGE)
-        ),
-        "edit_duration_ms": ints(metrics, "edit_duration_ms"),
-        "is_large_paste": bools(metrics, "is_large_paste"),
-        "is_possible_rewrite": bools(metrics, "is_possible_rewrite"),
-        "is_possible_undo_cycle": bools(metrics, "is_possible_undo_cycle"),
-        "from_file": strings(froms, "file"),
-        "from_language": strings(froms, "language"),
-        "from_module": strings(froms, "module"),
-        "to_file": strings(tos, "file"),
-        "to_language": strings(tos, "language"),
-        "to_module": strings(tos, "module"),
-        "switch_interval_seconds": pa.array(
-            [_number(m.get("switch_interval_seconds")) for m in metrics], pa.float64()
-        ),
-        "is_cross_module_switch": bools(metrics, "is_cross_module_switch"),
-        "is_rapid_context_switching": bools(metrics, "is_rapid_context_switching"),
-        "debug_name": strings(debugs, "name"),
-        "debug_type": strings(debugs, "type"),
-        "debug_launch_configuration_name": strings(debugs, "launch_configuration_name"),
-        "terminal_name": strings(terminals, "name"),
-        "terminal_shell_type": strings(terminals, "shell_type"),
-        "git_changed_files_count": ints(gits, "changed_files_count"),
-        "git_branch": strings(gits, "branch"),
-        "raw": pa.array(raws, pa.string()),
-    }
-    return pa.Table.from_arrays([columns[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
+    if session_ids is None:
+        session_ids = [str(e.get("session_id")).lower() for e in events]
+    kinds = [e.get("type") for e in events]
+    spool = spool_events_table(
+        user_id=user_id,
+        received_at=received_at,
+        batch_id=batch_id,
+        batch_indexes=batch_indexes,
+        session_ids=session_ids,
+        kinds=[k if k.__class__ is str else None for k in kinds],  # type: ignore[misc]
+        timestamps_us=timestamps_us,
+        fingerprints=fingerprints,
+        raws=raws,
+    )
+    typed = _typed_columns_python(events, kinds)
+    arrays = [
+        typed[name] if name in typed else spool.column(name).combine_chunks() for name in EVENT_SCHEMA.names
+    ]
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 
 def quarantine_table(

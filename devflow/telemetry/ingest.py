@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from devflow.http.errors import InvalidJSON, NotFound, PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from devflow.lake.ids import uuid7
 from devflow.lake.writer import LakeUnavailable, LakeWriter
-from devflow.telemetry.arrow import epoch_us, events_to_table, fingerprint, quarantine_table
-from devflow.telemetry.sessions import UserGone, claim_sessions, session_spans
+from devflow.telemetry.arrow import epoch_us, fingerprint, quarantine_table, spool_events_table
+from devflow.telemetry.sessions import SessionCache, UserGone, claim_sessions, session_spans
 from devflow.telemetry.validation import validate_events
 
 MAX_EVENTS = 10_000
@@ -102,7 +102,13 @@ def decode_events(body: bytes | None) -> tuple[list[Any], list[msgspec.Raw], boo
     return events, raws, bool(getattr(_floats, "seen", True))
 
 
-def ingest_batch(db: sessionmaker[Session], writer: LakeWriter, caller: Caller, body: bytes | None) -> bytes:
+def ingest_batch(
+    db: sessionmaker[Session],
+    writer: LakeWriter,
+    caller: Caller,
+    body: bytes | None,
+    sessions: SessionCache | None = None,
+) -> bytes:
     """Process one ``POST /telemetry`` body; return the encoded 202 response body.
 
     Raises the contract's 400/404/413 errors, and 503 when the lake cannot take the batch.
@@ -114,7 +120,9 @@ def ingest_batch(db: sessionmaker[Session], writer: LakeWriter, caller: Caller, 
 
     spans = session_spans(batch.session_ids, batch.timestamps_us)
     try:
-        conflicts = claim_sessions(db, caller.user_id, spans, check_user_exists=caller.via_jwt)
+        conflicts = claim_sessions(
+            db, caller.user_id, spans, check_user_exists=caller.via_jwt, cache=sessions
+        )
     except UserGone:
         raise NotFound("User not found") from None
 
@@ -137,12 +145,13 @@ def ingest_batch(db: sessionmaker[Session], writer: LakeWriter, caller: Caller, 
     indexes = batch.indexes if not conflicts else [batch.indexes[i] for i in keep]
     events_table = None
     if accepted_events:
-        events_table = events_to_table(
-            accepted_events,
+        events_table = spool_events_table(
             user_id=user_id,
             received_at=received_at,
             batch_id=batch_id,
             batch_indexes=indexes,
+            session_ids=batch.session_ids if not conflicts else [batch.session_ids[i] for i in keep],
+            kinds=[e["type"] for e in accepted_events],
             timestamps_us=batch.timestamps_us if not conflicts else [batch.timestamps_us[i] for i in keep],
             fingerprints=[fingerprint(e, may_contain_floats=saw_float) for e in accepted_events],
             raws=[bytes(raws[i]) for i in indexes],

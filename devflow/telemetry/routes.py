@@ -19,6 +19,7 @@ from devflow.http.body import TELEMETRY_BODY_LIMIT, is_json_content_type
 from devflow.http.context import request_context
 from devflow.http.errors import ServiceUnavailable
 from devflow.telemetry.ingest import Caller, ingest_batch
+from devflow.telemetry.sessions import SessionCache
 
 
 @post(
@@ -39,7 +40,8 @@ async def ingest_telemetry(
     if ctx.lake_writer is None:
         raise ServiceUnavailable()
     caller = Caller(user_id=principal.user_id, via_jwt=not principal.via_token)
-    content = await anyio.to_thread.run_sync(ingest_batch, ctx.db, ctx.lake_writer, caller, payload)
+    sessions: SessionCache = ctx.extras.setdefault("telemetry_sessions", SessionCache())
+    content = await anyio.to_thread.run_sync(ingest_batch, ctx.db, ctx.lake_writer, caller, payload, sessions)
     return Response(content=content, status_code=202, media_type=MediaType.JSON)
 
 

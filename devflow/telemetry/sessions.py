@@ -24,6 +24,29 @@ from devflow.telemetry.models import Session as TelemetrySession
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+class SessionCache:
+    """Per-app memory of session owners and of a span known to be committed for each session.
+
+    Owners never change and spans only widen, so a batch whose sessions are all known, owned by
+    the caller and inside the remembered span needs no database work at all (the hot path of an
+    extension resending, or of many small batches). Bounded: cleared when full.
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._known: dict[str, tuple[uuid.UUID, int, int]] = {}
+        self._max = max_entries
+
+    def get(self, session_id: str) -> tuple[uuid.UUID, int, int] | None:
+        """(owner, earliest µs, latest µs) known to be committed, or None."""
+        return self._known.get(session_id)
+
+    def remember(self, session_id: str, owner: uuid.UUID, earliest: int, latest: int) -> None:
+        """Record a committed state (never narrower than what the database holds)."""
+        if len(self._known) >= self._max:
+            self._known.clear()
+        self._known[session_id] = (owner, earliest, latest)
+
+
 class UserGone(Exception):
     """A JWT names a user whose row no longer exists (→ 404 User not found)."""
 
@@ -53,11 +76,46 @@ def claim_sessions(
     spans: Mapping[str, tuple[int, int]],
     *,
     check_user_exists: bool,
+    cache: SessionCache | None = None,
 ) -> set[str]:
     """Upsert the caller's sessions in one transaction; return the session ids owned by someone else.
 
     ``check_user_exists`` (JWT callers) raises :class:`UserGone` when the user row is missing.
+    With a ``cache``, sessions it proves owned-and-covered (or foreign) skip the database.
     """
+    conflicts: set[str] = set()
+    if cache is not None:
+        todo: dict[str, tuple[int, int]] = {}
+        for sid, (earliest, latest) in spans.items():
+            known = cache.get(sid)
+            if known is None:
+                todo[sid] = (earliest, latest)
+            elif known[0] != user_id:
+                conflicts.add(sid)
+            elif earliest < known[1] or latest > known[2]:
+                todo[sid] = (earliest, latest)
+        if not todo and not check_user_exists:
+            return conflicts
+        spans = todo
+    committed: dict[str, tuple[uuid.UUID, int, int]] = {}
+    conflicts |= _claim_in_transaction(db, user_id, spans, check_user_exists, committed)
+    if cache is not None:
+        for sid, (owner, earliest, latest) in committed.items():
+            cache.remember(sid, owner, earliest, latest)
+    return conflicts
+
+
+def _epoch_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _claim_in_transaction(
+    db: sessionmaker[Session],
+    user_id: uuid.UUID,
+    spans: Mapping[str, tuple[int, int]],
+    check_user_exists: bool,
+    committed: dict[str, tuple[uuid.UUID, int, int]],
+) -> set[str]:
     with db.begin() as tx:
         if check_user_exists and tx.scalar(select(User.id).where(User.id == user_id)) is None:
             raise UserGone()
@@ -91,8 +149,14 @@ def claim_sessions(
             _, owner, start_time, last_event_at = rows[sid]
             if owner != user_id:
                 conflicts.add(text)
+                committed[text] = (owner, 0, 0)
                 continue
             earliest, latest = from_epoch_us(spans[text][0]), from_epoch_us(spans[text][1])
+            committed[text] = (
+                owner,
+                _epoch_us(min(earliest, start_time)),
+                _epoch_us(max(latest, last_event_at)),
+            )
             if earliest < start_time:
                 tx.execute(
                     update(TelemetrySession)
