@@ -172,18 +172,27 @@ def _event_frames(
             'SELECT user_id, session_id, "timestamp" AS ts FROM events_all '
             "WHERE session_id IN (SELECT session_id FROM backtest_sessions)"
         ).pl()
-        con.execute(f"CREATE OR REPLACE TEMP TABLE events_dedup AS {sql_text('01_events_dedup')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE backtest_dedup AS {sql_text('01_events_dedup')}")
+        dedup_columns = [row[0] for row in con.sql("DESCRIBE backtest_dedup").fetchall()]
+        # The line query reports each text_change with its UTC ``day``, passed through from its
+        # input untouched; the backtest needs the instant, so it hands the event's timestamp in
+        # that column (the query's logic never reads it).
+        carry = ' REPLACE ("timestamp" AS day)' if "day" in dedup_columns else ""
+        con.execute(f"CREATE OR REPLACE TEMP VIEW events_dedup AS SELECT *{carry} FROM backtest_dedup")  # noqa: S608
         con.execute(f"CREATE OR REPLACE TEMP VIEW event_lines AS {lines_sql(definition)}")
+        line_columns = [row[0] for row in con.sql("DESCRIBE event_lines").fetchall()]
+        instant = '"timestamp"' if "timestamp" in line_columns else "day"
         metric_events = con.sql(
-            'SELECT user_id, "timestamp" AS ts, lines_added, lines_deleted, 0 AS switches, 0 AS rapid '
-            "FROM event_lines "
+            f"SELECT user_id, CAST({instant} AS TIMESTAMPTZ) AS ts, lines_added, lines_deleted, "  # noqa: S608
+            "0 AS switches, 0 AS rapid FROM event_lines "
             'UNION ALL SELECT user_id, "timestamp", 0, 0, 1, '
             "CASE WHEN is_rapid_context_switching THEN 1 ELSE 0 END "
-            "FROM events_dedup WHERE type = 'editor_switch'"
+            "FROM backtest_dedup WHERE type = 'editor_switch'"
         ).pl()
     finally:
         con.execute("DROP VIEW IF EXISTS event_lines")
-        for table in ("events_dedup", "raw_events", "backtest_sessions"):
+        con.execute("DROP VIEW IF EXISTS events_dedup")
+        for table in ("backtest_dedup", "raw_events", "backtest_sessions"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
     return activity, metric_events
 
