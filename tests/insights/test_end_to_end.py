@@ -113,3 +113,57 @@ def test_end_to_end_high_churn_without_api_key(
         assert pending_count(settings, user.id) == 1
     history = client.get("/api/v1/recommendations", headers=user.jwt_headers).json()["recommendations"]
     assert [h["user_action"] for h in history] == [None, "expired", "expired", "accepted", "expired"]
+
+
+def _edits(session_id: str, added: int, deleted: int, rapid: int) -> list[dict[str, Any]]:
+    """Today's events giving exactly ``added``/``deleted`` lines (line-delta) and ``rapid`` rapid switches."""
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = max(now - timedelta(minutes=50), midnight + timedelta(seconds=1))
+    count = 2 + rapid + 2
+    step = (now - timedelta(seconds=1) - start) / count
+    at = iter(_iso(start + step * i) for i in range(count))
+    path = "src/lib/parser.ts"
+    lines = 100
+    events = [file_save(next(at), session_id, path, lines)]
+    if added:
+        events.append(text_change(next(at), session_id, path, lines + added, [(10, 10)], 40 * added, 0))
+        lines += added
+    if deleted:
+        events.append(
+            text_change(next(at), session_id, path, lines - deleted, [(20, 20 + deleted)], 0, 40 * deleted)
+        )
+        lines -= deleted
+    events += [editor_switch(next(at), session_id, f"src/f{i % 3}.ts", rapid=True) for i in range(rapid)]
+    events.append(file_save(next(at), session_id, path, lines))
+    return events
+
+
+def test_107_rule_cases_through_ingest_and_etl(
+    make_client: Callable[..., TestClient[Any]], settings: Settings
+) -> None:
+    """107 over HTTP: churn 0.5 → high_churn; 31 rapid switches → rapid_context_switching, 30 → no;
+    deleted 40 / added 20 → delete_heavy_rewriting; 30 / 20 → high_churn; nothing → no_rule_fired."""
+    admin = create_user(settings)
+    client = make_client(ADMIN_USER_IDS=str(admin.id))
+    cases = [
+        ((100, 50, 0), "high_churn"),
+        ((0, 0, 31), "rapid_context_switching"),
+        ((0, 0, 30), None),
+        ((20, 40, 0), "delete_heavy_rewriting"),
+        ((20, 30, 0), "high_churn"),
+        ((0, 0, 0), None),
+    ]
+    users = []
+    for (added, deleted, rapid), _ in cases:
+        user = create_user(settings)
+        result = send(client, user, _edits(str(uuid.uuid4()), added, deleted, rapid))
+        assert result["rejected_count"] == 0
+        users.append(user)
+    run_etl_until_idle(client, admin)
+    for user, (_, expected) in zip(users, cases, strict=True):
+        body = client.post(TRIGGER, json={}, headers=user.token_headers).json()
+        if expected is None:
+            assert body == {"skipped": True, "reason": "no_rule_fired"}
+        else:
+            assert body["skipped"] is False and body["rule"] == expected, (expected, body)
