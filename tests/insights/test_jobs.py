@@ -124,13 +124,14 @@ def test_cli_insights_run(settings: Settings, database_url: str) -> None:
     """``devflow insights run`` evaluates once and prints a JSON summary."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=250)
+    # A minimal environment: nothing from the caller's shell (an API key, RULE_* …) leaks in.
     env = {
-        **os.environ,
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
         **BASE_ENV,
         "DATABASE_URL": database_url,
         "DEVFLOW_DATA_DIR": str(settings.data_dir),
     }
-    env.pop("GOOGLE_API_KEY", None)
     out = subprocess.run(
         [sys.executable, "-m", "devflow", "insights", "run"],
         env=env,
