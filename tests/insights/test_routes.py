@@ -295,3 +295,19 @@ def test_trailing_slash_routes(client: TestClient[Any], settings: Settings) -> N
     user = create_user(settings)
     assert client.get(PENDING + "/", headers=user.jwt_headers).json() == {"recommendation": None}
     assert client.get(LIST + "/", headers=user.jwt_headers).json() == {"recommendations": []}
+
+
+def test_body_limit_and_method_checks(client: TestClient[Any], settings: Settings) -> None:
+    """§1.2/§1.3: bodies over 1 MiB → 413 (before validation); wrong methods → 405 with Allow."""
+    user = create_user(settings)
+    big = b'{"mode":"' + b"x" * (1024 * 1024) + b'"}'
+    for url in (TRIGGER, action_url(1)):
+        resp = client.post(url, content=big, headers={**JSON, **user.jwt_headers})
+        assert resp.status_code == 413 and resp.json() == {"error": "Payload too large"}
+    exactly = b'{"mode":"demo","pad":"' + b"x" * (1024 * 1024 - 24) + b'"}'
+    assert len(exactly) == 1024 * 1024
+    resp = client.post(TRIGGER, content=exactly, headers={**JSON, **user.jwt_headers})
+    assert resp.status_code == 409 and resp.json() == {"skipped": True, "reason": "no_session"}
+    resp = client.get(TRIGGER, headers=user.jwt_headers)
+    assert resp.status_code == 405 and resp.json() == {"error": "Method not allowed"}
+    assert client.post(PENDING, headers=user.jwt_headers).status_code == 405
