@@ -143,3 +143,20 @@ def test_cli_insights_run(settings: Settings, database_url: str) -> None:
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["candidates"] == 1 and summary["outcomes"] == {"analysis_paralysis": 1}
     assert pending_count(settings, user.id) == 1
+
+
+def test_scheduler_runs_the_pass_inside_the_app(
+    make_client: Callable[..., TestClient[Any]], settings: Settings
+) -> None:
+    """§7.1 wiring: with INSIGHTS_ENABLED the app's scheduler evaluates active users by itself."""
+    import time
+
+    user = create_user(settings)
+    add_session(settings, user.id, minutes=250)
+    make_client(INSIGHTS_ENABLED="true", INSIGHT_CHECK_INTERVAL_SECONDS="0.5")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not recommendation_rows(settings, user.id):
+        time.sleep(0.2)
+    [rec] = recommendation_rows(settings, user.id)
+    assert rec.code_context["triggered_rule"] == "very_long_session"
+    assert rec.code_context["generator"] == "template"
