@@ -132,6 +132,10 @@ def test_revoke_token_54_55(client: TestClient[Any], settings: Settings) -> None
     assert (
         client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {mine['token']}"}).status_code == 401
     )
+    revoked = client.post(
+        "/api/v1/telemetry", json={"events": []}, headers={"Authorization": f"Bearer {mine['token']}"}
+    )
+    assert revoked.status_code == 401 and revoked.json() == {"error": "Unauthorized"}
     for token_id in (theirs["id"], mine["id"], "not-a-uuid", str(uuid.uuid4())):
         response = client.delete(f"/api/v1/auth/tokens/{token_id}", headers=user.jwt_headers)
         assert response.status_code == 404, token_id

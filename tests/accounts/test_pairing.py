@@ -124,6 +124,10 @@ def test_full_flow_60_61_63_64(
     assert set(body) == {"status", "token"}
     me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['token']}"})
     assert me.status_code == 200 and me.json()["id"] == str(user.id)
+    pending = client.get(
+        "/api/v1/recommendations/pending", headers={"Authorization": f"Bearer {body['token']}"}
+    )
+    assert pending.status_code == 200 and pending.json() == {"recommendation": None}
 
     _let_a_second_pass(db, pid)
     assert _exchange(client, pid).json() == {"status": "consumed"}
