@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import date, timedelta
@@ -27,7 +28,7 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     try:
         upgrade_with_lock(engine)
-        report = write_synthetic(settings, spec, db=make_session_factory(engine))
+        report = write_synthetic(settings, spec, db=make_session_factory(engine), workers=args.workers)
     finally:
         engine.dispose()
     first = spec.end_date - timedelta(days=spec.days - 1)
@@ -100,6 +101,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--end-date", type=_date, default=None, help="last local day (default: today, UTC)")
     gen.add_argument("--intensity", type=float, default=1.0, help="scales events per hour (default 1)")
+    gen.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=min(4, os.cpu_count() or 1),
+        help="processes that build the events (default: CPU count, at most 4)",
+    )
     gen.set_defaults(func=_cmd_generate)
 
     bt = sub.add_parser("backtest", help="replay the insight rules over history for a grid of thresholds")

@@ -13,8 +13,11 @@ and fingerprints are the same, and the de-duplicated views count each event once
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -129,13 +132,14 @@ def write_synthetic(
     db: sessionmaker[Session],
     now: datetime | None = None,
     chunk_days: int = 7,
+    workers: int = 1,
 ) -> GenerateReport:
     """Generate ``spec`` and write it: users and sessions to the database, events to the lake.
 
     Events later than ``now`` (default: the current time) are left out, as the API would reject
     them. Work is done ``chunk_days`` local days at a time: each user's sessions of the chunk are
     claimed first, then the chunk's events are written (one file per UTC date), the order the
-    ingest API follows.
+    ingest API follows. ``workers`` > 1 builds the events in that many processes (same output).
     """
     started = time.perf_counter()
     storage = LakeStorage.from_url(settings.lake_url)
@@ -148,34 +152,98 @@ def write_synthetic(
             report.planted.setdefault(user.persona, []).append(user.username)
     not_after_us = int(((now or datetime.now(UTC)) - _EPOCH).total_seconds() * 1_000_000)
     days = day_range(spec)
-    for first in range(0, len(days), chunk_days):
-        chunk = days[first : first + chunk_days]
-        tables: list[pa.Table] = []
-        for user in users:
-            user_tables: list[pa.Table] = []
-            for day in chunk:
-                user_day = generate_user_day(spec, user, day)
-                table = user_day_table(spec, user_day, not_after_us)
-                if table is None:
-                    continue
-                report.user_days += 1
-                report.events_skipped_future += len(user_day.events) - table.num_rows
-                user_tables.append(table)
-            if not user_tables:
-                continue
-            spans = _spans(pa.concat_tables(user_tables))
-            conflicts = claim_sessions(db, user.user_id, spans, check_user_exists=False)
-            if conflicts:  # only possible if another user already owns these ids
-                log.warning("skipping %d synthetic sessions owned by someone else", len(conflicts))
-                continue
-            report.sessions += len(spans)
-            tables.extend(user_tables)
-        if tables:
-            combined = pa.concat_tables(tables)
-            report.files_written += len(write_event_files(storage, db, combined))
-            report.events_written += combined.num_rows
+    chunks = [days[first : first + chunk_days] for first in range(0, len(days), chunk_days)]
+    slices = _slices(len(users), max(1, workers) * 2)
+    pool = None
+    if workers > 1:
+        # Generation and the Arrow mapping are CPU-bound Python: spread users over processes.
+        # The database and the lake are written by this process only, in order.
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+
+        def submit(chunk: list[date]) -> list[Future[list[_UserChunk]]]:
+            assert pool is not None
+            return [pool.submit(build_user_chunks, spec, part, chunk, not_after_us) for part in slices]
+
+        pending = submit(chunks[0]) if pool is not None else []
+        for position, chunk in enumerate(chunks):
+            if pool is not None:
+                current = pending
+                if position + 1 < len(chunks):
+                    pending = submit(chunks[position + 1])  # overlap the next chunk with this write
+                results = [item for future in current for item in future.result()]
+            else:
+                results = build_user_chunks(spec, range(len(users)), chunk, not_after_us)
+            _write_chunk(db, storage, users, results, report)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass(slots=True)
+class _UserChunk:
+    """One user's rows for a chunk of days, built in a worker process."""
+
+    user_index: int
+    table: pa.Table | None
+    user_days: int
+    skipped_future: int
+
+
+def build_user_chunks(
+    spec: SyntheticSpec, user_indexes: Sequence[int], days: Sequence[date], not_after_us: int
+) -> list[_UserChunk]:
+    """The ``EVENT_SCHEMA`` rows of some users over some days (runs in a worker process)."""
+    users = plan_users(spec)
+    out: list[_UserChunk] = []
+    for index in user_indexes:
+        tables: list[pa.Table] = []
+        user_days = skipped = 0
+        for day in days:
+            user_day = generate_user_day(spec, users[index], day)
+            table = user_day_table(spec, user_day, not_after_us)
+            if table is None:
+                continue
+            user_days += 1
+            skipped += len(user_day.events) - table.num_rows
+            tables.append(table)
+        out.append(_UserChunk(index, pa.concat_tables(tables) if tables else None, user_days, skipped))
+    return out
+
+
+def _write_chunk(
+    db: sessionmaker[Session],
+    storage: LakeStorage,
+    users: list[SyntheticUser],
+    results: list[_UserChunk],
+    report: GenerateReport,
+) -> None:
+    """Claim the chunk's sessions user by user, then write its events (one file per UTC date)."""
+    tables: list[pa.Table] = []
+    for result in sorted(results, key=lambda r: r.user_index):
+        report.user_days += result.user_days
+        report.events_skipped_future += result.skipped_future
+        if result.table is None:
+            continue
+        spans = _spans(result.table)
+        conflicts = claim_sessions(db, users[result.user_index].user_id, spans, check_user_exists=False)
+        if conflicts:  # only possible if another user already owns these ids
+            log.warning("skipping %d synthetic sessions owned by someone else", len(conflicts))
+            continue
+        report.sessions += len(spans)
+        tables.append(result.table)
+    if tables:
+        combined = pa.concat_tables(tables)
+        report.files_written += len(write_event_files(storage, db, combined))
+        report.events_written += combined.num_rows
+
+
+def _slices(count: int, parts: int) -> list[range]:
+    """``range(count)`` cut into at most ``parts`` contiguous, non-empty pieces."""
+    size = max(1, -(-count // parts))
+    return [range(first, min(count, first + size)) for first in range(0, count, size)]
 
 
 def _spans(table: pa.Table) -> dict[str, tuple[int, int]]:
