@@ -9,6 +9,7 @@ from datetime import date
 import polars as pl
 
 from devflow.http.context import AppContext
+from devflow.http.errors import ServiceUnavailable
 from devflow.insights.features import DAY_METRIC_COLUMNS, empty_day_metrics
 
 
@@ -24,10 +25,17 @@ class LakeTodayMetrics:
             return empty_day_metrics()
         from devflow.metrics.queries import user_day_metrics
 
-        return user_day_metrics(self._ctx, list(user_ids), day).select("user_id", *DAY_METRIC_COLUMNS)
+        try:
+            frame = user_day_metrics(self._ctx, list(user_ids), day)
+        except OSError as exc:  # the lake storage is unreachable: a dependency outage, not a client error
+            raise ServiceUnavailable() from exc
+        return frame.select("user_id", *DAY_METRIC_COLUMNS)
 
     def top_files(self, user_id: uuid.UUID, day: date, n: int) -> list[tuple[str, int]]:
         """The day's top ``n`` files, exact counts, ordered (count desc, path asc)."""
         from devflow.metrics.queries import top_files
 
-        return top_files(self._ctx, user_id, day, day, n)
+        try:
+            return top_files(self._ctx, user_id, day, day, n)
+        except OSError as exc:
+            raise ServiceUnavailable() from exc
