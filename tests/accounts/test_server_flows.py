@@ -1,7 +1,8 @@
 """End-to-end account flows against the real server process (``devflow serve`` on 127.0.0.1).
 
 The device-pairing flow exactly as the extension and dashboard drive it, the concurrency cases
-(#22, #65) over real sockets, and the loopback-peer rule of §1.8 (a real 127.0.0.1 peer).
+(#22, #65) over real sockets, the loopback-peer rule of §1.8 (a real 127.0.0.1 peer), and an OAuth
+login that spans a restart (#44).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -20,6 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.accounts.models import PairingCode
+from tests.accounts.fake_provider import FakeProvider
 from tests.conftest import BASE_ENV
 from tests.support.server import ServerProcess
 
@@ -182,3 +185,29 @@ def test_loopback_peer_skips_per_ip_limit_only_1_8(database_url: str, tmp_path: 
             assert statuses == [401, 401, 429]
     log = (tmp_path / "server.log").read_text()
     assert log.count("TRUST_PROXY is unset") == 1
+
+
+def test_oauth_login_survives_a_restart_44(
+    database_url: str, tmp_path: Path, fake_provider: FakeProvider
+) -> None:
+    """#44 start the OAuth login on one server process, restart the service, complete the callback
+    (against the fake provider) on the new process → success: the state lives in the database."""
+    env = fake_provider.env()
+    with _server(database_url, tmp_path, **env) as first:
+        started = httpx.get(f"{first.base_url}/api/v1/auth/google", follow_redirects=False, timeout=10)
+    assert started.status_code == 302
+    params = {k: v[0] for k, v in parse_qs(urlsplit(started.headers["location"]).query).items()}
+    fake_provider.grant("restart-code", params["code_challenge"], {"sub": "restart-sub", "name": "Restarted"})
+    with _server(database_url, tmp_path, **env) as second:
+        response = httpx.get(
+            f"{second.base_url}/api/v1/auth/google/callback",
+            params={"code": "restart-code", "state": params["state"]},
+            follow_redirects=False,
+            timeout=10,
+        )
+        assert response.status_code == 302, response.text
+        assert response.headers["location"] == env["WEB_APP_URL"]
+        session = response.cookies.get("session")
+        assert session
+        me = httpx.get(f"{second.base_url}/api/v1/auth/me", cookies={"session": session}, timeout=10)
+        assert me.status_code == 200 and me.json()["provider"] == "google"
