@@ -166,9 +166,10 @@ def db_screen(
     load_ms, screen_ms = 1000 * (loaded_at - started), 1000 * (done - loaded_at)
     sessions_ms, gates_ms = 1000 * (sessions_at - started), 1000 * (loaded_at - sessions_at)
     print(
-        f"with SQLite reads ({screened.height} candidates): load {load_ms:.0f} ms + screen {screen_ms:.1f} ms"
+        f"with SQLite reads ({loaded.height} candidates): load {load_ms:.0f} ms + screen {screen_ms:.1f} ms"
     )
     print(f"  sessions query {sessions_ms:.0f} ms, gate inputs {gates_ms:.0f} ms")
+    print(f"  rule fired for {int(screened['rule'].is_not_null().sum())} users")
 
 
 def main(argv: list[str]) -> int:
@@ -184,7 +185,7 @@ def main(argv: list[str]) -> int:
         started = time.perf_counter()
         screened = screen_candidates(sessions, gate_inputs, day_metrics, now, policy, thresholds)
         timings.append(time.perf_counter() - started)
-    in_cooldown = int(screened["gate"].is_not_null().sum())
+    in_cooldown = sessions.height - screened.height
     by_rule = screened.filter(pl.col("rule").is_not_null()).group_by("rule").len().sort("rule").iter_rows()
     print(f"users: {users}  repeats: {repeats}")
     median_ms, best_ms = statistics.median(timings) * 1000, min(timings) * 1000
@@ -192,7 +193,7 @@ def main(argv: list[str]) -> int:
     print(f"in cooldown: {in_cooldown}")
     for rule, count in by_rule:
         print(f"  {rule}: {count}")
-    quiet = int((screened["gate"].is_null() & screened["rule"].is_null()).sum())
+    quiet = int(screened["rule"].is_null().sum())
     print(f"no rule fired (not in cooldown): {quiet}")
     if "--with-db" in argv:
         db_screen(sessions, gate_inputs, day_metrics, now, policy, thresholds)
