@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -146,3 +147,19 @@ def test_generated_data_is_served_by_the_metrics_api(
         params={"u": str(user.user_id)},
     ).fetchall()[0][0]
     assert body["total_lines_added"] == expected > 0
+
+
+ANALYST_SQL = sorted((Path(__file__).resolve().parents[2] / "sql" / "analyst").glob("*.sql"))
+
+
+def test_every_analyst_query_runs_on_a_generated_lake(settings: Settings) -> None:
+    """The examples in sql/analyst/ run unchanged on connect()'s views and find data."""
+    _generate(settings)
+    _etl(settings)
+    con = connect(settings=settings)
+    assert len(ANALYST_SQL) >= 5
+    for path in ANALYST_SQL:
+        frame = con.sql(path.read_text(encoding="utf-8")).pl()
+        assert frame.width >= 2, path.name
+        if path.stem != "quarantine_reasons":  # the generator sends only valid events
+            assert frame.height > 0, path.name
