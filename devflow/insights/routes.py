@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import anyio.to_thread
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -46,21 +47,47 @@ def _positive_integer(raw: str) -> int | None:
     return int(significant)
 
 
-def _item(rec: Recommendation, state: WorkflowState) -> dict[str, Any]:
+class RecommendationItem(msgspec.Struct, frozen=True):
+    """One recommendation as both clients read it (§3.8)."""
+
+    id: int
+    state_type: str
+    confidence_score: float
+    recommendation_type: str
+    recommendation_text: str
+    reasoning: str | None
+    user_action: str | None
+    created_at: str
+
+
+class PendingOut(msgspec.Struct, frozen=True):
+    recommendation: RecommendationItem | None
+
+
+class ListOut(msgspec.Struct, frozen=True):
+    recommendations: list[RecommendationItem]
+
+
+class ActionOut(msgspec.Struct, frozen=True):
+    id: int
+    user_action: str
+
+
+def _item(rec: Recommendation, state: WorkflowState) -> RecommendationItem:
     reasoning = rec.code_context.get("reasoning") if isinstance(rec.code_context, dict) else None
-    return {
-        "id": int(rec.id),
-        "state_type": state.state_type,
-        "confidence_score": round(float(state.confidence_score), 2),
-        "recommendation_type": rec.recommendation_type,
-        "recommendation_text": rec.recommendation_text,
-        "reasoning": reasoning if isinstance(reasoning, str) else None,
-        "user_action": rec.user_action,
-        "created_at": iso_ms(rec.created_at),
-    }
+    return RecommendationItem(
+        id=int(rec.id),
+        state_type=state.state_type,
+        confidence_score=round(float(state.confidence_score), 2),
+        recommendation_type=rec.recommendation_type,
+        recommendation_text=rec.recommendation_text,
+        reasoning=reasoning if isinstance(reasoning, str) else None,
+        user_action=rec.user_action,
+        created_at=iso_ms(rec.created_at) or "",
+    )
 
 
-def _items(ctx: AppContext, user_id: uuid.UUID, *, pending: bool, limit: int) -> list[dict[str, Any]]:
+def _items(ctx: AppContext, user_id: uuid.UUID, *, pending: bool, limit: int) -> list[RecommendationItem]:
     query = (
         select(Recommendation, WorkflowState)
         .join(WorkflowState, WorkflowState.id == Recommendation.workflow_state_id)
@@ -77,12 +104,12 @@ def _items(ctx: AppContext, user_id: uuid.UUID, *, pending: bool, limit: int) ->
 @get("/recommendations/pending", operation_id="recommendations_pending", tags=["recommendations"])
 async def pending_recommendation(
     request: Request[Any, Any, Any], principal: NamedDependency[Principal]
-) -> dict[str, Any]:
+) -> PendingOut:
     """The caller's pending recommendation, or ``null`` (never 404)."""
     items = await anyio.to_thread.run_sync(
         lambda: _items(request_context(request), principal.user_id, pending=True, limit=1)
     )
-    return {"recommendation": items[0] if items else None}
+    return PendingOut(recommendation=items[0] if items else None)
 
 
 def _parse_limit(request: Request[Any, Any, Any]) -> int:
@@ -98,13 +125,13 @@ def _parse_limit(request: Request[Any, Any, Any]) -> int:
 @get("/recommendations", operation_id="recommendations_list", tags=["recommendations"])
 async def list_recommendations(
     request: Request[Any, Any, Any], principal: NamedDependency[Principal]
-) -> dict[str, Any]:
+) -> ListOut:
     """The caller's recommendations with any ``user_action``, newest first (ties: higher id first)."""
     limit = _parse_limit(request)
     items = await anyio.to_thread.run_sync(
         lambda: _items(request_context(request), principal.user_id, pending=False, limit=limit)
     )
-    return {"recommendations": items}
+    return ListOut(recommendations=items)
 
 
 @post(
@@ -164,7 +191,7 @@ def _act(ctx: AppContext, user_id: uuid.UUID, recommendation_id: int, action: st
 )
 async def act_on_recommendation(
     request: Request[Any, Any, Any], principal: NamedDependency[Principal], recommendation_id: FromPath[str]
-) -> dict[str, Any]:
+) -> ActionOut:
     """Accept, dismiss or snooze a recommendation; exactly one of two concurrent actions wins."""
     body = await read_json_body(request)
     # The body is checked before the id (§3.8).
@@ -179,7 +206,7 @@ async def act_on_recommendation(
     if numeric_id > MAX_BIGINT:
         raise NotFound("Recommendation not found")
     await anyio.to_thread.run_sync(_act, request_context(request), principal.user_id, numeric_id, action)
-    return {"id": numeric_id, "user_action": action}
+    return ActionOut(id=numeric_id, user_action=action)
 
 
 ROUTES: Final = [pending_recommendation, list_recommendations, trigger_recommendation, act_on_recommendation]

@@ -311,3 +311,41 @@ def test_body_limit_and_method_checks(client: TestClient[Any], settings: Setting
     resp = client.get(TRIGGER, headers=user.jwt_headers)
     assert resp.status_code == 405 and resp.json() == {"error": "Method not allowed"}
     assert client.post(PENDING, headers=user.jwt_headers).status_code == 405
+
+
+def test_item_shapes_match_the_client_vectors(client: TestClient[Any], settings: Settings) -> None:
+    """tests/vectors/recommendation*.json: same keys, in the same order, with the same JSON types."""
+    from tests.conftest import VECTORS
+
+    def shape(value: Any) -> Any:
+        if isinstance(value, dict):
+            return [(k, shape(v)) for k, v in value.items()]
+        return type(value).__name__
+
+    user = create_user(settings)
+    assert client.get(PENDING, headers=user.jwt_headers).json() == json.loads(
+        (VECTORS / "recommendations-pending-none.response.json").read_text()
+    )
+    rec_id = add_recommendation(
+        settings,
+        user.id,
+        created_ago=timedelta(minutes=2),
+        confidence="0.78",
+        code_context={"reasoning": "r"},
+    )
+    vector = json.loads((VECTORS / "recommendations-pending.response.json").read_text())
+    pending = client.get(PENDING, headers=user.jwt_headers).json()
+    assert shape(pending) == shape(vector)
+    listed = client.get(LIST, headers=user.jwt_headers).json()
+    list_vector = json.loads((VECTORS / "recommendations-list.response.json").read_text())
+    assert list(listed) == list(list_vector)
+    assert shape(listed["recommendations"][0]) == shape(list_vector["recommendations"][0])
+    target = rec_id
+    for name in ("accepted", "dismissed", "snoozed"):
+        request = json.loads((VECTORS / f"recommendation-action-{name}.request.json").read_text())
+        if name != "accepted":  # one pending at a time: the previous one has just been acted on
+            target = add_recommendation(settings, user.id, created_ago=timedelta(minutes=1))
+        resp = client.post(action_url(target), json=request, headers=user.token_headers)
+        assert resp.status_code == 200
+        vector_body = json.loads((VECTORS / "recommendation-action.response.json").read_text())
+        assert shape(resp.json()) == shape(vector_body) and resp.json()["user_action"] == name
