@@ -40,7 +40,9 @@ async def ingest_telemetry(
     if ctx.lake_writer is None:
         raise ServiceUnavailable()
     caller = Caller(user_id=principal.user_id, via_jwt=not principal.via_token)
-    sessions: SessionCache = ctx.extras.setdefault("telemetry_sessions", SessionCache())
+    sessions: SessionCache | None = ctx.extras.get("telemetry_sessions")
+    if sessions is None:
+        sessions = ctx.extras.setdefault("telemetry_sessions", SessionCache())
     content = await anyio.to_thread.run_sync(ingest_batch, ctx.db, ctx.lake_writer, caller, payload, sessions)
     return Response(content=content, status_code=202, media_type=MediaType.JSON)
 
