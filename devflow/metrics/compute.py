@@ -56,7 +56,6 @@ SESSION_SCHEMA = pa.schema(
     [
         pa.field("user_id", pa.string()),
         pa.field("session_id", pa.string()),
-        pa.field("path", pa.string()),
         pa.field("lines_added", pa.int64()),
         pa.field("lines_deleted", pa.int64()),
         pa.field("switch_count", pa.int64()),
@@ -82,6 +81,7 @@ def duckdb_connection() -> duckdb.DuckDBPyConnection:
 
         con = duckdb.connect(config=_DUCKDB_CONFIG)
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET produce_arrow_string_view = true")
         _local.con = con
     return con
 
@@ -104,23 +104,26 @@ def compute_session_metrics(
     """
     con.register("raw_events", raw_events)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE events_dedup AS {sql_text('01_events_dedup')}")
+        # Intermediate results stay Arrow tables (string views): cheaper than DuckDB temp tables.
+        events = con.sql(sql_text("01_events_dedup")).to_arrow_table()
+        con.unregister("raw_events")
+        con.register("events_dedup", events)
         con.execute(f"CREATE OR REPLACE TEMP VIEW event_lines AS {lines_sql(definition)}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE session_day AS {sql_text('03_session_day')}")
+        day_rows = con.sql(sql_text("03_session_day")).to_arrow_table()
+        con.register("session_day", day_rows)
         session_day = con.sql(
-            "SELECT *, $definition AS definition FROM session_day ORDER BY user_id, session_id, date, path",
+            "SELECT *, $definition AS definition FROM session_day ORDER BY date, user_id, session_id, path",
             params={"definition": definition},
         ).to_arrow_table()
         sessions = con.sql(
             f"SELECT *, $definition AS definition FROM ({sql_text('04_session_totals')}) "  # noqa: S608
-            "ORDER BY user_id, session_id, path",
+            "ORDER BY user_id, session_id",
             params={"definition": definition},
         ).to_arrow_table()
     finally:
         con.execute("DROP VIEW IF EXISTS event_lines")
-        con.execute("DROP TABLE IF EXISTS events_dedup")
-        con.execute("DROP TABLE IF EXISTS session_day")
-        con.unregister("raw_events")
+        for name in ("raw_events", "events_dedup", "session_day"):
+            con.unregister(name)
     return SessionMetrics(
         session_day=session_day.cast(SESSION_DAY_SCHEMA), sessions=sessions.cast(SESSION_SCHEMA)
     )

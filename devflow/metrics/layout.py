@@ -3,9 +3,10 @@
 * ``metrics_daily/date=YYYY-MM-DD/data.parquet`` — one row per (user, session, UTC date) with the
   day's totals (``path`` null) plus one row per (user, session, date, to_file) with its switch count.
   A user's day is the sum of its session rows; every path is kept, so ``top_files`` is exact.
-* ``metrics_session/user_bucket=XX/data.parquet`` — per-session totals (``path`` null, with the list
-  of UTC ``dates`` the session has events on) and per-(session, to_file) switch counts; ``XX`` is the
-  first two hex digits of the user id, so one user's sessions are always in one file.
+* ``metrics_session/user_bucket=X/data.parquet`` — one row per session: its totals and the list of
+  UTC ``dates`` it has metric events on (its per-file switch counts are its path rows in those daily
+  partitions); ``X`` is the first hex digit of the user id, so one user's sessions are in one file
+  and a pass rewrites at most 16 small session files.
 
 Every row carries the line ``definition`` it was computed with.
 
@@ -32,8 +33,8 @@ def daily_partition(day: dt.date | str) -> str:
 
 
 def user_bucket(user_id: str) -> str:
-    """The session-partition bucket of a user: the first two hex digits of its id."""
-    return user_id.replace("-", "")[:2].lower()
+    """The session-partition bucket of a user: the first hex digit of its id."""
+    return user_id[:1].lower()
 
 
 def session_partition(bucket: str) -> str:

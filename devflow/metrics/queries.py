@@ -48,6 +48,7 @@ class Figures:
     rapid_switch_count: int = 0
     activity_count: int = 0
     files: dict[str, int] = field(default_factory=dict)
+    dates: tuple[dt.date, ...] = ()  # sessions only: the UTC dates it has metric events on
 
     def add(self, other: Figures) -> None:
         """Accumulate ``other`` into this total."""
@@ -74,9 +75,15 @@ FROM partition_rows
 GROUP BY definition, user_id, path
 """
 _SESSION_SQL = """
-SELECT definition, session_id, path,
-       lines_added, lines_deleted, switch_count, rapid_switch_count, activity_count
+SELECT definition, session_id, NULL AS path,
+       lines_added, lines_deleted, switch_count, rapid_switch_count, activity_count, dates
 FROM partition_rows
+"""
+_SESSION_FILES_SQL = """
+SELECT definition, session_id, path, 0, 0, sum(switch_count), 0, 0
+FROM partition_rows
+WHERE path IS NOT NULL
+GROUP BY definition, session_id, path
 """
 
 
@@ -104,14 +111,15 @@ class MetricsReader:
 
     def _load(self, path: str, sql: str) -> PartitionFigures:
         identity = self._identity(path)
+        key = f"{path}#{hash(sql)}"
         if identity is None:
             with self._lock:
-                self._cache.pop(path, None)
+                self._cache.pop(key, None)
             return {}
         with self._lock:
-            hit = self._cache.get(path)
+            hit = self._cache.get(key)
             if hit is not None and hit[0] == identity:
-                self._cache.move_to_end(path)
+                self._cache.move_to_end(key)
                 return hit[1]
         try:
             table = self.storage.read_table(path)
@@ -119,8 +127,8 @@ class MetricsReader:
             return {}  # replaced or deleted between stat and read: the next request reloads
         figures = _aggregate(table, sql)
         with self._lock:
-            self._cache[path] = (identity, figures)
-            self._cache.move_to_end(path)
+            self._cache[key] = (identity, figures)
+            self._cache.move_to_end(key)
             while len(self._cache) > self._max:
                 self._cache.popitem(last=False)
         return figures
@@ -130,8 +138,12 @@ class MetricsReader:
         return self._load(daily_partition(day), _DAILY_SQL)
 
     def sessions_of(self, user_id: str) -> PartitionFigures:
-        """Per-(definition, session) figures of the user's session bucket."""
+        """Per-(definition, session) totals (with their dates) of the user's session bucket."""
         return self._load(session_partition(user_bucket(user_id)), _SESSION_SQL)
+
+    def session_files_on(self, day: dt.date) -> PartitionFigures:
+        """Per-(definition, session) switch counts by file on one UTC day."""
+        return self._load(daily_partition(day), _SESSION_FILES_SQL)
 
 
 def _aggregate(table: pa.Table, sql: str) -> PartitionFigures:
@@ -142,8 +154,10 @@ def _aggregate(table: pa.Table, sql: str) -> PartitionFigures:
     finally:
         con.unregister("partition_rows")
     out: PartitionFigures = {}
-    for definition, key, path, added, deleted, switches, rapid, activity in rows:
+    for definition, key, path, added, deleted, switches, rapid, activity, *dates in rows:
         figures = out.setdefault((str(definition), str(key)), Figures())
+        if dates and dates[0] is not None:
+            figures.dates = tuple(dates[0])
         if path is None:
             figures.lines_added += int(added)
             figures.lines_deleted += int(deleted)
@@ -208,9 +222,28 @@ def daily_series(
     return series
 
 
-def session_figures(reader: MetricsReader, definition: str, user_id: str, session_id: str) -> Figures | None:
-    """A session's figures, or None when it has none under ``definition``."""
-    return reader.sessions_of(user_id).get((definition, session_id))
+def session_figures(
+    reader: MetricsReader, definition: str, user_id: str, session_id: str, *, with_files: bool = False
+) -> Figures | None:
+    """A session's figures (its per-file switch counts too with ``with_files``), or None when it has
+    none under ``definition``."""
+    totals = reader.sessions_of(user_id).get((definition, session_id))
+    if totals is None or not with_files:
+        return totals
+    figures = Figures(
+        lines_added=totals.lines_added,
+        lines_deleted=totals.lines_deleted,
+        switch_count=totals.switch_count,
+        rapid_switch_count=totals.rapid_switch_count,
+        activity_count=totals.activity_count,
+        dates=totals.dates,
+    )
+    for day in totals.dates:
+        files = reader.session_files_on(day).get((definition, session_id))
+        if files is not None:
+            for path, count in files.files.items():
+                figures.files[path] = figures.files.get(path, 0) + count
+    return figures
 
 
 # -- for the insights context -------------------------------------------------------------------------

@@ -94,7 +94,9 @@ def churn_ratio(added: int, deleted: int) -> float | None:
     return min(1.0, deleted / added)
 
 
-def _selected_sessions(ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery) -> list[tuple[str, Figures]]:
+def _selected_sessions(
+    ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery, *, with_files: bool = False
+) -> list[tuple[str, Figures]]:
     """§6.4: the caller's sessions that started in the range and have ≥ 1 text_change or switch."""
     start = dt.datetime.combine(query.date_from, dt.time(0, 0), tzinfo=dt.UTC)
     end = dt.datetime.combine(query.date_to, dt.time(23, 59, 59, 999000), tzinfo=dt.UTC)
@@ -109,7 +111,7 @@ def _selected_sessions(ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery)
     definition = ctx.settings.metrics_line_counting
     selected: list[tuple[str, Figures]] = []
     for _, sid in ordered:
-        figures = session_figures(reader, definition, str(user_id), sid)
+        figures = session_figures(reader, definition, str(user_id), sid, with_files=with_files)
         if figures is not None and figures.activity_count > 0:
             selected.append((sid, figures))
     return selected
@@ -172,7 +174,7 @@ def context_switching_body(ctx: AppContext, user_id: uuid.UUID, query: MetricsQu
                 "rapid_switch_count": f.rapid_switch_count,
                 "top_files": _top(f, query.top_n),
             }
-            for sid, f in _selected_sessions(ctx, user_id, query)
+            for sid, f in _selected_sessions(ctx, user_id, query, with_files=True)
         ]
         return {"sessions": sessions, **tail, "grain": "session"}
     series = _daily(ctx, user_id, query)

@@ -9,12 +9,11 @@
 -- A user's day is the sum of its session rows; keeping sessions apart lets the ETL recompute one
 -- session without touching the others, and keeping every path makes top_files exact over any range.
 WITH line_rows AS (
-    SELECT user_id, session_id, CAST(("timestamp" AT TIME ZONE 'UTC') AS DATE) AS date,
-           lines_added, lines_deleted
+    SELECT user_id, session_id, day AS date, lines_added, lines_deleted
     FROM event_lines
 ),
 switch_rows AS (
-    SELECT user_id, session_id, CAST(("timestamp" AT TIME ZONE 'UTC') AS DATE) AS date,
+    SELECT user_id, session_id, day AS date,
            CASE WHEN is_rapid_context_switching THEN 1 ELSE 0 END AS rapid,
            to_file
     FROM events_dedup
@@ -32,10 +31,10 @@ parts AS (
     GROUP BY user_id, session_id, date
     UNION ALL
     -- file_save alone counts nothing, but its day belongs to the session (a later edit's baseline)
-    SELECT user_id, session_id, CAST(("timestamp" AT TIME ZONE 'UTC') AS DATE), 0, 0, 0, 0, 0
+    SELECT user_id, session_id, day, 0, 0, 0, 0, 0
     FROM events_dedup
     WHERE type = 'file_save'
-    GROUP BY user_id, session_id, CAST(("timestamp" AT TIME ZONE 'UTC') AS DATE)
+    GROUP BY user_id, session_id, day
 )
 SELECT user_id, session_id, date, CAST(NULL AS VARCHAR) AS path,
        CAST(sum(lines_added) AS BIGINT) AS lines_added,

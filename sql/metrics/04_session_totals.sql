@@ -1,17 +1,18 @@
--- Per-session metrics: the rows of the metrics_session partitions (contract §6.4).
+-- Per-session totals: the rows of the metrics_session partitions (contract §6.4).
 --
 -- Input : session_day (03_session_day.sql).
--- Output: user_id, session_id, path, lines_added, lines_deleted, switch_count, rapid_switch_count,
+-- Output: user_id, session_id, lines_added, lines_deleted, switch_count, rapid_switch_count,
 --         activity_count, dates
---   * path IS NULL  → the session's totals over all its days; dates lists the UTC dates it has
---                     events on (the ETL re-reads exactly those raw partitions when it recomputes it)
---   * path NOT NULL → editor switches to that file in the session
-SELECT user_id, session_id, path,
+--   dates lists the UTC dates the session has metric events on: the ETL re-reads exactly those raw
+--   partitions when it recomputes the session, and the session's per-file switch counts are its
+--   path rows in those metrics_daily partitions.
+SELECT user_id, session_id,
        CAST(sum(lines_added) AS BIGINT) AS lines_added,
        CAST(sum(lines_deleted) AS BIGINT) AS lines_deleted,
        CAST(sum(switch_count) AS BIGINT) AS switch_count,
        CAST(sum(rapid_switch_count) AS BIGINT) AS rapid_switch_count,
        CAST(sum(activity_count) AS BIGINT) AS activity_count,
-       CASE WHEN path IS NULL THEN list(DISTINCT date ORDER BY date) END AS dates
+       list(date ORDER BY date) AS dates
 FROM session_day
-GROUP BY user_id, session_id, path
+WHERE path IS NULL
+GROUP BY user_id, session_id

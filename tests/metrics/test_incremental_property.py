@@ -59,7 +59,7 @@ def _snapshot(storage: LakeStorage) -> dict[str, list[dict[str, Any]]]:
         for f in storage.list_parquet(prefix):
             rows = storage.read_table(f.path).to_pylist()
             out[f.path] = sorted(
-                rows, key=lambda r: (r["user_id"], r["session_id"], r.get("date"), r["path"] or "")
+                rows, key=lambda r: (r["user_id"], r["session_id"], r.get("date"), r.get("path") or "")
             )
     return out
 
