@@ -27,6 +27,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
             pool_size=8,
             max_overflow=16,
+            hide_parameters=True,  # bound values (hashes, emails, token plaintext) never reach logs
             **kwargs,
         )
 
@@ -50,6 +51,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         max_overflow=20,
         pool_pre_ping=True,
         pool_timeout=10,
+        hide_parameters=True,
         **kwargs,
     )
 
