@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Final, Protocol
 
 import polars as pl
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as DbSession
 
 from devflow.insights.rules import churn_ratio_expr
@@ -78,7 +78,9 @@ def build_features(sessions: pl.DataFrame, day_metrics: pl.DataFrame) -> pl.Data
     )
 
 
-def current_sessions_query(user_ids: Iterable[uuid.UUID] | None = None, active_since: datetime | None = None):  # type: ignore[no-untyped-def]
+def current_sessions_query(
+    user_ids: Iterable[uuid.UUID] | None = None, active_since: datetime | None = None
+) -> Select[tuple[uuid.UUID, uuid.UUID, datetime, datetime]]:
     """Each user's current session: greatest ``last_event_at``, ties broken by greatest ``start_time``."""
     ranked = select(
         Session.user_id,
