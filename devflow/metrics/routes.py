@@ -16,7 +16,8 @@ from sqlalchemy import select
 from devflow.http.auth import Principal
 from devflow.http.body import drain_body
 from devflow.http.context import AppContext, request_context
-from devflow.http.errors import Conflict, ValidationFailed
+from devflow.http.errors import Conflict, ServiceUnavailable, ValidationFailed
+from devflow.lake.writer import LakeUnavailable
 from devflow.metrics.queries import (
     Figures,
     daily_series,
@@ -200,7 +201,10 @@ def context_switching_body(ctx: AppContext, user_id: uuid.UUID, query: MetricsQu
 def churn(request: Request[Any, Any, Any], principal: NamedDependency[Principal]) -> dict[str, Any]:
     """Lines added/deleted and churn ratio, daily or per session (either mode; caller's data)."""
     query = parse_metrics_query(request.query_params, with_top_n=False)
-    return churn_body(request_context(request), principal.user_id, query)
+    try:
+        return churn_body(request_context(request), principal.user_id, query)
+    except OSError as exc:  # the lake storage is unreachable: a dependency outage, not a bug
+        raise ServiceUnavailable() from exc
 
 
 @get(
@@ -214,7 +218,10 @@ def context_switching(
 ) -> dict[str, Any]:
     """Editor switches, rapid switches and exact top files, daily or per session."""
     query = parse_metrics_query(request.query_params, with_top_n=True)
-    return context_switching_body(request_context(request), principal.user_id, query)
+    try:
+        return context_switching_body(request_context(request), principal.user_id, query)
+    except OSError as exc:
+        raise ServiceUnavailable() from exc
 
 
 @post("/metrics/etl/run", operation_id="metricsEtlRun", tags=["metrics"], status_code=200)
@@ -223,7 +230,10 @@ async def etl_run(request: Request[Any, Any, Any], principal: NamedDependency[Pr
     ctx = request_context(request)
     principal.require_admin(ctx, "API tokens cannot trigger ETL")
     await drain_body(request)
-    result = await anyio.to_thread.run_sync(run_manual_pass, ctx)
+    try:
+        result = await anyio.to_thread.run_sync(run_manual_pass, ctx)
+    except (OSError, LakeUnavailable) as exc:  # the lake storage is unreachable
+        raise ServiceUnavailable() from exc
     if result is None:
         raise Conflict("ETL pass already in flight")
     return {
