@@ -424,12 +424,28 @@ def test_large_batches_85(client: TestClient[Any], settings: Settings) -> None:
         413,
         {"error": "Payload too large", "message": "events must contain at most 10000 items"},
     )
-    huge = b'{"events":["' + b"x" * (16 * 1024 * 1024) + b'"]}'
-    response = client.post(
-        "/api/v1/telemetry", content=huge, headers={**user.token_headers, "Content-Type": "application/json"}
-    )
-    assert (response.status_code, response.json()) == (413, {"error": "Payload too large"})
     assert lake_sql(client, "SELECT count(*) FROM events") == [(10_000,)]  # the 5,000 are a subset
+
+
+def test_body_limits_5_7(client: TestClient[Any], settings: Settings) -> None:
+    """#5 ``{"events":[`` → 400 Invalid JSON. #7 a 17 MiB body → 413; a 15 MiB valid batch → 202
+    (the route's limit is 16 MiB, not the 1 MiB default)."""
+    user = create_user(settings)
+    headers = {**user.token_headers, "Content-Type": "application/json"}
+    response = client.post("/api/v1/telemetry", content=b'{"events":[', headers=headers)
+    assert (response.status_code, response.json()) == (400, {"error": "Invalid JSON"})
+    huge = b'{"events":["' + b"x" * (17 * 1024 * 1024) + b'"]}'
+    response = client.post("/api/v1/telemetry", content=huge, headers=headers)
+    assert (response.status_code, response.json()) == (413, {"error": "Payload too large"})
+    events = []
+    for i in range(100):
+        event = file_save(ts=f"2026-05-14T09:00:{i % 60:02d}.{i:03d}Z")
+        event["blob"] = "y" * (155 * 1024)  # unknown key: kept in raw
+        events.append(event)
+    body = json.dumps({"events": events}).encode()
+    assert 15 * 1024 * 1024 <= len(body) < 16 * 1024 * 1024
+    response = client.post("/api/v1/telemetry", content=body, headers=headers)
+    assert (response.status_code, response.json()["accepted_count"]) == (202, 100)
 
 
 def test_resend_is_deduplicated_86(client: TestClient[Any], settings: Settings) -> None:
