@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from datetime import date, timedelta
@@ -104,8 +103,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     gen.add_argument(
         "--workers",
         type=_positive_int,
-        default=min(4, os.cpu_count() or 1),
-        help="processes that build the events (default: CPU count, at most 4)",
+        default=1,
+        help="processes that build the events (default 1: on a busy machine more only add overhead)",
     )
     gen.set_defaults(func=_cmd_generate)
 

@@ -2,8 +2,9 @@
 
 Users go into the ``users`` table (through the accounts model), sessions are claimed with the
 ingest's own :func:`~devflow.telemetry.sessions.claim_sessions` (``start_time``/``last_event_at``),
-and events become ``EVENT_SCHEMA`` rows with the ingest's :func:`~devflow.telemetry.arrow.events_to_table`
-(fingerprints per §4.7) and land in ``events/date=…/`` through
+and events become the ingest's spool rows (:func:`~devflow.telemetry.arrow.spool_events_table`, with
+§4.7 fingerprints), expanded to ``EVENT_SCHEMA`` by the flush's own
+:func:`~devflow.telemetry.arrow.expand_events`, and land in ``events/date=…/`` through
 :func:`~devflow.lake.files.write_event_files`, which registers them in ``lake_files`` for the ETL.
 
 Re-running with the same seed is idempotent for readers: the users already exist, the session ids
@@ -38,7 +39,7 @@ from devflow.analytics.synthetic import (
 from devflow.config import Settings
 from devflow.lake.files import write_event_files
 from devflow.lake.storage import LakeStorage
-from devflow.telemetry.arrow import events_to_table, fingerprint
+from devflow.telemetry.arrow import expand_events, fingerprint, spool_events_table
 from devflow.telemetry.sessions import claim_sessions
 
 log = logging.getLogger("devflow.analytics")
@@ -102,7 +103,9 @@ def _deterministic_batch_id(user: SyntheticUser, received_us: int, seed: int) ->
 def user_day_table(
     spec: SyntheticSpec, user_day: UserDay, not_after_us: int | None = None
 ) -> pa.Table | None:
-    """The ``EVENT_SCHEMA`` rows of one user-day (events after ``not_after_us`` left out)."""
+    """The spool rows (identity + raw JSON) of one user-day, as the ingest route builds them for one
+    request; events after ``not_after_us`` are left out. :func:`expand_events` derives the typed
+    columns, as the lake writer's flush does."""
     events = user_day.events
     stamps = [ms * 1000 for ms in user_day.timestamps_ms]
     if not_after_us is not None and stamps and stamps[-1] > not_after_us:
@@ -113,11 +116,13 @@ def user_day_table(
         return None
     received = _EPOCH + timedelta(microseconds=max(stamps)) + RECEIVE_DELAY
     received_us = max(stamps) + int(RECEIVE_DELAY.total_seconds() * 1_000_000)
-    return events_to_table(
-        events,
+    return spool_events_table(
         user_id=str(user_day.user.user_id),
         received_at=received,
         batch_id=_deterministic_batch_id(user_day.user, received_us, spec.seed),
+        batch_indexes=range(len(events)),
+        session_ids=[e["session_id"] for e in events],
+        kinds=[e["type"] for e in events],
         timestamps_us=stamps,
         # Synthetic events hold no floats: the fast canonical encoder gives the same bytes (§4.7).
         fingerprints=[fingerprint(e, may_contain_floats=False) for e in events],
@@ -195,7 +200,7 @@ class _UserChunk:
 def build_user_chunks(
     spec: SyntheticSpec, user_indexes: Sequence[int], days: Sequence[date], not_after_us: int
 ) -> list[_UserChunk]:
-    """The ``EVENT_SCHEMA`` rows of some users over some days (runs in a worker process)."""
+    """The spool rows of some users over some days (may run in a worker process)."""
     users = plan_users(spec)
     out: list[_UserChunk] = []
     for index in user_indexes:
@@ -235,7 +240,7 @@ def _write_chunk(
         report.sessions += len(spans)
         tables.append(result.table)
     if tables:
-        combined = pa.concat_tables(tables)
+        combined = expand_events(pa.concat_tables(tables))
         report.files_written += len(write_event_files(storage, db, combined))
         report.events_written += combined.num_rows
 
