@@ -664,7 +664,7 @@ class _DayWriter:
         end_ms = start_ms + int(minutes * 60_000)
         ms = start_ms
         self.switch(ms, self.pick_file())
-        mean_gap_ms = 420_000 / intensity
+        mean_gap_ms = 600_000 / intensity
         while True:
             gap = int(rng.expovariate(1 / mean_gap_ms))
             if rng.random() < 0.05:  # a short pause; a longer one would rotate the session

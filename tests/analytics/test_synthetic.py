@@ -115,7 +115,7 @@ def test_line_counts_follow_the_ranges_so_line_delta_is_exact(dataset: Synthetic
                     assert metrics["characters_added"] == 0
                     assert baseline[key] - lines == only["end"] - only["start"] > 0
             baseline[key] = lines
-    assert pastes > 20 and undos > 5
+    assert pastes > 20 and undos > 2
 
 
 def test_sessions_rotate_after_thirty_idle_minutes(dataset: SyntheticDataset) -> None:
