@@ -464,10 +464,8 @@ RULE_COLOURS: Final[dict[str, str]] = {
 def draw_chart(result: BacktestResult, path: Path) -> None:
     """A stacked bar per combination (nudges per active user-day, split by rule) and the share of
     active user-days with a nudge on a second axis. Needs matplotlib (the ``analytics`` extra)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure needs no pyplot backend: it does not disturb a notebook's inline plots.
+    from matplotlib.figure import Figure
 
     summary = result.summary
     names = [name for name in GRID_SETTINGS if name in summary.columns]
@@ -476,7 +474,8 @@ def draw_chart(result: BacktestResult, path: Path) -> None:
         for row in summary.iter_rows(named=True)
     ]
     width = max(8.0, 0.9 * len(labels) + 4)
-    fig, ax = plt.subplots(figsize=(width, 6.5), dpi=110)
+    fig = Figure(figsize=(width, 6.5), dpi=110)
+    ax = fig.subplots()
     days = summary["active_user_days"].to_list()
     bottom = [0.0] * summary.height
     positions = list(range(summary.height))
@@ -517,7 +516,6 @@ def draw_chart(result: BacktestResult, path: Path) -> None:
     )
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def format_table(summary: pl.DataFrame) -> str:
