@@ -8,7 +8,8 @@ Views (all read-only; nothing here writes to the lake):
 * ``quarantine``       rejected events with their ``reason`` and raw JSON;
 * ``metrics_daily``    the ETL's rows per (user, session, UTC ``date``): ``path`` null = the
                        session's totals that day, ``path`` set = editor switches to that file;
-* ``metrics_session``  the ETL's rows per session (``path`` null = totals, with the ``dates``);
+* ``metrics_session``  the ETL's rows per session: totals and the UTC ``dates`` it spans (the
+                       layout is the metrics context's, see :mod:`devflow.metrics.layout`);
 * ``user_daily``       one row per (user, date): the sums of ``metrics_daily`` plus ``churn_ratio``
                        as the insight rules see it (contract §7.2 step 4).
 
