@@ -241,3 +241,10 @@ def test_cli_generate_then_backtest_writes_table_csv_parquet_and_png(tmp_path: P
         [*devflow, "backtest", "--set", "RULE_NOPE=1"], env=env, capture_output=True, text=True, check=False
     )
     assert bad.returncode == 2 and "RULE_NOPE" not in bad.stdout
+
+
+def test_backtest_of_an_empty_lake_reports_zero_nudges(settings: Settings) -> None:
+    result = run_backtest(settings=settings, grid={"RULE_HIGH_CHURN_RATIO": [0.3, 0.5]})
+    assert result.features.height == 0 and result.nudges.height == 0
+    assert result.summary["nudges_total"].to_list() == [0, 0]
+    assert result.summary["share_user_days_nudged"].to_list() == [0.0, 0.0]

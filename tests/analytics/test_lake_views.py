@@ -163,3 +163,27 @@ def test_every_analyst_query_runs_on_a_generated_lake(settings: Settings) -> Non
         assert frame.width >= 2, path.name
         if path.stem != "quarantine_reasons":  # the generator sends only valid events
             assert frame.height > 0, path.name
+
+
+def test_worker_processes_write_the_same_events(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """``--workers 2`` builds the rows in other processes; the lake holds exactly the same events."""
+    spec = SyntheticSpec(users=6, days=2, seed=4, end_date=date(2026, 5, 13))
+    fingerprints = []
+    for workers, folder in ((1, "one"), (2, "two")):
+        settings = make_settings(DEVFLOW_LAKE_URL=str(tmp_path / folder))
+        engine = make_engine(settings.database_url)
+        try:
+            write_synthetic(settings, spec, db=make_session_factory(engine), now=NOW, workers=workers)
+        finally:
+            engine.dispose()
+        con = connect(settings=settings)
+        fingerprints.append(con.sql("SELECT fingerprint FROM events ORDER BY fingerprint").fetchall())
+    assert fingerprints[0] == fingerprints[1] and len(fingerprints[0]) == generate(spec).event_count
+
+
+def test_intensity_scales_the_event_rate() -> None:
+    calm = generate(SyntheticSpec(users=6, days=3, seed=2, end_date=date(2026, 5, 13)))
+    busy = generate(SyntheticSpec(users=6, days=3, seed=2, end_date=date(2026, 5, 13), intensity=2.0))
+    assert busy.event_count > 1.5 * calm.event_count
