@@ -291,12 +291,12 @@ def spool_events_table(
     n = len(batch_indexes)
     received_us = epoch_us(received_at)
     arrays = {
-        "user_id": pa.array([user_id] * n, pa.string()),
+        "user_id": pa.repeat(pa.scalar(user_id, pa.string()), n),
         "session_id": pa.array(session_ids, pa.string()),
         "type": pa.array(kinds, pa.string()),
         "timestamp": pa.array(timestamps_us, TS),
-        "received_at": pa.array([received_us] * n, TS),
-        "batch_id": pa.array([batch_id] * n, pa.string()),
+        "received_at": pa.repeat(pa.scalar(received_us, TS), n),
+        "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), n),
         "batch_index": pa.array(batch_indexes, pa.int32()),
         "fingerprint": pa.array(fingerprints, pa.string()),
         "raw": _text_array(raws),

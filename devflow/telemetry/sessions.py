@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Engine, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,6 +63,11 @@ _WIDEN_LAST = (
 )
 
 
+def _engine_of(db: sessionmaker[Session]) -> Engine:
+    engine: Engine = db.kw["bind"]
+    return engine
+
+
 class SpanWidener:
     """Group commit of span widenings of sessions already known to belong to their caller.
 
@@ -95,9 +100,10 @@ class SpanWidener:
                 cv.release()
                 failure: BaseException | None = None
                 try:
-                    with db.begin() as tx:
-                        tx.execute(_WIDEN_START, batch)
-                        tx.execute(_WIDEN_LAST, batch)
+                    # A Core connection, not an ORM session: this runs once per group, on the hot path.
+                    with _engine_of(db).begin() as conn:
+                        conn.execute(_WIDEN_START, batch)
+                        conn.execute(_WIDEN_LAST, batch)
                 except BaseException as exc:
                     failure = exc
                 finally:
