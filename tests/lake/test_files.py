@@ -106,12 +106,12 @@ def test_readers_deduplicate_first_in_ingestion_order(
     assert scan_events(storage, deduplicate=False).collect().height == 2 * len(events)
 
 
-def test_bulk_json_columns_equal_python_columns() -> None:
-    """The flush-time typed columns (pyarrow JSON reader) equal the exact Python mapping, for every
+def test_bulk_columns_equal_python_columns() -> None:
+    """The flush-time typed columns (msgspec Structs) equal the exact dict-based mapping, for every
     vector event and for odd values that force the Python fallback."""
     events = vector_events()
     odd = json.loads(json.dumps(events[:3]))
-    odd[0]["git"] = "not an object"  # unknown key of the wrong shape for a JSON column
+    odd[0]["git"] = "not an object"  # unknown key of the wrong shape: forces the exact path
     odd[1]["metrics"] = {**odd[1].get("metrics", {}), "switch_interval_seconds": "x"}
     for sample in (events, events + odd):
         received = datetime(2026, 5, 14, tzinfo=UTC)
