@@ -52,6 +52,7 @@ from devflow.metrics.compute import (
     RAW_COLUMNS,
     SESSION_DAY_SCHEMA,
     SESSION_SCHEMA,
+    SessionMetrics,
 )
 from devflow.metrics.frames import session_metrics_frames
 from devflow.metrics.layout import daily_partition, session_partition, user_bucket
@@ -61,6 +62,8 @@ log = logging.getLogger("devflow.metrics.etl")
 
 # An unregistered ingest file younger than this may still be registered by its writer.
 ORPHAN_GRACE_SECONDS = 60.0
+# Rows per chunk of a full rebuild: small enough that sorts and hash tables stay cache-friendly.
+REBUILD_CHUNK_ROWS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,11 +334,13 @@ def recompute_sessions_in(env: EtlEnv, paths: Sequence[str], definition: str) ->
     return len(dirty)
 
 
-def recompute_everything(env: EtlEnv, definition: str) -> int:
-    """Rebuild every metric partition from all raw events; delete partitions left without data."""
+def recompute_everything(env: EtlEnv, definition: str, *, chunk_rows: int = REBUILD_CHUNK_ROWS) -> int:
+    """Rebuild every metric partition from all raw events; delete partitions left without data.
+
+    The events are processed in chunks of about ``chunk_rows`` rows (whole users each)."""
     storage = env.storage
     paths = [f.path for f in storage.list_parquet(EVENTS_DIR)]
-    metrics = session_metrics_frames(_scan(storage, paths), definition)
+    metrics = _in_user_chunks(_scan(storage, paths), definition, chunk_rows)
 
     by_day = _split_sorted(metrics.session_day, metrics.session_day["date"])
     for day, table in sorted(by_day.items()):  # slices already sorted by (user, session, path)
@@ -354,6 +359,29 @@ def recompute_everything(env: EtlEnv, definition: str) -> int:
     return int(metrics.sessions.num_rows)
 
 
+def _in_user_chunks(raw: pl.DataFrame, definition: str, chunk_rows: int) -> SessionMetrics:
+    """Compute a big rebuild in chunks of whole users (sessions never span users), then merge."""
+    if raw.height <= chunk_rows:
+        return session_metrics_frames(raw, definition)
+    chunks = max(2, -(-raw.height // chunk_rows))
+    key = pl.col("user_id").hash(seed=0) % chunks
+    parts = [
+        session_metrics_frames(part, definition)
+        for part in raw.with_columns(_chunk=key).partition_by(
+            "_chunk", maintain_order=False, include_key=False
+        )
+    ]
+    session_day = pa.concat_tables([p.session_day for p in parts]).sort_by(_DAY_ORDER_BY_DATE)
+    sessions = pa.concat_tables([p.sessions for p in parts]).sort_by(_SESSION_ORDER)
+    return SessionMetrics(session_day=session_day, sessions=sessions)
+
+
+_DAY_ORDER_BY_DATE = [
+    ("date", "ascending"),
+    ("user_id", "ascending"),
+    ("session_id", "ascending"),
+    ("path", "ascending"),
+]
 _DAY_ORDER = [("user_id", "ascending"), ("session_id", "ascending"), ("path", "ascending")]
 _SESSION_ORDER = [("user_id", "ascending"), ("session_id", "ascending")]
 
