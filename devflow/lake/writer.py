@@ -58,6 +58,8 @@ _MAGIC = b"DVFS"
 _KIND_EVENTS = 1
 _KIND_QUARANTINE = 2
 SPOOL_SUFFIX = ".spool"
+# How often a running writer looks for segments of dead processes (start-up always does).
+RECOVERY_INTERVAL_SECONDS = 30.0
 
 
 class LakeUnavailable(RuntimeError):
@@ -204,6 +206,7 @@ class LakeWriter:
                 self._closed = True
 
     def _run(self) -> None:
+        next_recovery = time.monotonic() + RECOVERY_INTERVAL_SECONDS
         while not self._stop.is_set():
             self._wake.wait(self.flush_interval_seconds)
             self._wake.clear()
@@ -213,6 +216,10 @@ class LakeWriter:
                 self.flush()
             except Exception:  # the next tick retries; appends keep the data durable meanwhile
                 log.exception("lake flush failed; will retry")
+            if time.monotonic() >= next_recovery:
+                # Another server process sharing this spool folder may have died since start-up.
+                next_recovery = time.monotonic() + RECOVERY_INTERVAL_SECONDS
+                self.recover()
 
     # -- append (hot path) -------------------------------------------------------------------------
 
@@ -231,7 +238,10 @@ class LakeWriter:
                 raise LakeUnavailable("lake writer is stopped")
             if self._backlog_bytes > self.max_backlog_bytes:
                 raise LakeUnavailable("lake backlog is full")
-            segment = self._segment or self._open_segment()
+            try:
+                segment = self._segment or self._open_segment()
+            except OSError as exc:
+                raise LakeUnavailable("cannot create a spool segment") from exc
             try:
                 view = memoryview(record)
                 while view:
@@ -352,7 +362,12 @@ class LakeWriter:
     # -- recovery ----------------------------------------------------------------------------------
 
     def recover(self) -> int:
-        """Replay every spool segment no live process holds; return how many were replayed."""
+        """Replay every spool segment no live process holds; return how many were replayed.
+
+        Runs at start-up and every ``RECOVERY_INTERVAL_SECONDS`` from the flusher, so a segment of a
+        crashed sibling process reaches the lake even while this process keeps running. A segment
+        that cannot be replayed now (lake or database down) is left for the next pass.
+        """
         replayed = 0
         for path in sorted(self.spool_dir.glob(f"*{SPOOL_SUFFIX}")):
             try:
@@ -370,6 +385,8 @@ class LakeWriter:
                 self._materialize(closed)
                 replayed += 1
                 log.info("replayed spool segment %s left by a previous process", path.name)
+            except Exception:  # the lake or the database is down: the segment stays for a later pass
+                log.exception("replaying spool segment %s failed; will retry", path.name)
             finally:
                 os.close(fd)
         for stale in self.spool_dir.glob("*.new"):

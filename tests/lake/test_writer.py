@@ -137,3 +137,20 @@ def test_replay_after_crash_mid_flush_writes_nothing_twice(
         assert session.scalar(select(func.count()).select_from(LakeFile)) == len(files_before)
     assert not list(spool.glob("*.spool"))
     replayer.stop()
+
+
+def test_running_writer_adopts_a_dead_siblings_spool(
+    storage: LakeStorage, db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Two processes share the spool folder; one dies: the survivor's periodic recovery replays the
+    dead one's segment while its own live segment stays untouched."""
+    spool = tmp_path / "spool"
+    survivor = _writer(storage, db, spool).start()
+    survivor.append(_batch(1))
+    sibling = _writer(storage, db, spool).start()
+    sibling.append(_batch(2))
+    _die(sibling)
+    assert survivor.recover() == 1
+    assert len(list(spool.glob("*.spool"))) == 1  # the survivor's own, still live
+    survivor.stop()
+    assert connect_lake(storage).sql("SELECT count(DISTINCT user_id) FROM events_all").fetchall() == [(2,)]
