@@ -12,13 +12,14 @@ Step by step (contract §4.7, §6.1–6.3):
 2. derive ``day`` (UTC date), ``file_key`` (absolute path when non-empty, else path) and R / W from
    the affected line ranges whose end ≥ start;
 3. line-delta: order the text_change/file_save rows by (session, file key, has lines, timestamp,
-   ingestion order) — see :func:`_ordered_edits` — and take the previous row's ``file_lines`` in the
+   ingestion order) — see :func:`_edit_order` — and take the previous row's ``file_lines`` in the
    same group as baseline B;
 4. aggregate per (user, session, day): totals (path null) and switches per to_file, then per session.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -29,19 +30,27 @@ _DAY_KEYS = ["user_id", "session_id", "date"]
 _FIGURES = ["lines_added", "lines_deleted", "switch_count", "rapid_switch_count", "activity_count"]
 
 
-def _deduplicated(raw: pl.LazyFrame) -> pl.LazyFrame:
-    events = raw.filter(pl.col("type").is_in(list(METRIC_TYPES))).with_columns(
-        _key_hash=pl.struct("session_id", "fingerprint").hash(seed=0)
-    )
-    maybe_repeated = pl.col("_key_hash").is_duplicated()
-    unique = events.filter(~maybe_repeated)
-    # A hash collision only sends a few more rows through the exact (sorted) path.
-    repeated = (
-        events.filter(maybe_repeated)
+def _deduplicated(raw: pl.DataFrame) -> pl.DataFrame:
+    """Each (session_id, fingerprint) once: the first copy in ingestion order.
+
+    The fingerprint hashes the whole event (session id included), so rows whose fingerprint hash
+    is unique are unique events; only the others go through the exact, sorted path — and when no
+    hash repeats (the common case) no row is copied at all.
+    """
+    events = raw.filter(pl.col("type").is_in(list(METRIC_TYPES)))
+    candidates = events.select(pl.col("fingerprint").hash(seed=0).is_duplicated()).to_series()
+    if not candidates.any():
+        return events.drop("fingerprint")
+    subset = (
+        events.with_row_index("_row")
+        .filter(candidates)
+        .select("_row", "session_id", "fingerprint", *_INGESTION_ORDER)
         .sort(_INGESTION_ORDER)
-        .unique(subset=["session_id", "fingerprint"], keep="first", maintain_order=True)
     )
-    return pl.concat([unique, repeated]).drop("_key_hash", "fingerprint")
+    later_copies = subset.filter(~pl.struct("session_id", "fingerprint").is_first_distinct())["_row"]
+    keep = pl.Series(np.ones(events.height, dtype=bool))
+    keep = keep.scatter(later_copies, False)
+    return events.filter(keep).drop("fingerprint")
 
 
 def _with_derived(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -64,42 +73,36 @@ def _with_derived(events: pl.LazyFrame) -> pl.LazyFrame:
     ).drop("affected_line_ranges", "file_path", "file_absolute_path")
 
 
-def _ordered_edits(edits: pl.DataFrame) -> pl.DataFrame:
-    """The text_change/file_save rows, each (session, file key, has lines) group contiguous and in
-    (timestamp, ingestion order).
+def _edit_order(edits: pl.DataFrame, group_hash: pl.Series) -> pl.Series:
+    """Row indices of ``edits`` (text_change/file_save) with each (session, file key, has lines)
+    group contiguous and in (timestamp, ingestion order).
 
-    Sorting by seven keys, three of them long strings, dominates the ETL's cost, so the rows are
-    sorted by (64-bit hash of session and file key, has lines, timestamp) and two exact checks
-    follow: a hash shared by two groups (collision) re-sorts everything by the real keys, and
-    groups with equal timestamps are re-sorted by the ingestion order. Either way the order is the
-    contract's, only cheaper to reach in the common case.
+    A multi-key sort over long strings dominates the ETL's cost, so only narrow numeric keys are
+    sorted — a 64-bit hash of the group, then the timestamp — and two exact checks follow: if two
+    groups share a hash (fewer distinct hashes than groups) everything is ordered by the real keys,
+    and rows of a group whose timestamps tie are re-ordered by ingestion order. Either way the order
+    is the contract's, only cheaper to reach in the common case.
     """
-    group_hash = pl.struct("session_id", "file_key").hash(seed=0)
-    fast = edits.with_columns(_g=group_hash).sort(["_g", "_no_lines", "timestamp"])
-    same_hash = pl.col("_g") == pl.col("_g").shift(1)
-    other_group = ~pl.col("session_id").eq_missing(pl.col("session_id").shift(1)) | ~pl.col(
-        "file_key"
-    ).eq_missing(pl.col("file_key").shift(1))
-    checks = fast.select(
-        collision=(same_hash & other_group).any(),
-        tied=pl.col("_g")
-        .filter(
-            same_hash
-            & (pl.col("_no_lines") == pl.col("_no_lines").shift(1))
-            & (pl.col("timestamp") == pl.col("timestamp").shift(1))
-        )
-        .implode(),
+    group_columns = ["session_id", "file_key", "_no_lines"]
+    keys = pl.DataFrame({"_g": group_hash, "timestamp": edits["timestamp"]}).with_row_index("_row")
+    distinct_groups = edits.select(pl.struct(*group_columns).n_unique()).item()
+    if keys["_g"].n_unique() != distinct_groups:  # a hash collision: the exact order
+        return edits.with_row_index("_row").sort([*group_columns, "timestamp", *_INGESTION_ORDER])["_row"]
+    ordered = keys.sort(["_g", "timestamp"])
+    tie = (pl.col("_g") == pl.col("_g").shift(1)) & (pl.col("timestamp") == pl.col("timestamp").shift(1))
+    tied_groups = ordered.filter(tie)["_g"].unique()
+    if tied_groups.len() == 0:
+        return ordered["_row"]
+    in_tied = pl.col("_g").is_in(tied_groups.implode())
+    tied_rows = ordered.filter(in_tied)["_row"]
+    exact = (
+        edits.select("timestamp", *_INGESTION_ORDER)
+        .with_row_index("_row")
+        .with_columns(_g=keys["_g"])
+        .filter(pl.col("_row").is_in(tied_rows.implode()))
+        .sort(["_g", "timestamp", *_INGESTION_ORDER])["_row"]
     )
-    if checks["collision"][0]:
-        return edits.sort(
-            ["session_id", "file_key", "_no_lines", "timestamp", *_INGESTION_ORDER]
-        ).with_columns(_g=group_hash)
-    tied = checks["tied"][0]
-    if tied is None or len(tied) == 0:
-        return fast
-    in_tied = pl.col("_g").is_in(tied.unique().implode())
-    exact = fast.filter(in_tied).sort(["_g", "_no_lines", "timestamp", *_INGESTION_ORDER])
-    return pl.concat([fast.filter(~in_tied), exact])
+    return pl.concat([ordered.filter(~in_tied)["_row"], exact])
 
 
 def _lines(events: pl.DataFrame, definition: str) -> pl.LazyFrame:
@@ -116,20 +119,23 @@ def _lines(events: pl.DataFrame, definition: str) -> pl.LazyFrame:
                 lines_deleted=pl.when(pl.col("characters_deleted") > 0).then(touched).otherwise(0),
             )
         )
-    edits = _ordered_edits(
-        events.filter(pl.col("type").is_in(["text_change", "file_save"])).with_columns(
-            _no_lines=pl.col("file_lines").is_null()
-        )
+    edits = events.filter(pl.col("type").is_in(["text_change", "file_save"])).with_columns(
+        _no_lines=pl.col("file_lines").is_null()
     )
-    # Groups are contiguous: the previous row is the baseline when it belongs to the same group.
-    same_group = (pl.col("_g") == pl.col("_g").shift(1)) & (
-        pl.col("_no_lines") == pl.col("_no_lines").shift(1)
+    group_hash = edits.select(pl.struct("session_id", "file_key", "_no_lines").hash(seed=0)).to_series()
+    order = _edit_order(edits, group_hash)
+    # Only narrow columns travel through the ordering; the strings stay where they are.
+    narrow = pl.DataFrame({"_g": group_hash, "file_lines": edits["file_lines"]})[order]
+    same_group = pl.col("_g") == pl.col("_g").shift(1)
+    baselines_sorted = narrow.select(pl.when(same_group).then(pl.col("file_lines").shift(1))).to_series()
+    # ``order`` is a permutation: every position of the original order receives its baseline.
+    baseline = pl.Series("_baseline", np.zeros(edits.height, dtype=np.int64)).scatter(
+        order, baselines_sorted.cast(pl.Int64)
     )
-    baseline = pl.when(same_group).then(pl.col("file_lines").shift(1))
     k = pl.col("file_lines") - pl.col("_baseline") + pl.col("replaced_breaks")
     return (
         edits.lazy()
-        .with_columns(_baseline=baseline)
+        .with_columns(baseline)
         .filter(pl.col("type") == "text_change")
         .select(
             *keep,
@@ -149,7 +155,7 @@ def session_metrics_frames(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definiti
         assert isinstance(frame, pl.DataFrame)
         raw = frame
     lazy = raw.lazy() if isinstance(raw, pl.DataFrame) else raw
-    collected = _with_derived(_deduplicated(lazy)).collect()
+    collected = _with_derived(_deduplicated(lazy.collect()).lazy()).collect()
     events = collected.lazy()
     zero = pl.lit(0, pl.Int64)
     lines = (
