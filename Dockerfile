@@ -11,7 +11,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY devflow ./devflow
 COPY sql ./sql
-RUN pip install . \
+# Editable install: the ETL and analysts read the plain SQL files under /app/sql.
+RUN pip install -e . \
     && useradd --system --home /var/lib/devflow --create-home devflow
 
 USER devflow
