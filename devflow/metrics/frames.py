@@ -37,10 +37,13 @@ def _deduplicated(raw: pl.DataFrame) -> pl.DataFrame:
     is unique are unique events; only the others go through the exact, sorted path — and when no
     hash repeats (the common case) no row is copied at all.
     """
-    events = raw.filter(pl.col("type").is_in(list(METRIC_TYPES)))
-    candidates = events.select(pl.col("fingerprint").hash(seed=0).is_duplicated()).to_series()
-    if not candidates.any():
+    events = raw
+    if (~raw["type"].is_in(list(METRIC_TYPES))).any():
+        events = raw.filter(pl.col("type").is_in(list(METRIC_TYPES)))
+    fingerprint_hash = events["fingerprint"].hash(seed=0)
+    if fingerprint_hash.n_unique() == events.height:
         return events.drop("fingerprint")
+    candidates = fingerprint_hash.is_duplicated()
     subset = (
         events.with_row_index("_row")
         .filter(candidates)
