@@ -124,8 +124,8 @@ def test_events_missing_or_empty_76(client: TestClient[Any], settings: Settings)
 
 
 def test_invalid_json_and_auth_order_5_89(client: TestClient[Any], settings: Settings) -> None:
-    """#89 no credential with an invalid body → 401; a revoked token → 401. #5-style order: bad JSON
-    with a valid credential → 400 Invalid JSON, even when it starts like an array."""
+    """#89 no credential with an invalid body → 401; a revoked token → 401. #5 and §3.6 order: bad
+    JSON with a valid credential → 400 Invalid JSON, even when it starts like an array."""
     user = create_user(settings)
     headers = {"Content-Type": "application/json"}
     assert client.post("/api/v1/telemetry", content=b"{", headers=headers).status_code == 401
@@ -500,9 +500,9 @@ def test_unknown_keys_preserved_90(client: TestClient[Any], settings: Settings) 
     assert fp == hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def test_deleted_user_7(client: TestClient[Any], settings: Settings) -> None:
-    """#7-style: a JWT caller whose user row is gone → 404 User not found (after the body checks);
-    nothing is stored."""
+def test_deleted_user_jwt_404(client: TestClient[Any], settings: Settings) -> None:
+    """§3.6 step 6: a JWT caller whose user row is gone → 404 User not found (after the body checks,
+    which come first); nothing is stored."""
     user = create_user(settings)
     engine = make_engine(settings.database_url)
     with make_session_factory(engine).begin() as tx:
