@@ -107,7 +107,7 @@ def test_readers_deduplicate_first_in_ingestion_order(
 
 
 def test_bulk_columns_equal_python_columns() -> None:
-    """The flush-time typed columns (msgspec Structs) equal the exact dict-based mapping, for every
+    """The flush-time typed columns (pyarrow JSON reader) equal the exact dict-based mapping, for every
     vector event and for odd values that force the Python fallback."""
     events = vector_events()
     odd = json.loads(json.dumps(events[:3]))
