@@ -151,7 +151,8 @@ def _vector_events() -> list[dict[str, Any]]:
 def build_bodies(count: int, size: int, seed: int) -> list[bytes]:
     """``count`` compact request bodies of ``size`` events each, distinct timestamps, a few sessions."""
     template = _vector_events()
-    start = datetime(2026, 5, 14, 9, tzinfo=UTC) + timedelta(hours=seed)
+    # Past timestamps only (a future one would be rejected): one distinct hour per seed.
+    start = datetime(2026, 5, 14, 9, tzinfo=UTC) - timedelta(hours=seed)
     sessions = [str(uuid.UUID(int=seed * 1000 + i + 1, version=4)) for i in range(4)]
     bodies = []
     k = 0
@@ -178,6 +179,7 @@ def run_clients(port: int, token: str, clients: int, batches: int, size: int) ->
     bodies = [build_bodies(min(n, 200), size, seed=i + size) for i, n in enumerate(per_client)]
     latencies: list[float] = []
     errors: list[int] = []
+    accepted = [0] * clients
     lock = threading.Lock()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
@@ -190,10 +192,12 @@ def run_clients(port: int, token: str, clients: int, batches: int, size: int) ->
             t0 = time.perf_counter()
             conn.request("POST", "/api/v1/telemetry", body=body, headers=headers)
             resp = conn.getresponse()
-            resp.read()
+            answer = resp.read()
             mine.append(time.perf_counter() - t0)
             if resp.status != 202:
                 bad.append(resp.status)
+            else:
+                accepted[i] += json.loads(answer)["accepted_count"]
         conn.close()
         with lock:
             latencies.extend(mine)
@@ -217,6 +221,7 @@ def run_clients(port: int, token: str, clients: int, batches: int, size: int) ->
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
         "max_ms": round(latencies[-1] * 1000, 1),
         "non_202": len(errors),
+        "accepted_events": sum(accepted),
     }
 
 
@@ -237,7 +242,7 @@ def _print(label: str, figures: dict[str, Any]) -> None:
         f"{label:34s} {figures['events_per_second']:>9,} events/s  p50 {figures['p50_ms']:7.1f} ms  "
         f"p99 {figures['p99_ms']:7.1f} ms  max {figures['max_ms']:7.1f} ms  "
         f"({figures['batches']} batches x {figures['events_per_batch']} events, "
-        f"non-202: {figures['non_202']})"
+        f"non-202: {figures['non_202']}, events accepted: {figures['accepted_events']:,})"
     )
 
 
