@@ -216,6 +216,9 @@ class LakeWriter:
                 self.flush()
             except Exception:  # the next tick retries; appends keep the data durable meanwhile
                 log.exception("lake flush failed; will retry")
+            # The flush's large temporary buffers are freed; ask the allocator to return them to
+            # the OS instead of keeping them cached (keeps RSS flat under steady ingest).
+            pa.default_memory_pool().release_unused()
             if time.monotonic() >= next_recovery:
                 # Another server process sharing this spool folder may have died since start-up.
                 next_recovery = time.monotonic() + RECOVERY_INTERVAL_SECONDS
