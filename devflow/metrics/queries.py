@@ -90,10 +90,12 @@ GROUP BY definition, session_id, path
 class MetricsReader:
     """Cached, thread-safe access to the metric partitions of one lake."""
 
-    def __init__(self, storage: LakeStorage, max_partitions: int = 2048) -> None:
+    def __init__(self, storage: LakeStorage, max_rows: int = 2_000_000) -> None:
         self.storage = storage
-        self._max = max_partitions
-        self._cache: OrderedDict[str, tuple[Hashable, PartitionFigures]] = OrderedDict()
+        # Bounded by the partitions' row counts (a day of a big deployment holds many users).
+        self._max_rows = max_rows
+        self._rows = 0
+        self._cache: OrderedDict[str, tuple[Hashable, PartitionFigures, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _identity(self, path: str) -> Hashable | None:
@@ -114,7 +116,9 @@ class MetricsReader:
         key = f"{path}#{hash(sql)}"
         if identity is None:
             with self._lock:
-                self._cache.pop(key, None)
+                gone = self._cache.pop(key, None)
+                if gone is not None:
+                    self._rows -= gone[2]
             return {}
         with self._lock:
             hit = self._cache.get(key)
@@ -123,14 +127,19 @@ class MetricsReader:
                 return hit[1]
         try:
             table = self.storage.read_table(path)
-        except (FileNotFoundError, OSError):
-            return {}  # replaced or deleted between stat and read: the next request reloads
+        except FileNotFoundError:
+            return {}  # emptied (deleted) between stat and read; a replaced file reads whole
         figures = _aggregate(table, sql)
+        weight = max(1, table.num_rows)
         with self._lock:
-            self._cache[key] = (identity, figures)
-            self._cache.move_to_end(key)
-            while len(self._cache) > self._max:
-                self._cache.popitem(last=False)
+            old = self._cache.pop(key, None)
+            if old is not None:
+                self._rows -= old[2]
+            self._cache[key] = (identity, figures, weight)
+            self._rows += weight
+            while self._rows > self._max_rows and len(self._cache) > 1:
+                _, (_, _, evicted) = self._cache.popitem(last=False)
+                self._rows -= evicted
         return figures
 
     def day(self, day: dt.date) -> PartitionFigures:

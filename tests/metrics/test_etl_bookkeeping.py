@@ -120,3 +120,27 @@ def test_rebuild_in_user_chunks_equals_one_piece(make_settings: Callable[..., Se
     recompute_everything(env, "line-delta", chunk_rows=400)
     assert snapshot() == whole
     assert len(whole) >= 4
+
+
+def test_reader_cache_follows_replaced_partitions_and_stays_bounded(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    user = str(create_user(settings).id)
+    env = _env(settings)
+    write_event_files(env.storage, env.db, synthetic_events(900, user_ids=[user], start=DAY, days=3, seed=1))
+    run_pass(env)
+    tiny = MetricsReader(env.storage, max_rows=1)  # every load evicts the others
+    roomy = MetricsReader(env.storage)
+    days = [DAY + dt.timedelta(days=i) for i in range(3)]
+
+    def totals(reader: MetricsReader) -> list[int]:
+        return [f.switch_count for _, f in daily_series(reader, "line-delta", user, days[0], days[-1])]
+
+    before = totals(roomy)
+    assert totals(tiny) == before and sum(before) > 0
+    write_event_files(env.storage, env.db, synthetic_events(300, user_ids=[user], start=DAY, days=3, seed=2))
+    run_pass(env)
+    after = totals(roomy)  # the same reader sees the swapped partitions
+    assert after == totals(tiny) == totals(MetricsReader(env.storage))
+    assert sum(after) > sum(before)
