@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import tempfile
 import time
 import uuid
@@ -34,7 +35,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--days", type=int, default=20)
-    parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="work directory (default: a temp dir, removed)"
+    )
     args = parser.parse_args()
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="devflow-bench-etl-"))
@@ -86,6 +89,8 @@ def main() -> None:
         f"best {min(timings):.3f} s, worst {max(timings):.3f} s (target < 1 s)"
     )
     engine.dispose()
+    if args.dir is None:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import http.client
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -159,6 +160,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(15)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
