@@ -59,8 +59,11 @@ class LakeStorage:
         return f"{self.root}/{relative_path.lstrip('/')}" if relative_path else self.root
 
     def uri(self, relative_path: str = "") -> str:
-        """A URL or absolute local path that DuckDB / Polars understand (globs allowed)."""
-        return f"{self.url}/{relative_path.lstrip('/')}" if relative_path else self.url
+        """A URL or absolute local path that DuckDB / Polars understand (globs allowed); options of
+        an object-store URL (``?endpoint_override=…``) stay at the end."""
+        base, sep, query = self.url.partition("?")
+        path = f"{base}/{relative_path.lstrip('/')}" if relative_path else base
+        return f"{path}{sep}{query}"
 
     # -- writes ------------------------------------------------------------------------------------
 
