@@ -38,6 +38,8 @@ def configure_logging(level: str = "info") -> None:
     """Root handler on stderr with the redaction filter; idempotent."""
     root = logging.getLogger()
     root.setLevel(level.upper())
+    # APScheduler logs every tick at INFO; only its warnings are worth an operator's attention.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
     for handler in root.handlers:
         if any(isinstance(f, RedactingFilter) for f in handler.filters):
             return
