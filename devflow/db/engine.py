@@ -11,6 +11,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+_READ_ONLY_OPTION = "devflow_read_only"
+# Execution options for connections that only read: on SQLite they skip the write lock.
+READ_ONLY: dict[str, Any] = {_READ_ONLY_OPTION: True}
+
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """Create the engine. On SQLite: WAL, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction.
@@ -42,7 +46,11 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only work (READ_ONLY options) takes a deferred snapshot: WAL readers never wait.
+            if conn.get_execution_options().get(_READ_ONLY_OPTION):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(

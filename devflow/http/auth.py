@@ -16,10 +16,11 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from devflow.accounts.credentials import API_TOKEN_PREFIX, api_token_hash, decode_jwt
 from devflow.accounts.models import ApiToken, User
+from devflow.db.engine import READ_ONLY
 from devflow.http.context import AppContext, request_context
 from devflow.http.errors import Forbidden, Unauthorized
 
@@ -77,16 +78,20 @@ class _TokenUseThrottle:
         return True
 
 
+_TOKEN_LOOKUP = (
+    select(ApiToken.id, ApiToken.user_id)
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None))
+)
+
+
 def _lookup_api_token(ctx: AppContext, credential: str) -> Principal | None:
     if len(credential) <= len(API_TOKEN_PREFIX):
         return None
     digest = api_token_hash(credential)
-    with ctx.db() as session:
-        row = session.execute(
-            select(ApiToken.id, ApiToken.user_id)
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
-        ).first()
+    # A Core read on a read-only connection: the hot path of every extension request.
+    with ctx.engine.connect().execution_options(**READ_ONLY) as conn:
+        row = conn.execute(_TOKEN_LOOKUP, {"digest": digest}).first()
     if row is None:
         return None
     token_id, user_id = row
