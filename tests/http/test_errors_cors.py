@@ -36,11 +36,12 @@ def test_unknown_path_is_json_404_2(client: TestClient[Any]) -> None:
 
 
 def test_method_not_allowed_has_allow_header_3(client: TestClient[Any]) -> None:
-    resp = client.post("/api/v1/health", headers={"Origin": ALLOWED})
-    assert resp.status_code == 405
-    assert resp.json() == {"error": "Method not allowed"}
-    assert "GET" in resp.headers["allow"]
-    assert_cors(resp, True)
+    for origin, allowed in ((ALLOWED, True), (OTHER, False)):
+        resp = client.post("/api/v1/health", headers={"Origin": origin})
+        assert resp.status_code == 405
+        assert resp.json() == {"error": "Method not allowed"}
+        assert "GET" in resp.headers["allow"]
+        assert_cors(resp, allowed)
 
 
 def test_trailing_slash_is_same_route_and_double_slash_is_404(client: TestClient[Any]) -> None:

@@ -39,6 +39,12 @@ def test_unhandled_exception_is_json_500_with_cors_10(settings: Settings) -> Non
     assert "secret internal detail" not in resp.text
     assert resp.headers["access-control-allow-origin"] == ALLOWED
     assert resp.headers["access-control-allow-credentials"] == "true"
+    with _client(settings) as client:
+        resp = client.get("/api/v1/probe/boom", headers={"Origin": "http://evil.example"})
+    assert resp.status_code == 500
+    assert resp.json() == {"error": "Internal server error"}
+    assert "access-control-allow-origin" not in resp.headers
+    assert resp.headers["vary"] == "Origin"
 
 
 def test_database_reachable_through_context(settings: Settings) -> None:
