@@ -107,6 +107,22 @@ def _lookup_api_token(ctx: AppContext, credential: str) -> Principal | None:
     return Principal(user_id=user_id, token_id=token_id)
 
 
+def authenticate_in_thread(ctx: AppContext, credential: str | None) -> Principal:
+    """:func:`authenticate` for code already running in a worker thread (no second thread hop):
+    the caller or 401. Hot routes call it together with their own work in one ``run_sync``."""
+    if not credential:
+        raise Unauthorized()
+    if credential.startswith(API_TOKEN_PREFIX):
+        principal = _lookup_api_token(ctx, credential)
+        if principal is None:
+            raise Unauthorized()
+        return principal
+    claims = decode_jwt(ctx.settings.jwt_secret, credential)
+    if claims is None:
+        raise Unauthorized()
+    return Principal(user_id=claims.user_id, provider=claims.provider)
+
+
 async def authenticate(request: Request[Any, Any, Any]) -> Principal:
     """Resolve the caller or raise 401."""
     credential = extract_credential(request)

@@ -1,8 +1,12 @@
 """``POST /api/v1/telemetry`` (contract §3.6): the ingest hot path.
 
-The handler is thin: auth is the router's ``principal`` dependency (401 first), the body is read
-within the route's 16 MiB limit (413), and everything else — decoding, validation, sessions and the
-durable lake append — runs in a worker thread (:func:`devflow.telemetry.ingest.ingest_batch`).
+The handler is thin: a request without a credential is refused at once (401), the body is read
+within the route's 16 MiB limit (413), and everything else — the credential check, decoding,
+validation, sessions and the durable lake append — runs in ONE worker-thread call
+(:func:`devflow.telemetry.ingest.ingest_batch`): a single thread hop per request instead of one for
+the router's ``principal`` dependency and another for the ingest. The contract's order holds: the
+credential is checked before anything about the body is reported (a body over the limit is
+answered 413 only once the credential is known to be good).
 """
 
 from __future__ import annotations
@@ -11,15 +15,26 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import MediaType, Request, Response, post
-from litestar.di import NamedDependency
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import ControllerRouterHandler
 
-from devflow.http.auth import Principal
+from devflow.http.auth import authenticate_in_thread, extract_credential
 from devflow.http.body import TELEMETRY_BODY_LIMIT, is_json_content_type
-from devflow.http.context import request_context
-from devflow.http.errors import ServiceUnavailable
+from devflow.http.context import AppContext, request_context
+from devflow.http.errors import ServiceUnavailable, Unauthorized
 from devflow.telemetry.ingest import Caller, ingest_batch
 from devflow.telemetry.sessions import SessionCache
+
+
+def _authenticate_and_ingest(
+    ctx: AppContext, credential: str, payload: bytes | None, sessions: SessionCache
+) -> bytes:
+    """The worker-thread part of a request: 401, then 503 without a lake, then the ingest itself."""
+    principal = authenticate_in_thread(ctx, credential)
+    if ctx.lake_writer is None:
+        raise ServiceUnavailable()
+    caller = Caller(user_id=principal.user_id, via_jwt=not principal.via_token)
+    return ingest_batch(ctx.db, ctx.lake_writer, caller, payload, sessions)
 
 
 @post(
@@ -29,21 +44,23 @@ from devflow.telemetry.sessions import SessionCache
     tags=["telemetry"],
     request_max_body_size=TELEMETRY_BODY_LIMIT,
 )
-async def ingest_telemetry(
-    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
-) -> Response[bytes]:
+async def ingest_telemetry(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Accept a batch: always ``202`` once the body is an object with 1–10,000 ``events``."""
-    body = await request.body()
+    credential = extract_credential(request)
+    if not credential:
+        raise Unauthorized()
+    ctx = request_context(request)
+    try:
+        body = await request.body()
+    except RequestEntityTooLarge:
+        await anyio.to_thread.run_sync(authenticate_in_thread, ctx, credential)  # 401 comes first
+        raise
     # §1.2: without a JSON content type, or with 0 bytes, the body is absent.
     payload = body if body and is_json_content_type(request) else None
-    ctx = request_context(request)
-    if ctx.lake_writer is None:
-        raise ServiceUnavailable()
-    caller = Caller(user_id=principal.user_id, via_jwt=not principal.via_token)
     sessions: SessionCache | None = ctx.extras.get("telemetry_sessions")
     if sessions is None:
         sessions = ctx.extras.setdefault("telemetry_sessions", SessionCache())
-    content = await anyio.to_thread.run_sync(ingest_batch, ctx.db, ctx.lake_writer, caller, payload, sessions)
+    content = await anyio.to_thread.run_sync(_authenticate_and_ingest, ctx, credential, payload, sessions)
     return Response(content=content, status_code=202, media_type=MediaType.JSON)
 
 
