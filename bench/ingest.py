@@ -1,6 +1,6 @@
 """Ingest benchmark: ``POST /api/v1/telemetry`` against a real server on the embedded default.
 
-    .venv/bin/python bench/ingest.py [--batches 5000] [--big 10] [--workers 1]
+    .venv/bin/python bench/ingest.py [--batches 5000] [--big 10] [--workers N]
 
 Starts ``devflow serve`` on 127.0.0.1 with a temporary data dir (SQLite + local lake), registers a
 user through the API, mints an API token (``POST /auth/tokens``), then drives the server from a
@@ -83,7 +83,9 @@ def _request(
         return json.loads(resp.read() or b"null")
 
 
-def _start_server(work: Path, port: int, workers: int, database_url: str | None) -> subprocess.Popen[bytes]:
+def _start_server(
+    work: Path, port: int, workers: int | None, database_url: str | None
+) -> subprocess.Popen[bytes]:
     env = {
         **({"DATABASE_URL": database_url} if database_url else {}),
         **os.environ,
@@ -95,7 +97,8 @@ def _start_server(work: Path, port: int, workers: int, database_url: str | None)
         "INSIGHTS_ENABLED": "false",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devflow", "serve", "--port", str(port), "--workers", str(workers)],
+        [sys.executable, "-m", "devflow", "serve", "--port", str(port)]
+        + (["--workers", str(workers)] if workers else []),
         env=env,
         stdout=open(work / "server.log", "ab"),
         stderr=subprocess.STDOUT,
@@ -258,7 +261,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=5000, help="100-event batches for the 8-client run")
     parser.add_argument("--single", type=int, default=1000, help="100-event batches for the 1-client run")
     parser.add_argument("--big", type=int, default=10, help="number of single 5,000-event batches")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="uvicorn worker processes (default: the server's default)"
+    )
     parser.add_argument(
         "--database-url",
         default=None,
