@@ -38,6 +38,11 @@ def main() -> None:
     parser.add_argument(
         "--dir", type=Path, default=None, help="work directory (default: a temp dir, removed)"
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --dir: time the lake already generated there instead of adding events",
+    )
     args = parser.parse_args()
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="devflow-bench-etl-"))
@@ -55,6 +60,10 @@ def main() -> None:
     t0 = time.perf_counter()
     written = 0
     seed = 0
+    if args.reuse and args.dir is not None:
+        written = sum(storage.row_count(f.path) for f in storage.list_parquet(EVENTS_DIR))
+        start = dt.date.fromisoformat(storage.list_partitions(EVENTS_DIR)[0])
+        args.days = len(storage.list_partitions(EVENTS_DIR))
     while written < args.events:
         n = min(CHUNK, args.events - written)
         write_event_files(
@@ -63,7 +72,8 @@ def main() -> None:
         written += n
         seed += 1
     print(
-        f"generated {written:,} events ({args.users} users, {args.days} days) "
+        f"{'reused' if args.reuse else 'generated'} {written:,} events "
+        f"({args.users} users, {args.days} days) "
         f"in {time.perf_counter() - t0:.1f} s"
     )
     print(f"lake: {storage.root}")
