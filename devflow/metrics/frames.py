@@ -54,18 +54,22 @@ def _deduplicated(raw: pl.DataFrame) -> pl.DataFrame:
         events = raw.filter(pl.col("type").is_in(list(METRIC_TYPES)))
     fingerprint_hash = events["fingerprint"].hash(seed=0)
     if fingerprint_hash.n_unique() == events.height:
-        return events.drop("fingerprint")
-    candidates = fingerprint_hash.is_duplicated()
-    subset = (
-        events.with_row_index("_row")
-        .filter(candidates)
-        .select("_row", "session_id", "fingerprint", *_INGESTION_ORDER)
-        .sort(_INGESTION_ORDER)
-    )
+        return events  # (dropping the unused fingerprint column would copy every column here)
+    # Column by column: a DataFrame-level op on the scan's unevenly chunked columns copies them all.
+    candidates = np.flatnonzero(fingerprint_hash.is_duplicated().to_numpy())
+    subset = pl.DataFrame(
+        {
+            "_row": candidates,
+            **{
+                name: events[name].gather(candidates)
+                for name in ("session_id", "fingerprint", *_INGESTION_ORDER)
+            },
+        }
+    ).sort(_INGESTION_ORDER)
     later_copies = subset.filter(~pl.struct("session_id", "fingerprint").is_first_distinct())["_row"]
     keep = pl.Series(np.ones(events.height, dtype=bool))
     keep = keep.scatter(later_copies, False)
-    return events.filter(keep).drop("fingerprint")
+    return events.filter(keep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,30 +151,26 @@ def _line_delta_added(
     """lines_added of every row under line-delta (0 for rows that are not text_change)."""
     added = np.zeros(events.height, dtype=np.int64)
     # Only rows carrying file_lines can have or be a baseline (others sit in their own window
-    # partition in the SQL and never add lines), so only they are ordered.
-    is_edit = events.select(
-        pl.col("type").is_in(["text_change", "file_save"]) & pl.col("file_lines").is_not_null()
-    ).to_series()
+    # partition in the SQL and never add lines), so only they are ordered. Series by Series and then
+    # NumPy: a DataFrame-level op on the scan's unevenly chunked columns copies them all, and
+    # gathering strings is slower than coding the whole column once.
+    file_lines = events["file_lines"]
+    is_edit = events["type"].is_in(["text_change", "file_save"]) & file_lines.is_not_null()
     rows = np.flatnonzero(is_edit.to_numpy())
     if rows.size == 0:
         return added
-    edits = events.select("timestamp", "file_lines", "characters_added", "file_path", "file_absolute_path")[
-        rows
-    ]
-    absolute = pl.col("file_absolute_path")
-    file_key = edits.select(
-        pl.when(absolute.is_not_null() & (absolute != "")).then(absolute).otherwise(pl.col("file_path"))
-    ).to_series()
-    files = _coded(file_key)
-    group = sessions.codes[rows] * np.int64(files.size + 1) + (files.codes + 1)
+    absolute, path = events["file_absolute_path"], events["file_path"]
+    files = _coded(absolute.zip_with((absolute.is_not_null() & (absolute != "")).fill_null(False), path))
+    file_codes = files.codes[rows]
+    group = sessions.codes[rows] * np.int64(files.size + 1) + (file_codes + 1)
     if sessions.size * (files.size + 1) >= _PACKED_LIMIT:  # never in practice: exact fallback
         group = (
-            pl.DataFrame({"s": sessions.codes[rows], "f": files.codes})
+            pl.DataFrame({"s": sessions.codes[rows], "f": file_codes})
             .select(pl.struct("s", "f").rank("dense").cast(pl.Int64))
             .to_series()
             .to_numpy()
         )
-    timestamp = edits["timestamp"].dt.epoch("us").to_numpy()
+    timestamp = events["timestamp"].dt.epoch("us").to_numpy()[rows]
     order = _edit_order(group, timestamp)
     group_sorted, time_sorted = group[order], timestamp[order]
     tie = (group_sorted[1:] == group_sorted[:-1]) & (time_sorted[1:] == time_sorted[:-1])
@@ -182,14 +182,14 @@ def _line_delta_added(
         positions = np.flatnonzero(tied)
         tied_rows = order[positions]
         exact = (
-            events.select(*_INGESTION_ORDER)[rows[tied_rows]]
+            pl.DataFrame({name: events[name].gather(rows[tied_rows]) for name in _INGESTION_ORDER})
             .with_columns(_g=group[tied_rows], _t=timestamp[tied_rows], _i=np.arange(tied_rows.size))
             .sort(["_g", "_t", *_INGESTION_ORDER])["_i"]
             .to_numpy()
         )
         order[positions] = tied_rows[exact]
         group_sorted = group[order]
-    lines = edits["file_lines"].to_numpy()
+    lines = file_lines.fill_null(0).to_numpy()[rows]
     has_baseline = np.zeros(order.size, dtype=bool)
     has_baseline[1:] = group_sorted[1:] == group_sorted[:-1]
     baseline_sorted = np.zeros(order.size, dtype=np.int64)
@@ -199,9 +199,10 @@ def _line_delta_added(
     valid = np.empty(order.size, dtype=bool)
     valid[order] = has_baseline
     k = lines - baseline + replaced[rows]
-    characters = edits["characters_added"]
-    chars = characters.fill_null(-1).to_numpy()
-    counts = valid & is_text_change[rows] & characters.is_not_null().to_numpy() & (k >= 0) & (k <= chars)
+    characters = events["characters_added"]
+    chars = characters.fill_null(-1).to_numpy()[rows]
+    has_chars = characters.is_not_null().to_numpy()[rows]
+    counts = valid & is_text_change[rows] & has_chars & (k >= 0) & (k <= chars)
     added[rows] = np.where(counts, k, 0)
     return added
 
@@ -250,23 +251,23 @@ def session_metrics_frames(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definiti
         },
     )
     switch_rows = np.flatnonzero(is_switch)
-    to_file = events["to_file"][switch_rows]
+    to_file = events["to_file"].gather(switch_rows)
     paths = _coded(to_file.set(to_file == "", None))  # type: ignore[arg-type]
     with_path = paths.codes >= 0
-    file_rows = switch_rows[with_path]
+    # Switches per (user, session, day) group of the totals and to_file: a small, dense key range.
     per_file = _grouped_sums(
-        [users.codes[file_rows], sessions.codes[file_rows], day[file_rows], paths.codes[with_path]],
-        {"switch_count": None},
+        [totals.row_group[switch_rows[with_path]], paths.codes[with_path]], {"switch_count": None}
     )
+    file_group = per_file.keys[0]
     user_rank, session_rank, path_rank = users.ranks(), sessions.ranks(), paths.ranks()
 
     # metrics_daily rows in (date, user_id, session_id, path nulls last) order: integer ranks.
-    zeros = np.zeros(per_file[0].size, dtype=np.int64)
-    u, s, d = (np.concatenate([totals[i], per_file[i]]) for i in range(3))
-    p = np.concatenate([np.full(totals[0].size, -1, dtype=np.int64), per_file[3]])
+    zeros = np.zeros(file_group.size, dtype=np.int64)
+    u, s, d = (np.concatenate([key, key[file_group]]) for key in totals.keys)
+    p = np.concatenate([np.full(totals.keys[0].size, -1, dtype=np.int64), per_file.keys[1]])
     figures = {
         name: np.concatenate(
-            [totals[3][name], per_file[4]["switch_count"] if name == "switch_count" else zeros]
+            [totals.sums[name], per_file.sums["switch_count"] if name == "switch_count" else zeros]
         )
         for name in _FIGURES
     }
@@ -282,7 +283,7 @@ def session_metrics_frames(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definiti
     ).with_columns(definition=pl.lit(definition))
 
     # metrics_session rows: runs of (user, session) in the totals sorted by (user_id, session_id, date).
-    u, s, d = totals[0], totals[1], totals[2]
+    u, s, d = totals.keys
     order = _order([user_rank[u], session_rank[s], d - d.min()])
     u, s, d = u[order], s[order], d[order]
     starts = np.flatnonzero(np.concatenate([[True], (u[1:] != u[:-1]) | (s[1:] != s[:-1])]))
@@ -292,7 +293,7 @@ def session_metrics_frames(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definiti
         {
             "user_id": users.decode(u[starts]),
             "session_id": sessions.decode(s[starts]),
-            **{name: np.add.reduceat(totals[3][name][order], starts) for name in _FIGURES},
+            **{name: np.add.reduceat(totals.sums[name][order], starts) for name in _FIGURES},
         }
     )
     session_table = session_frame.to_arrow().append_column("dates", dates)
@@ -323,10 +324,19 @@ _DENSE_LIMIT = 1 << 22  # bins of a bincount group-by below this (or twice the r
 _FLOAT_EXACT = 2**53  # float64 sums of integers are exact below this
 
 
-def _grouped_sums(keys: list[Int64Array], values: dict[str, npt.NDArray[Any] | None]) -> tuple[Any, ...]:
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """The result of :func:`_grouped_sums`: group ``keys`` (one array per key column), the ``sums``
+    per group, and the group index of every input row (``row_group``)."""
+
+    keys: list[Int64Array]
+    sums: dict[str, Int64Array]
+    row_group: Int64Array
+
+
+def _grouped_sums(keys: list[Int64Array], values: dict[str, npt.NDArray[Any] | None]) -> _Groups:
     """Group rows by ``keys`` (integer codes ≥ 0, except -1 for none) and sum each of ``values``
-    (``None``: count rows). Returns the groups' key arrays then a dict of int64 sums (groups in no
-    particular order).
+    (``None``: count rows) exactly into int64; groups in no particular order.
 
     When the first key is a function of the second (a session belongs to one user — true of every
     ingested session) it is left out of the packed key; if the packed range is small the groups are
@@ -359,6 +369,9 @@ def _grouped_sums(keys: list[Int64Array], values: dict[str, npt.NDArray[Any] | N
             else:
                 weighted = np.bincount(packed, weights=v.astype(np.float64), minlength=total)
                 sums[name] = np.rint(weighted[present]).astype(np.int64)
+        index = np.zeros(total, dtype=np.int64)
+        index[present] = np.arange(present.size, dtype=np.int64)
+        row_group = index[packed]
         group_keys: list[Int64Array] = []
         rest = present
         for low, size in zip(mins[::-1], ranges[::-1], strict=True):
@@ -366,20 +379,25 @@ def _grouped_sums(keys: list[Int64Array], values: dict[str, npt.NDArray[Any] | N
             rest = rest // size
         group_keys.reverse()
     else:
-        frame = pl.DataFrame({f"_k{i}": c for i, c in enumerate(columns)})
-        frame = frame.with_columns(
+        names = [f"_k{i}" for i in range(len(columns))]
+        frame = pl.DataFrame(dict(zip(names, columns, strict=True))).with_columns(
+            _group=pl.struct(names).rank("dense").cast(pl.Int64) - 1,
             **{
                 name: (pl.lit(1, pl.Int64) if v is None else pl.Series(v).cast(pl.Int64))
                 for name, v in values.items()
-            }
+            },
         )
         grouped = (
-            frame.group_by([f"_k{i}" for i in range(len(columns))])
-            .agg(*[pl.col(name).sum().cast(pl.Int64) for name in values])
-            .sort([f"_k{i}" for i in range(len(columns))])
+            frame.group_by("_group")
+            .agg(
+                *[pl.col(name).first() for name in names],
+                *[pl.col(name).sum().cast(pl.Int64) for name in values],
+            )
+            .sort("_group")
         )
-        group_keys = [grouped[f"_k{i}"].to_numpy() for i in range(len(columns))]
+        group_keys = [grouped[name].to_numpy() for name in names]
         sums = {name: grouped[name].to_numpy() for name in values}
+        row_group = frame["_group"].to_numpy()
     if owner is not None:
         group_keys.insert(0, owner[group_keys[0]] if group_keys[0].size else group_keys[0])
-    return (*group_keys, sums)
+    return _Groups(keys=group_keys, sums=sums, row_group=row_group)

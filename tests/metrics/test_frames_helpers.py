@@ -47,7 +47,8 @@ def test_grouped_sums_match_a_dictionary(user_of_session: bool, big: bool) -> No
     days = rng.integers(20_000, 20_010, n).astype(np.int64)
     values = rng.integers(-5, 50, n).astype(np.int64) * (2**52 if big else 1)
     flags = rng.random(n) < 0.3
-    *keys, sums = _grouped_sums([users, sessions, days], {"v": values, "f": flags, "n": None})
+    groups = _grouped_sums([users, sessions, days], {"v": values, "f": flags, "n": None})
+    keys, sums = groups.keys, groups.sums
     expected: dict[tuple[int, int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
     for u, s, d, v, f in zip(users, sessions, days, values, flags, strict=True):
         entry = expected[(int(u), int(s), int(d))]
@@ -60,3 +61,11 @@ def test_grouped_sums_match_a_dictionary(user_of_session: bool, big: bool) -> No
     }
     assert got == dict(expected)
     assert len(keys[0]) == len(expected)
+    # every row points at its own group
+    for i in range(n):
+        g = int(groups.row_group[i])
+        assert (int(keys[0][g]), int(keys[1][g]), int(keys[2][g])) == (
+            int(users[i]),
+            int(sessions[i]),
+            int(days[i]),
+        )
