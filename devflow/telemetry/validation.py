@@ -269,6 +269,8 @@ def validate_events(events: Sequence[Any], received_at_us: int) -> ValidatedBatc
     out = ValidatedBatch()
     latest_allowed = received_at_us + FUTURE_TOLERANCE_US
     uuid_match = _UUID.fullmatch
+    # A batch carries few distinct session ids: check and lower-case each only once.
+    session_ids: dict[str, str] = {}
     for index, event in enumerate(events):
         if event.__class__ is not dict:
             out.rejected.append((index, "not_an_object"))
@@ -278,9 +280,12 @@ def validate_events(events: Sequence[Any], received_at_us: int) -> ValidatedBatc
             out.rejected.append((index, "unknown_type"))
             continue
         session_id = event.get("session_id")
-        if session_id.__class__ is not str or uuid_match(session_id) is None:
-            out.rejected.append((index, "invalid_session_id"))
-            continue
+        lowered = session_ids.get(session_id) if session_id.__class__ is str else None
+        if lowered is None:
+            if session_id.__class__ is not str or uuid_match(session_id) is None:
+                out.rejected.append((index, "invalid_session_id"))
+                continue
+            lowered = session_ids[session_id] = session_id.lower()
         timestamp = event.get("timestamp")
         ts = parse_timestamp_us(timestamp) if timestamp.__class__ is str else None
         if ts is None:
@@ -298,6 +303,6 @@ def validate_events(events: Sequence[Any], received_at_us: int) -> ValidatedBatc
             continue
         out.indexes.append(index)
         out.events.append(event)
-        out.session_ids.append(session_id.lower())
+        out.session_ids.append(lowered)
         out.timestamps_us.append(ts)
     return out
