@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -68,7 +69,8 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
         # The lake writer replays spools left by crashed processes before the first request.
         ctx.lake_writer = await anyio.to_thread.run_sync(open_lake_writer, settings, ctx.db)
         ctx.lake = ctx.lake_writer.storage
-        warn_if_proxy_unconfigured(settings)
+        if multiprocessing.parent_process() is None:  # uvicorn workers: the supervisor warned once
+            warn_if_proxy_unconfigured(settings)
         # Background jobs (ETL, pairing cleanup, …), each guarded by its runner lock.
         scheduler = start_scheduler(ctx)
         _tune_gc()

@@ -33,6 +33,10 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.with_dev_secret()
     port = args.port or settings.port
     log.info("devflow listening on http://%s:%s (database: %s)", args.host, port, engine.dialect.name)
+    if args.workers > 1:
+        from devflow.accounts.ratelimit import warn_if_proxy_unconfigured
+
+        warn_if_proxy_unconfigured(settings)  # once per server, not once per worker process
     uvicorn.run(
         "devflow.cli:app_from_env",
         factory=True,
