@@ -8,11 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DEVFLOW_DATA_DIR=/var/lib/devflow
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY devflow ./devflow
 COPY sql ./sql
 # Editable install: the ETL and analysts read the plain SQL files under /app/sql.
-RUN pip install -e . \
+RUN pip install -c constraints.txt -e . \
     && useradd --system --home /var/lib/devflow --create-home devflow
 
 USER devflow

@@ -5,12 +5,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest clean constraints
 
-$(BIN)/.installed: pyproject.toml
+# constraints.txt pins every package to the versions CI was proven with (`make constraints` refreshes it).
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 run: $(BIN)/.installed
@@ -30,3 +31,6 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+constraints: $(BIN)/.installed
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^devflow' > constraints.txt

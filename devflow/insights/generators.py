@@ -241,7 +241,8 @@ class GeminiGenerator:
 
     def generate(self, payload: GeneratorInput) -> GeneratorOutput:
         """Call the model once; any transport error, timeout, HTTP error or invalid reply fails."""
-        contents = [self._types.Content(role="user", parts=[self._types.Part(text=build_prompt(payload))])]
+        # One user turn: a Content (not a list, whose element type the SDK's stubs keep changing).
+        contents = self._types.Content(role="user", parts=[self._types.Part(text=build_prompt(payload))])
         try:
             response = self._client.models.generate_content(
                 model=self._model, contents=contents, config=self._config
