@@ -74,7 +74,12 @@ def _ipc_bytes(table: pa.Table) -> pa.Buffer:
 
 
 def encode_record(kind: int, table: pa.Table) -> bytes:
-    """One spool record: header + Arrow IPC stream of ``table``."""
+    """One spool record: header + Arrow IPC stream of ``table`` (without the in-memory-only typed
+    struct of a request: a replay derives it from ``raw``)."""
+    from devflow.telemetry.arrow import TYPED_STRUCT_COLUMN
+
+    if TYPED_STRUCT_COLUMN in table.column_names:
+        table = table.drop_columns([TYPED_STRUCT_COLUMN])
     payload = _ipc_bytes(table)
     body: bytes = payload.to_pybytes()
     return _HEADER.pack(_MAGIC, kind, len(body), zlib.crc32(body)) + body
@@ -117,17 +122,20 @@ class _Closed:
 
 def _as_schema(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
     """Concatenate appended tables into one of ``schema``; spooled event tables (raw JSON plus
-    identity columns) get their typed columns derived here, in bulk, off the request path."""
-    from devflow.telemetry.arrow import SPOOL_EVENT_SCHEMA, expand_events
+    identity columns, with or without the request's typed struct) get their typed columns derived
+    here, in bulk, off the request path."""
+    from devflow.telemetry.arrow import SPOOL_EVENT_SCHEMA, TYPED_STRUCT_COLUMN, expand_events
 
+    with_struct = [t for t in tables if TYPED_STRUCT_COLUMN in t.column_names]
     spooled = [t for t in tables if t.schema.equals(SPOOL_EVENT_SCHEMA)]
     parts = [
         t.cast(schema) if not t.schema.equals(schema) else t
         for t in tables
-        if not t.schema.equals(SPOOL_EVENT_SCHEMA)
+        if not t.schema.equals(SPOOL_EVENT_SCHEMA) and TYPED_STRUCT_COLUMN not in t.column_names
     ]
-    if spooled:
-        parts.append(expand_events(pa.concat_tables(spooled)))
+    for group in (with_struct, spooled):
+        if group:
+            parts.append(expand_events(pa.concat_tables(group)))
     return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -222,13 +222,10 @@ def _typed_columns_json(
 ) -> dict[str, pa.Array]:
     """The typed columns parsed from ``raw`` by pyarrow's C++ JSON reader (multi-threaded).
 
-    Chosen over decoding in Python (msgspec Structs were tried: less CPU in total) because it runs
-    without the GIL: on a 2-core machine the flush proceeds on the other core while request threads
-    keep the interpreter, which measured better throughput and much better p99 latency.
-
-    Raises ``pa.ArrowInvalid`` when some value has another type than its column (possible only
-    in keys the validator does not check for that event type, or for integers written as 1.0 or
-    beyond int64); the caller then takes the Python path.
+    The path for spooled rows without a :func:`typed_struct` (crash recovery, or a request whose
+    events did not convert). Raises ``pa.ArrowInvalid`` when some value has another type than its
+    column (possible only in keys the validator does not check for that event type, or for integers
+    written as 1.0 or beyond int64); the caller then takes the Python path.
     """
     n = len(raw)
     strings = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
@@ -246,13 +243,21 @@ def _typed_columns_json(
     )
     if parsed.num_rows != n:
         raise pa.ArrowInvalid("raw events and parsed rows differ")
+    return _typed_columns_from(lambda key: parsed.column(key).combine_chunks(), kinds)
+
+
+def _typed_columns_from(
+    top: Callable[[str], pa.Array], kinds: pa.ChunkedArray | pa.Array
+) -> dict[str, pa.Array]:
+    """The typed columns from the top-level fields of :data:`EVENT_JSON_TYPE` (``top(key)``): nested
+    values are taken out of their parent struct and nulled on events of other types."""
     masks: dict[frozenset[str], pa.Array | None] = {}
     columns: dict[str, pa.Array] = {}
     for name, parent, key, types in TYPED_COLUMNS:
         if parent is None or types is None:
-            column = parsed.column(key).combine_chunks()
+            column = top(key)
         else:
-            column = pc.struct_field(parsed.column(parent).combine_chunks(), [key])
+            column = pc.struct_field(top(parent), [key])
             if types not in masks:
                 mask = pc.fill_null(pc.is_in(kinds, value_set=pa.array(sorted(types))), False)
                 masks[types] = None if pc.all(mask).as_py() else mask
@@ -264,15 +269,44 @@ def _typed_columns_json(
     return columns
 
 
-def expand_events(spool: pa.Table) -> pa.Table:
-    """A ``SPOOL_EVENT_SCHEMA`` table (possibly many requests) → the full ``EVENT_SCHEMA`` table."""
-    kinds = spool.column("type")
+# The events' typed fields as one Arrow struct (what the JSON reader parses, and what
+# :func:`typed_struct` converts the decoded events of a request into).
+EVENT_JSON_TYPE = pa.struct(list(_json_schema()))
+# Name of the in-memory column that carries a request's :func:`typed_struct` next to its spool
+# columns (never written to the spool: a replay parses ``raw`` instead).
+TYPED_STRUCT_COLUMN = "__typed"
+_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError)
+
+
+def typed_struct(events: Sequence[Mapping[str, Any]]) -> pa.StructArray | None:
+    """The accepted events of one request converted to :data:`EVENT_JSON_TYPE` from the values
+    already decoded for validation, or None when some value does not convert (the flush then parses
+    ``raw``). Every value that reaches a typed column was checked by the validator for its event
+    type, so pyarrow's conversions are exact there; values in keys of other event types may convert
+    loosely (1.5 to an int) but are nulled by the type masks."""
     try:
-        typed = _typed_columns_json(spool.column("raw"), kinds)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        decoded = [msgspec.json.decode(value) for value in spool.column("raw").to_pylist()]
-        events = [e if e.__class__ is dict else _EMPTY for e in decoded]
-        typed = _typed_columns_python(events, kinds.to_pylist())
+        return pa.array(events, type=EVENT_JSON_TYPE)
+    except _CONVERSION_ERRORS:
+        return None
+
+
+def expand_events(spool: pa.Table) -> pa.Table:
+    """A ``SPOOL_EVENT_SCHEMA`` table (possibly many requests) → the full ``EVENT_SCHEMA`` table.
+
+    With a :data:`TYPED_STRUCT_COLUMN` (every row converted on the request path) the typed columns
+    come from it; otherwise ``raw`` is parsed."""
+    kinds = spool.column("type")
+    typed: dict[str, pa.Array] | None = None
+    if TYPED_STRUCT_COLUMN in spool.column_names:
+        struct = spool.column(TYPED_STRUCT_COLUMN).combine_chunks()
+        typed = _typed_columns_from(lambda key: pc.struct_field(struct, [key]), kinds)
+    else:
+        try:
+            typed = _typed_columns_json(spool.column("raw"), kinds)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            decoded = [msgspec.json.decode(value) for value in spool.column("raw").to_pylist()]
+            events = [e if e.__class__ is dict else _EMPTY for e in decoded]
+            typed = _typed_columns_python(events, kinds.to_pylist())
     arrays = [
         typed[name] if name in typed else spool.column(name).combine_chunks() for name in EVENT_SCHEMA.names
     ]

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from devflow.http.errors import InvalidJSON, NotFound, PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from devflow.lake.ids import uuid7
 from devflow.lake.writer import LakeUnavailable, LakeWriter
-from devflow.telemetry.arrow import epoch_us, fingerprint, quarantine_table, spool_events_table
+from devflow.telemetry.arrow import (
+    TYPED_STRUCT_COLUMN,
+    epoch_us,
+    fingerprint,
+    quarantine_table,
+    spool_events_table,
+    typed_struct,
+)
 from devflow.telemetry.sessions import SessionCache, UserGone, claim_sessions, session_spans
 from devflow.telemetry.validation import validate_events
 
@@ -156,6 +163,9 @@ def ingest_batch(
             fingerprints=[fingerprint(e, may_contain_floats=saw_float) for e in accepted_events],
             raws=[bytes(raws[i]) for i in indexes],
         )
+        struct = typed_struct(accepted_events)
+        if struct is not None:  # lets the flush skip parsing ``raw`` again
+            events_table = events_table.append_column(TYPED_STRUCT_COLUMN, struct)
     quarantine = None
     if rejected:
         quarantine = quarantine_table(

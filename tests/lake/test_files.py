@@ -18,8 +18,18 @@ from devflow.lake.models import LakeFile
 from devflow.lake.read import connect_lake, scan_events
 from devflow.lake.schema import EVENT_SCHEMA, EVENTS_DIR
 from devflow.lake.storage import LakeStorage
-from devflow.telemetry.arrow import events_to_table, expand_events, fingerprint, spool_events_table
+from devflow.telemetry.arrow import (
+    SPOOL_EVENT_SCHEMA,
+    TYPED_STRUCT_COLUMN,
+    events_to_table,
+    expand_events,
+    fingerprint,
+    spool_events_table,
+    typed_struct,
+)
+from devflow.telemetry.validation import validate_events
 from tests.conftest import VECTORS
+from tests.telemetry.test_validation_fast_path import VARIANTS
 
 
 def vector_events() -> list[dict[str, Any]]:
@@ -130,6 +140,50 @@ def test_bulk_columns_equal_python_columns() -> None:
         )
         expanded = expand_events(spool)
         assert expanded.drop_columns(["raw"]).equals(reference.drop_columns(["raw"]))
+        # The request-path conversion (typed struct from the decoded values) gives the same columns.
+        struct = typed_struct(sample)
+        if struct is not None:
+            with_struct = expand_events(spool.append_column(TYPED_STRUCT_COLUMN, struct))
+            assert with_struct.drop_columns(["raw"]).equals(reference.drop_columns(["raw"]))
+
+
+def test_typed_struct_columns_equal_python_columns_for_accepted_variants() -> None:
+    """Every single-field variant of the vectors that validation accepts (nulls, 1.0 for integers,
+    integers for floats, junk in keys of other event types) gets the same typed columns from the
+    request-path struct as from the exact dict-based mapping; values that do not convert fall back."""
+    received = datetime(2026, 5, 14, tzinfo=UTC)
+    received_us = 1_900_000_000_000_000
+    sample = [v for v in VARIANTS if v.__class__ is dict and not validate_events([v], received_us).rejected]
+    junk = []
+    for event in vector_events():
+        for parent, value in (
+            ("file", {"lines": 1.5, "path": 3}),
+            ("metrics", {"change_count": True}),
+            ("git", {"branch": 7}),
+            ("from", {"file": 1}),
+            ("debug", {"name": 2.5}),
+        ):
+            junk.append({**event, parent: value})
+    junk = [v for v in junk if not validate_events([v], received_us).rejected]
+    assert len(sample) > 100 and len(junk) > 10
+    for events in ([*sample, *junk], sample[:50]):
+        reference = events_to_table(events, user_id="u", received_at=received, batch_id="b")
+        struct = typed_struct(events)
+        if struct is None:  # some value did not convert: the flush parses raw instead
+            continue
+        spool = reference.select(SPOOL_EVENT_SCHEMA.names).append_column(TYPED_STRUCT_COLUMN, struct)
+        assert expand_events(spool).drop_columns(["raw"]).equals(reference.drop_columns(["raw"]))
+    # Per event too, so that a batch-level fallback cannot hide a mismatch.
+    converted = 0
+    for event in [*sample, *junk]:
+        reference = events_to_table([event], user_id="u", received_at=received, batch_id="b")
+        struct = typed_struct([event])
+        if struct is None:
+            continue
+        converted += 1
+        spool = reference.select(SPOOL_EVENT_SCHEMA.names).append_column(TYPED_STRUCT_COLUMN, struct)
+        assert expand_events(spool).drop_columns(["raw"]).equals(reference.drop_columns(["raw"])), event
+    assert converted > 100
 
 
 def test_fingerprint_fast_path_matches_reference() -> None:
