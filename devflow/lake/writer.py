@@ -21,6 +21,8 @@ IPC stream. A torn record at the end of a segment (a crash mid-write, never ackn
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import fcntl
 import logging
 import os
@@ -28,7 +30,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,6 +141,27 @@ def _as_schema(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
     return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
 
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def _trim_c_heap() -> None:
+    """Give glibc's free heap pages back to the OS. Request bodies and decoded batches come and go
+    on several threads, each with its own malloc arena; without a trim those arenas keep their
+    high-water mark (measured: ~140 MB more idle RSS for two workers after 6,000 batches).
+    The call releases the GIL (ctypes) and runs once per flush, on the flusher thread."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
 def _lock_nonblocking(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -227,6 +250,7 @@ class LakeWriter:
             # The flush's large temporary buffers are freed; ask the allocator to return them to
             # the OS instead of keeping them cached (keeps RSS flat under steady ingest).
             pa.default_memory_pool().release_unused()
+            _trim_c_heap()
             if time.monotonic() >= next_recovery:
                 # Another server process sharing this spool folder may have died since start-up.
                 next_recovery = time.monotonic() + RECOVERY_INTERVAL_SECONDS
