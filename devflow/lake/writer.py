@@ -21,6 +21,7 @@ IPC stream. A torn record at the end of a segment (a crash mid-write, never ackn
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import fcntl
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio.to_thread
 import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -162,6 +164,16 @@ def _trim_c_heap() -> None:
         _malloc_trim(0)
 
 
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    """Complete a durability future on its own loop (a cancelled request's future is left alone)."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
 def _lock_nonblocking(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -198,13 +210,21 @@ class LakeWriter:
         self.flush_max_bytes = flush_max_bytes
         # Bytes waiting for a lake that keeps failing; beyond this, appends answer 503.
         self.max_backlog_bytes = max_backlog_bytes or 4 * flush_max_bytes
-        self._cv = threading.Condition()
+        lock = threading.RLock()
+        self._cv = threading.Condition(lock)  # appenders waiting for durability
+        self._sync_cv = threading.Condition(lock)  # the syncer thread waiting for work
         self._segment: _Segment | None = None
         self._events: list[pa.Table] = []
         self._quarantine: list[pa.Table] = []
         self._written = 0  # records written (this process)
         self._synced = 0  # records covered by a completed fsync
         self._syncing = False
+        # Tickets (lo, hi] whose fsync failed (their appenders answer 503); the newest few.
+        self._failed: list[tuple[int, int]] = []
+        # Event-loop waiters of wait_durable: (ticket, loop, future).
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._syncer: threading.Thread | None = None
+        self._syncer_stop = False
         self._backlog: list[_Closed] = []  # rotated, not yet in the lake (oldest first)
         self._backlog_bytes = 0
         self._flush_lock = threading.Lock()
@@ -219,6 +239,8 @@ class LakeWriter:
         """Replay spools left by dead processes, then start the background flusher."""
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.recover()
+        self._syncer = threading.Thread(target=self._sync_run, name="lake-syncer", daemon=True)
+        self._syncer.start()
         self._thread = threading.Thread(target=self._run, name="lake-flusher", daemon=True)
         self._thread.start()
         return self
@@ -235,6 +257,11 @@ class LakeWriter:
         finally:
             with self._cv:
                 self._closed = True
+                self._syncer_stop = True
+                self._sync_cv.notify()
+            if self._syncer is not None:
+                self._syncer.join()
+                self._syncer = None
 
     def _run(self) -> None:
         next_recovery = time.monotonic() + RECOVERY_INTERVAL_SECONDS
@@ -260,15 +287,19 @@ class LakeWriter:
 
     def append(self, events: pa.Table | None, quarantine: pa.Table | None = None) -> None:
         """Make the rows durable (fsync'd to the spool); returns once they survive ``kill -9``."""
+        self.sync(self.write(events, quarantine))
+
+    def write(self, events: pa.Table | None, quarantine: pa.Table | None = None) -> int:
+        """Write the rows to the spool segment WITHOUT waiting for an fsync; returns the ticket to
+        pass to :meth:`sync` or :meth:`wait_durable` (0: nothing to write). Not yet acknowledgeable."""
         record = b""
         if events is not None and events.num_rows:
             record += encode_record(_KIND_EVENTS, events)
         if quarantine is not None and quarantine.num_rows:
             record += encode_record(_KIND_QUARANTINE, quarantine)
         if not record:
-            return
-        cv = self._cv
-        with cv:
+            return 0
+        with self._cv:
             if self._closed:
                 raise LakeUnavailable("lake writer is stopped")
             if self._backlog_bytes > self.max_backlog_bytes:
@@ -295,29 +326,102 @@ class LakeWriter:
             if quarantine is not None and quarantine.num_rows:
                 self._quarantine.append(quarantine)
             self._written += 1
-            mine = self._written
             if segment.size >= self.flush_max_bytes:
                 self._wake.set()
-            # Group commit: one fsync covers every record written before it started.
-            while self._synced < mine:
-                if self._syncing:
-                    cv.wait()
-                    continue
-                self._syncing = True
-                target, fd = self._written, segment.fd
-                cv.release()
-                error: OSError | None = None
-                try:
-                    os.fsync(fd)
-                except OSError as exc:
-                    error = exc
-                finally:
-                    cv.acquire()
-                    self._syncing = False
-                    cv.notify_all()
-                if error is not None:
-                    raise LakeUnavailable("spool fsync failed") from error
-                self._synced = max(self._synced, target)
+            self._sync_cv.notify()
+            return self._written
+
+    def sync(self, ticket: int) -> None:
+        """Block until the record of ``ticket`` is covered by an fsync (group commit: one fsync covers
+        every record written before it started). Raises :class:`LakeUnavailable` if that fsync failed."""
+        with self._cv:
+            while True:
+                if self._failed_ticket(ticket):
+                    raise LakeUnavailable("spool fsync failed")
+                if self._synced >= ticket:
+                    return
+                if self._syncer is None and not self._syncing:
+                    self._sync_once()  # no syncer thread (a writer used without start()): lead
+                else:
+                    self._cv.wait()
+
+    async def wait_durable(self, ticket: int) -> None:
+        """:meth:`sync` for the event loop: no thread is held while the syncer thread's fsync runs."""
+        if ticket == 0:
+            return
+        if self._syncer is None:
+            await anyio.to_thread.run_sync(self.sync, ticket)
+            return
+        loop = asyncio.get_running_loop()
+        with self._cv:
+            if self._failed_ticket(ticket):
+                raise LakeUnavailable("spool fsync failed")
+            if self._synced >= ticket:
+                return
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((ticket, loop, future))
+            self._sync_cv.notify()
+        await future
+
+    def _failed_ticket(self, ticket: int) -> bool:
+        return any(lo < ticket <= hi for lo, hi in self._failed)
+
+    def _sync_run(self) -> None:
+        """The syncer thread: fsync whenever records are waiting, so that requests never do."""
+        with self._cv:
+            while True:
+                if self._synced < self._written and not self._syncing:
+                    self._sync_once()
+                elif self._syncer_stop:
+                    return
+                else:
+                    self._sync_cv.wait()
+
+    def _sync_once(self) -> None:
+        """One fsync covering every record written so far (called with the lock held, released while
+        the fsync runs); then wake the appenders it covers or failed."""
+        lo, target = self._synced, self._written
+        segment = self._segment
+        self._syncing = True
+        self._cv.release()
+        error: OSError | None = None
+        try:
+            if segment is not None:  # None: a rotation fsynced and closed it already
+                os.fsync(segment.fd)
+        except OSError as exc:
+            error = exc
+        finally:
+            self._cv.acquire()
+            self._syncing = False
+        if error is None:
+            self._mark_synced(target)
+        else:
+            log.error("spool fsync failed: %s", error)
+            self._failed = [*self._failed[-15:], (lo, target)]
+            self._synced = max(self._synced, target)  # those appenders answer 503; move on
+            self._settle_waiters()
+        self._cv.notify_all()
+
+    def _mark_synced(self, target: int) -> None:
+        """Record that every ticket up to ``target`` is durable (lock held)."""
+        self._synced = max(self._synced, target)
+        self._settle_waiters()
+
+    def _settle_waiters(self) -> None:
+        """Resolve the event-loop waiters whose tickets are now durable or failed (lock held)."""
+        if not self._waiters:
+            return
+        pending = []
+        for ticket, loop, future in self._waiters:
+            if ticket > self._synced:
+                pending.append((ticket, loop, future))
+                continue
+            error = LakeUnavailable("spool fsync failed") if self._failed_ticket(ticket) else None
+            try:
+                loop.call_soon_threadsafe(_settle, future, error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+        self._waiters = pending
 
     def _open_segment(self) -> _Segment:
         """A new locked segment (called with the condition held)."""
@@ -357,7 +461,8 @@ class LakeWriter:
             if segment is None:
                 return
             os.fsync(segment.fd)
-            self._synced = self._written
+            self._mark_synced(self._written)
+            self._cv.notify_all()
             self._backlog.append(
                 _Closed(segment, segment.id, segment.path, self._events, self._quarantine, segment.size)
             )

@@ -1,10 +1,11 @@
-"""``ingest_batch``: one telemetry request from raw body bytes to a durable 202 (contract §3.6).
+"""``ingest_batch``: one telemetry request from raw body bytes to a 202 (contract §3.6).
 
 Steps, in the contract's order: decode the envelope (400/413 on structural problems), check the
 JWT caller still exists (404), validate every event (§4.6 checks 1–8), claim and widen sessions in
-one DB transaction (check 9), build the Arrow tables column-wise, append them durably to the lake
-writer, and answer. The body is decoded with module-level msgspec decoders: ``events`` once as raw
-byte slices (kept verbatim in the ``raw`` column) and once as plain Python values for validation.
+one DB transaction (check 9), build the Arrow tables column-wise, write them to the lake writer's
+spool, and answer once the caller has waited for their fsync. The body is decoded with module-level
+msgspec decoders: ``events`` once as raw byte slices (kept verbatim in the ``raw`` column) and once
+as plain Python values for validation.
 """
 
 from __future__ import annotations
@@ -115,10 +116,13 @@ def ingest_batch(
     caller: Caller,
     body: bytes | None,
     sessions: SessionCache | None = None,
-) -> bytes:
-    """Process one ``POST /telemetry`` body; return the encoded 202 response body.
+) -> tuple[int, bytes]:
+    """Process one ``POST /telemetry`` body: (the lake writer's ticket, the encoded 202 body).
 
-    Raises the contract's 400/404/413 errors, and 503 when the lake cannot take the batch.
+    The rows are written to the spool but the 202 may be sent only once they are durable:
+    ``writer.sync(ticket)`` or ``await writer.wait_durable(ticket)`` first (the route waits on the
+    event loop, so no thread is held during the fsync). Raises the contract's 400/404/413 errors,
+    and 503 when the lake cannot take the batch.
     """
     received_at = datetime.now(UTC)
     events, raws, saw_float = decode_events(body)
@@ -177,10 +181,10 @@ def ingest_batch(
             raws=[bytes(raws[index]) for index, _ in rejected],
         )
     try:
-        writer.append(events_table, quarantine)
+        ticket = writer.write(events_table, quarantine)
     except LakeUnavailable as exc:
         raise ServiceUnavailable() from exc
-    return _response_encoder.encode(
+    return ticket, _response_encoder.encode(
         IngestResponse(
             message="Telemetry accepted",
             accepted_count=len(accepted_events),
