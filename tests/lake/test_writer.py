@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import uuid
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,7 +18,7 @@ from devflow.lake.models import LakeFile
 from devflow.lake.read import connect_lake
 from devflow.lake.schema import EVENTS_DIR
 from devflow.lake.storage import LakeStorage
-from devflow.lake.writer import LakeWriter, read_records
+from devflow.lake.writer import LakeUnavailable, LakeWriter, read_records
 from devflow.telemetry.arrow import events_to_table, quarantine_table
 from tests.lake.test_files import vector_events
 
@@ -154,3 +156,63 @@ def test_running_writer_adopts_a_dead_siblings_spool(
     assert len(list(spool.glob("*.spool"))) == 1  # the survivor's own, still live
     survivor.stop()
     assert connect_lake(storage).sql("SELECT count(DISTINCT user_id) FROM events_all").fetchall() == [(2,)]
+
+
+def test_wait_durable_answers_after_the_syncers_fsync(
+    storage: LakeStorage, db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The event-loop path: writes awaited concurrently on one loop each return only once an fsync of
+    the syncer thread covers them (never more fsyncs than writes)."""
+    spool = tmp_path / "spool"
+    writer = _writer(storage, db, spool).start()
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    tables = [_batch(i) for i in range(30)]
+
+    async def durable(ticket: int) -> None:
+        await writer.wait_durable(ticket)
+        assert writer._synced >= ticket  # an fsync that started after this write has completed
+
+    async def main() -> list[int]:
+        tickets = [writer.write(table) for table in tables]
+        await asyncio.gather(*(durable(t) for t in tickets))
+        return tickets
+
+    os.fsync = counting_fsync  # type: ignore[assignment]
+    try:
+        tickets = asyncio.run(main())
+    finally:
+        os.fsync = real_fsync
+    assert tickets == list(range(1, 31))
+    assert writer._synced >= 30
+    assert 1 <= len([fd for fd in fsyncs if fd == fsyncs[-1]]) <= 30
+    [segment] = list(spool.glob("*.spool"))
+    assert len(list(read_records(segment.read_bytes()))) == 30
+    writer.stop()
+
+
+def test_failed_fsync_fails_the_appenders_it_covered_and_the_next_ones_succeed(
+    storage: LakeStorage, db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A spool whose fsync fails answers LakeUnavailable (→ 503, the client resends) to the records it
+    covered, on both paths; the writer then starts a new segment and acknowledges again."""
+    writer = _writer(storage, db, tmp_path / "spool")  # no syncer thread: sync() leads the fsync
+    writer.spool_dir.mkdir(parents=True)
+    ticket = writer.write(_batch(1))
+    assert writer._segment is not None
+    os.close(writer._segment.fd)  # the disk goes away under the segment: fsync raises EBADF
+    with pytest.raises(LakeUnavailable):
+        writer.sync(ticket)
+    with pytest.raises(LakeUnavailable):
+        asyncio.run(writer.wait_durable(ticket))
+    with pytest.raises(LakeUnavailable):  # the broken segment cannot take the next write either
+        writer.write(_batch(2))
+    writer.append(_batch(3))  # a fresh segment: durable again
+    assert writer._synced >= writer._written
+    writer._segment = None  # the closed fd must not be flushed or closed again
+    writer._events = writer._events[-1:]
