@@ -19,7 +19,8 @@ T0 = dt.datetime(2026, 5, 10, 23, 0, tzinfo=dt.UTC)
 
 def _row(rng: random.Random, i: int) -> dict[str, Any]:
     kind = rng.choice(["text_change", "text_change", "file_save", "editor_switch", "terminal_open"])
-    path = rng.choice(["a.ts", "b.ts", "/abs/c.ts"])
+    # "/home/x/a.ts" is also another row's absolute path: one file key reached through either column.
+    path = rng.choice(["a.ts", "b.ts", "/abs/c.ts", "/home/x/a.ts"])
     row: dict[str, Any] = {f.name: None for f in EVENT_SCHEMA}
     row.update(
         user_id=rng.choice(["u1", "u2"]),
