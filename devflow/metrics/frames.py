@@ -107,13 +107,16 @@ def _coded(strings: pl.Series) -> _Coded:
     equal codes mean equal strings (measured 3-4x faster than a cast to a private Polars
     ``Categorical`` on 10 M UUIDs).
     """
-    array = strings.to_arrow()
+    array = strings.to_arrow(compat_level=pl.CompatLevel.newest())  # string views: no copy
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     encoded = pc.dictionary_encode(array)
-    codes = pc.fill_null(encoded.indices.cast(pa.int64()), -1).to_numpy(zero_copy_only=False)
+    indices = encoded.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, -1)
+    codes = indices.to_numpy().astype(np.int64)  # int32 view, then one widening copy
     dictionary = pl.Series(strings.name, encoded.dictionary).cast(pl.String)
-    return _Coded(codes=np.asarray(codes, dtype=np.int64), dictionary=dictionary)
+    return _Coded(codes=codes, dictionary=dictionary)
 
 
 def _coded_file_keys(absolute: pl.Series, path: pl.Series) -> _Coded:
