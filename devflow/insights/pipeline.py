@@ -2,8 +2,9 @@
 
 Concurrency: every evaluation of a user runs under a per-user lock — a process-local lock, plus
 ``pg_advisory_xact_lock`` on PostgreSQL so replicas and the trigger endpoint never evaluate the
-same user at once. On PostgreSQL the whole evaluation is one transaction holding the advisory
-lock; on SQLite (one process is the only runner) the reads are committed before the lake reads
+same user at once, or on SQLite a striped ``flock`` next to the database file so the worker
+processes of one server never do either. On PostgreSQL the whole evaluation is one transaction
+holding the advisory lock; on SQLite the reads are committed before the lake reads
 and the generator call so the database write lock is never held across them, and the final
 write transaction is ``BEGIN IMMEDIATE``. The partial unique index on pending recommendations
 backs the one-pending invariant in the database as well.
@@ -18,7 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -49,6 +50,7 @@ from devflow.insights.schema import (
     TopFile,
     guard_evidence,
 )
+from devflow.jobs.lock import hold_striped_file_lock
 
 log = logging.getLogger("devflow.insights")
 
@@ -162,15 +164,22 @@ def user_lock(ctx: AppContext, user_id: uuid.UUID) -> Iterator[UserUnit]:
     """Hold the per-user lock; the unit's session is committed on success, rolled back on error."""
     locks: _ProcessUserLocks = ctx.extras.setdefault("insight_user_locks", _ProcessUserLocks())
     postgres = ctx.engine.dialect.name == "postgresql"
-    with locks.hold(user_id), ctx.db() as session:
-        try:
-            if postgres:
-                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(user_id)})
-            yield UserUnit(session, postgres)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with ExitStack() as held:
+        held.enter_context(locks.hold(user_id))
+        if not postgres:  # worker processes sharing the SQLite file (``serve --workers``)
+            held.enter_context(
+                hold_striped_file_lock(ctx.engine, ctx.settings.data_dir, "insights-user", user_id.bytes)
+            )
+        with ctx.db() as session:
+            try:
+                if postgres:
+                    key = {"key": advisory_key(user_id)}
+                    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
+                yield UserUnit(session, postgres)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
 
 
 # ---------------------------------------------------------------------------------------------

@@ -53,11 +53,37 @@ def try_runner_lock(engine: Engine, data_dir: Path, name: str) -> Iterator[bool]
         with _pg_lock(engine, name) as held:
             yield held
     else:
-        # Processes sharing one SQLite file must exclude each other: lock next to the database file.
-        database = engine.url.database
-        folder = Path(database).resolve().parent if database and database != ":memory:" else data_dir
-        with _file_lock(folder, name) as held:
+        with _file_lock(_lock_folder(engine, data_dir), name) as held:
             yield held
+
+
+def _lock_folder(engine: Engine, data_dir: Path) -> Path:
+    """Processes sharing one SQLite file must exclude each other: lock next to the database file."""
+    database = engine.url.database
+    return Path(database).resolve().parent if database and database != ":memory:" else data_dir
+
+
+FILE_LOCK_STRIPES = 64
+
+
+@contextmanager
+def hold_striped_file_lock(engine: Engine, data_dir: Path, name: str, key: bytes) -> Iterator[None]:
+    """Wait for an exclusive ``flock`` on the stripe of ``key`` among ``FILE_LOCK_STRIPES`` files
+    ``locks/<name>-<n>.lock`` next to the SQLite database: a cross-process mutex per key (keys that
+    share a stripe merely wait for each other) with a bounded number of files. Each holder opens its
+    own descriptor, so threads of one process exclude each other as well."""
+    stripe = int.from_bytes(hashlib.sha256(key).digest()[:4], "big") % FILE_LOCK_STRIPES
+    folder = _lock_folder(engine, data_dir) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f"{name}-{stripe}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """The per-user lock (contract §3.8 trigger step 3, §7.1): a trigger waits for an in-flight evaluation
-of the same user — across replicas on PostgreSQL (advisory lock), within the process on SQLite."""
+of the same user — across replicas on PostgreSQL (advisory lock), across the worker processes of one
+server on SQLite (a striped flock next to the database file)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from sqlalchemy import text
 
 from devflow.config import Settings
 from devflow.http.context import AppContext
-from devflow.insights.pipeline import advisory_key, user_lock
+from devflow.insights.pipeline import advisory_key
+from devflow.jobs.lock import hold_striped_file_lock
 from tests.insights.support import add_session, evaluations, recommendation_rows
 from tests.support.accounts import create_user
 
@@ -24,7 +26,8 @@ def evaluation_in_flight(ctx: AppContext, user_id: Any) -> Iterator[None]:
     """Hold the user's lock the way another evaluation would.
 
     PostgreSQL: the advisory transaction lock on a separate connection, as another replica holds it.
-    SQLite (one process is the only runner): the process's own per-user lock.
+    SQLite: only the user's file lock (its own descriptor), as another worker process holds it —
+    this process's own per-user lock stays free.
     """
     if ctx.engine.dialect.name == "postgresql":
         with ctx.engine.connect() as conn:
@@ -32,7 +35,7 @@ def evaluation_in_flight(ctx: AppContext, user_id: Any) -> Iterator[None]:
             yield
             conn.rollback()
     else:
-        with user_lock(ctx, user_id):
+        with hold_striped_file_lock(ctx.engine, ctx.settings.data_dir, "insights-user", user_id.bytes):
             yield
 
 
