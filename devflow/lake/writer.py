@@ -318,7 +318,10 @@ class LakeWriter:
                 try:
                     os.ftruncate(segment.fd, segment.size)
                 except OSError:
-                    self._segment = None  # unusable: the next append starts a new segment
+                    # Unusable: the next append starts a new segment. Its records not yet fsynced
+                    # cannot be made durable any more: their appenders answer 503 (and resend).
+                    self._segment = None
+                    self._fail_unsynced()
                 raise LakeUnavailable("spool write failed") from exc
             segment.size += len(record)
             if events is not None and events.num_rows:
@@ -370,12 +373,24 @@ class LakeWriter:
         """The syncer thread: fsync whenever records are waiting, so that requests never do."""
         with self._cv:
             while True:
-                if self._synced < self._written and not self._syncing:
-                    self._sync_once()
-                elif self._syncer_stop:
-                    return
-                else:
-                    self._sync_cv.wait()
+                try:
+                    if self._synced < self._written and not self._syncing:
+                        self._sync_once()
+                    elif self._syncer_stop:
+                        return
+                    else:
+                        self._sync_cv.wait()
+                except Exception:  # never leave waiters hanging: fail what is pending, carry on
+                    log.exception("lake syncer failed")
+                    self._fail_unsynced()
+                    self._cv.notify_all()
+
+    def _fail_unsynced(self) -> None:
+        """Every written but not yet durable record failed (lock held): its appenders get 503."""
+        if self._synced < self._written:
+            self._failed = [*self._failed[-15:], (self._synced, self._written)]
+            self._synced = self._written
+            self._settle_waiters()
 
     def _sync_once(self) -> None:
         """One fsync covering every record written so far (called with the lock held, released while
