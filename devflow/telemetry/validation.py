@@ -381,26 +381,31 @@ def all_fields_valid(events: Sequence[Any]) -> bool:
 
 def validate_events(events: Sequence[Any], received_at_us: int) -> ValidatedBatch:
     """Run checks 1–8 of §4.6 on every event, in array order."""
-    if all_fields_valid(events):
-        return _validate_identity(events, received_at_us)
-    return validate_events_in_order(events, received_at_us)
+    return _validate(events, received_at_us, fields_known_valid=all_fields_valid(events))
 
 
 def validate_events_in_order(events: Sequence[Any], received_at_us: int) -> ValidatedBatch:
     """Checks 1–8 of §4.6 for each event in turn (the reference the fast path must agree with)."""
+    return _validate(events, received_at_us, fields_known_valid=False)
+
+
+def _validate(events: Sequence[Any], received_at_us: int, *, fields_known_valid: bool) -> ValidatedBatch:
+    """The ordered checks; with ``fields_known_valid`` (every event passes checks 1, 2 and 6–8, see
+    :func:`all_fields_valid`) only checks 3–5 run."""
     out = ValidatedBatch()
     latest_allowed = received_at_us + FUTURE_TOLERANCE_US
     uuid_match = _UUID.fullmatch
     # A batch carries few distinct session ids: check and lower-case each only once.
     session_ids: dict[str, str] = {}
     for index, event in enumerate(events):
-        if event.__class__ is not dict:
-            out.rejected.append((index, "not_an_object"))
-            continue
-        kind = event.get("type")
-        if kind.__class__ is not str or kind not in EVENT_TYPES:
-            out.rejected.append((index, "unknown_type"))
-            continue
+        if not fields_known_valid:
+            if event.__class__ is not dict:
+                out.rejected.append((index, "not_an_object"))
+                continue
+            kind = event.get("type")
+            if kind.__class__ is not str or kind not in EVENT_TYPES:
+                out.rejected.append((index, "unknown_type"))
+                continue
         session_id = event.get("session_id")
         lowered = session_ids.get(session_id) if session_id.__class__ is str else None
         if lowered is None:
@@ -416,46 +421,17 @@ def validate_events_in_order(events: Sequence[Any], received_at_us: int) -> Vali
         if ts > latest_allowed:
             out.rejected.append((index, "timestamp_in_future"))
             continue
-        if event.get("workspace").__class__ is str and FAST_OK[kind](event):
-            reason = None
-        else:
-            reason = field_reason(event, kind)
-        if reason is not None:
-            out.rejected.append((index, reason))
-            continue
+        if not fields_known_valid:
+            kind = event["type"]  # checked above
+            if event.get("workspace").__class__ is str and FAST_OK[kind](event):
+                reason = None
+            else:
+                reason = field_reason(event, kind)
+            if reason is not None:
+                out.rejected.append((index, reason))
+                continue
         out.indexes.append(index)
         out.events.append(event)
         out.session_ids.append(lowered)
         out.timestamps_us.append(ts)
-    return out
-
-
-def _validate_identity(events: Sequence[Any], received_at_us: int) -> ValidatedBatch:
-    """Checks 3–5 only, for a batch whose every event is known to pass checks 1, 2 and 6–8."""
-    out = ValidatedBatch()
-    latest_allowed = received_at_us + FUTURE_TOLERANCE_US
-    uuid_match = _UUID.fullmatch
-    session_ids: dict[str, str] = {}
-    rejected, indexes, accepted = out.rejected, out.indexes, out.events
-    sids, stamps = out.session_ids, out.timestamps_us
-    for index, event in enumerate(events):
-        session_id = event.get("session_id")
-        lowered = session_ids.get(session_id) if session_id.__class__ is str else None
-        if lowered is None:
-            if session_id.__class__ is not str or uuid_match(session_id) is None:
-                rejected.append((index, "invalid_session_id"))
-                continue
-            lowered = session_ids[session_id] = session_id.lower()
-        timestamp = event.get("timestamp")
-        ts = parse_timestamp_us(timestamp) if timestamp.__class__ is str else None
-        if ts is None:
-            rejected.append((index, "invalid_timestamp"))
-            continue
-        if ts > latest_allowed:
-            rejected.append((index, "timestamp_in_future"))
-            continue
-        indexes.append(index)
-        accepted.append(event)
-        sids.append(lowered)
-        stamps.append(ts)
     return out
