@@ -29,7 +29,7 @@ from devflow.telemetry.arrow import (
 )
 from devflow.telemetry.validation import validate_events
 from tests.conftest import VECTORS
-from tests.telemetry.test_validation_fast_path import VARIANTS
+from tests.telemetry.payloads import field_variants
 
 
 def vector_events() -> list[dict[str, Any]]:
@@ -153,7 +153,8 @@ def test_typed_struct_columns_equal_python_columns_for_accepted_variants() -> No
     request-path struct as from the exact dict-based mapping; values that do not convert fall back."""
     received = datetime(2026, 5, 14, tzinfo=UTC)
     received_us = 1_900_000_000_000_000
-    sample = [v for v in VARIANTS if v.__class__ is dict and not validate_events([v], received_us).rejected]
+    variants = field_variants()
+    sample = [v for v in variants if v.__class__ is dict and not validate_events([v], received_us).rejected]
     junk = []
     for event in vector_events():
         for parent, value in (

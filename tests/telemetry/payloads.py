@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,3 +82,60 @@ def post(client: TestClient[Any], headers: dict[str, str], body: Any) -> Any:
 def now_plus(delta: timedelta) -> str:
     """An extension-format timestamp relative to the real clock."""
     return iso(datetime.now(UTC) + delta)
+
+
+_DELETE = object()
+REPLACEMENTS: tuple[Any, ...] = (
+    _DELETE, None, "", "x", 0, 1, -1, 1.0, 1.5, True, False, [], {}, [{"start": 1}], 2**63, -(2**63) - 1,
+)  # fmt: skip
+
+
+def all_vector_events() -> list[dict[str, Any]]:
+    """The events of every ``tests/vectors/telemetry-*.json``, in file order."""
+    names = sorted({path.stem.removeprefix("telemetry-") for path in VECTORS.glob("telemetry-*.json")})
+    events: list[dict[str, Any]] = []
+    for name in names:
+        events += vector_events(name)
+    return events
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every key path of a JSON value (objects and lists, leaves included)."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield (*prefix, key)
+            yield from _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield (*prefix, i)
+            yield from _paths(child, (*prefix, i))
+
+
+def _mutated(event: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(event)
+    target: Any = out
+    for key in path[:-1]:
+        target = target[key]
+    if value is _DELETE:
+        if isinstance(target, list):
+            del target[path[-1]]
+        else:
+            target.pop(path[-1])
+    else:
+        target[path[-1]] = value
+    return out
+
+
+def field_variants() -> list[Any]:
+    """Every vector event, and each with every field in turn removed, nulled or set to another JSON
+    value (plus a few non-objects): the inputs both validation paths must agree on."""
+    events = all_vector_events()
+    assert len(events) >= 6
+    variants: list[Any] = [*events, None, 5, "event", [], {}]
+    for event in events:
+        for path in _paths(event):
+            for value in REPLACEMENTS:
+                variants.append(_mutated(event, path, value))
+        for parent in ("file", "metrics", "from", "to", "debug", "terminal", "git"):
+            variants.append({**copy.deepcopy(event), parent: {"path": "p", "unexpected": 1}})
+    return variants
