@@ -107,15 +107,21 @@ def _coded(strings: pl.Series) -> _Coded:
     equal codes mean equal strings (measured 3-4x faster than a cast to a private Polars
     ``Categorical`` on 10 M UUIDs).
     """
-    array = strings.to_arrow(compat_level=pl.CompatLevel.newest())  # string views: no copy
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    encoded = pc.dictionary_encode(array)
-    indices = encoded.indices
-    if indices.null_count:
-        indices = pc.fill_null(indices, -1)
-    codes = indices.to_numpy().astype(np.int64)  # int32 view, then one widening copy
-    dictionary = pl.Series(strings.name, encoded.dictionary).cast(pl.String)
+    # Through a frame, the column stays chunked as scanned (a Series' to_arrow would concatenate
+    # every chunk first); string views: no copy of the text either. The chunks are encoded against
+    # one shared dictionary, so their indices are consistent.
+    column = strings.to_frame().to_arrow(compat_level=pl.CompatLevel.newest()).column(0)
+    encoded = pc.dictionary_encode(column)
+    codes = np.empty(len(column), dtype=np.int64)
+    position = 0
+    for chunk in encoded.chunks:
+        indices = chunk.indices
+        if indices.null_count:
+            indices = pc.fill_null(indices, -1)
+        codes[position : position + len(indices)] = indices.to_numpy()  # widened while copied
+        position += len(indices)
+    values = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+    dictionary = pl.Series(strings.name, values).cast(pl.String)
     return _Coded(codes=codes, dictionary=dictionary)
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+import polars as pl
 import pytest
 
-from devflow.metrics.frames import _edit_order, _grouped_sums, _order
+from devflow.metrics.frames import _coded, _edit_order, _grouped_sums, _order
 
 
 def _sorted_keys(order: np.ndarray, *columns: np.ndarray) -> list[tuple[int, ...]]:
@@ -69,3 +70,25 @@ def test_grouped_sums_match_a_dictionary(user_of_session: bool, big: bool) -> No
             int(sessions[i]),
             int(days[i]),
         )
+
+
+def test_codes_are_exact_across_the_chunks_of_a_scan() -> None:
+    """String codes over a column in many chunks (one per scanned file): equal strings share a code
+    whichever chunk they are in, nulls get -1, and decoding gives the strings back."""
+    rng = np.random.default_rng(7)
+    pool = [f"{i:036d}" for i in range(50)] + ["", "ü-ß"]
+    chunks = [
+        pl.Series(
+            "s",
+            [None if rng.random() < 0.1 else pool[int(rng.integers(len(pool)))] for _ in range(n)],
+            dtype=pl.String,
+        )
+        for n in (0, 5, 300, 1, 77)
+    ]
+    column = pl.concat(chunks, rechunk=False)
+    assert column.n_chunks() > 1
+    coded = _coded(column)
+    values = column.to_list()
+    assert coded.codes.tolist() == [-1 if v is None else coded.dictionary.to_list().index(v) for v in values]
+    assert coded.decode(coded.codes).to_list() == values
+    assert len(set(coded.dictionary.to_list())) == coded.size  # one code per distinct string
