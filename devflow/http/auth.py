@@ -17,6 +17,7 @@ from typing import Any
 import anyio.to_thread
 from litestar import Request
 from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy.exc import DBAPIError
 
 from devflow.accounts.credentials import API_TOKEN_PREFIX, api_token_hash, decode_jwt
 from devflow.accounts.models import ApiToken, User
@@ -102,12 +103,27 @@ def _token_row(engine: Engine, digest: str) -> tuple[Any, ...] | None:
             engine.dialect.name, (str(statement), engine.dialect.positional)
         )
     sql, positional = compiled
+    dbapi_error = engine.dialect.loaded_dbapi.Error
     conn = engine.raw_connection()
     try:
         cursor = conn.cursor()
         try:
             cursor.execute(sql, (digest,) if positional else {"digest": digest})
             row = cursor.fetchone()
+        except dbapi_error as exc:
+            # Raised as SQLAlchemy would (parameters hidden), so an outage still answers 503.
+            invalidated = engine.dialect.is_disconnect(exc, conn.dbapi_connection, cursor)
+            if invalidated:
+                conn.invalidate()
+            raise DBAPIError.instance(
+                sql,
+                None,
+                exc,
+                dbapi_error,
+                hide_parameters=True,
+                connection_invalidated=invalidated,
+                dialect=engine.dialect,
+            ) from exc
         finally:
             cursor.close()
     finally:

@@ -11,7 +11,9 @@ from sqlalchemy import text
 
 from devflow.app import create_app
 from devflow.config import Settings
+from devflow.db.engine import make_engine as create_engine_for_url
 from devflow.http.context import request_context
+from tests.support.accounts import create_user
 
 ALLOWED = "http://localhost:5173"
 
@@ -65,3 +67,31 @@ def test_unreachable_database_is_503_with_retry_after(make_settings: Callable[..
     assert resp.json() == {"error": "Service unavailable"}
     assert int(resp.headers["retry-after"]) > 0
     assert resp.headers["access-control-allow-origin"] == ALLOWED
+
+
+def test_driver_errors_of_the_token_lookup_are_mapped_like_any_database_error(settings: Settings) -> None:
+    """The API-token lookup runs on a raw driver connection; its errors still go through the
+    database error mapping: on SQLite the driver reports a broken schema as an OperationalError
+    (→ 503 with Retry-After), on PostgreSQL as a ProgrammingError (→ the generic 500). Neither leaks
+    the SQL or the token."""
+    user = create_user(settings)
+    engine = create_engine_for_url(settings.database_url)
+    with _client(settings) as client:
+        assert client.get("/api/v1/auth/me", headers=user.token_headers).status_code == 200
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE api_tokens RENAME TO api_tokens_moved"))
+        try:
+            resp = client.get("/api/v1/auth/me", headers=user.token_headers)
+        finally:
+            with engine.begin() as conn:
+                conn.execute(text("ALTER TABLE api_tokens_moved RENAME TO api_tokens"))
+            engine.dispose()
+        if settings.database_url.startswith("sqlite"):
+            assert resp.status_code == 503
+            assert resp.json() == {"error": "Service unavailable"}
+            assert resp.headers["retry-after"] == "5"
+        else:
+            assert resp.status_code == 500
+            assert resp.json() == {"error": "Internal server error"}
+        assert "api_tokens" not in resp.text and user.token not in resp.text
+        assert client.get("/api/v1/auth/me", headers=user.token_headers).status_code == 200
