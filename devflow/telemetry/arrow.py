@@ -296,7 +296,7 @@ def expand_events(spool: pa.Table) -> pa.Table:
     With a :data:`TYPED_STRUCT_COLUMN` (every row converted on the request path) the typed columns
     come from it; otherwise ``raw`` is parsed."""
     kinds = spool.column("type")
-    typed: dict[str, pa.Array] | None = None
+    typed: dict[str, pa.Array]
     if TYPED_STRUCT_COLUMN in spool.column_names:
         struct = spool.column(TYPED_STRUCT_COLUMN).combine_chunks()
         typed = _typed_columns_from(lambda key: pc.struct_field(struct, [key]), kinds)
