@@ -171,101 +171,6 @@ def field_reason(event: dict[str, Any], kind: str) -> str | None:
     return None
 
 
-# -- fast paths ---------------------------------------------------------------------------------
-# One hand-written check per event type that answers "is every field fine?" with inline class
-# tests and no per-field function calls. They are conservative: anything unusual (an integer
-# written as 1.0, a failing field) returns False and the ordered checks of field_reason decide.
-
-_FILE_STRINGS = ("name", "absolute_path", "extension", "language", "workspace")
-_TEXT_INTS = ("characters_added", "characters_deleted", "change_count", "edit_duration_ms")
-_TEXT_BOOLS = ("is_large_paste", "is_possible_rewrite", "is_possible_undo_cycle")
-_SWITCH_ENDS = ("from", "to")
-_SWITCH_KEYS = ("file", "language", "module")
-
-
-def _file_ok(file: Any) -> bool:
-    if file.__class__ is not dict or file.get("path").__class__ is not str:
-        return False
-    for key in _FILE_STRINGS:
-        value = file.get(key)
-        if value is not None and value.__class__ is not str:
-            return False
-    lines = file.get("lines")
-    if lines is not None and not (lines.__class__ is int and 1 <= lines <= INT64_MAX):
-        return False
-    size = file.get("size_bytes")
-    return size is None or (size.__class__ is int and INT64_MIN <= size <= INT64_MAX)
-
-
-def _file_save_ok(event: dict[str, Any]) -> bool:
-    return _file_ok(event.get("file"))
-
-
-def _text_change_ok(event: dict[str, Any]) -> bool:
-    metrics = event.get("metrics")
-    if metrics.__class__ is not dict or not _file_ok(event.get("file")):
-        return False
-    for key in _TEXT_INTS:
-        value = metrics.get(key)
-        if value.__class__ is not int or not INT64_MIN <= value <= INT64_MAX:
-            return False
-    for key in _TEXT_BOOLS:
-        if metrics.get(key).__class__ is not bool:
-            return False
-    ranges = metrics.get("affected_line_ranges")
-    if ranges is None:
-        return True
-    if ranges.__class__ is not list:
-        return False
-    for item in ranges:
-        if item.__class__ is not dict:
-            return False
-        start, end = item.get("start"), item.get("end")
-        if start.__class__ is not int or end.__class__ is not int:
-            return False
-        if not (INT64_MIN <= start <= INT64_MAX and INT64_MIN <= end <= INT64_MAX):
-            return False
-    return True
-
-
-def _editor_switch_ok(event: dict[str, Any]) -> bool:
-    metrics = event.get("metrics")
-    if metrics.__class__ is not dict:
-        return False
-    interval = metrics.get("switch_interval_seconds")
-    if interval.__class__ is not int and interval.__class__ is not float:
-        return False
-    if metrics.get("is_cross_module_switch").__class__ is not bool:
-        return False
-    if metrics.get("is_rapid_context_switching").__class__ is not bool:
-        return False
-    for end in _SWITCH_ENDS:
-        obj = event.get(end)
-        if obj is None:
-            continue
-        if obj.__class__ is not dict:
-            return False
-        for key in _SWITCH_KEYS:
-            value = obj.get(key)
-            if value is not None and value.__class__ is not str:
-                return False
-    return True
-
-
-def _generic_ok(event: dict[str, Any]) -> bool:
-    return field_reason(event, event["type"]) is None
-
-
-FAST_OK: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "file_save": _file_save_ok,
-    "text_change": _text_change_ok,
-    "editor_switch": _editor_switch_ok,
-    "debug_session_start": _generic_ok,
-    "terminal_open": _generic_ok,
-    "git_activity": _generic_ok,
-}
-
-
 # -- whole-batch fast path ------------------------------------------------------------------------
 # msgspec Structs that mirror REQUIRED/OPTIONAL exactly: converting a batch to ``list[_Event]``
 # succeeds only when every event is an object of a known type whose fields all pass checks 6–8
@@ -422,11 +327,7 @@ def _validate(events: Sequence[Any], received_at_us: int, *, fields_known_valid:
             out.rejected.append((index, "timestamp_in_future"))
             continue
         if not fields_known_valid:
-            kind = event["type"]  # checked above
-            if event.get("workspace").__class__ is str and FAST_OK[kind](event):
-                reason = None
-            else:
-                reason = field_reason(event, kind)
+            reason = field_reason(event, event["type"])  # the type was checked above
             if reason is not None:
                 out.rejected.append((index, reason))
                 continue
