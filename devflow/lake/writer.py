@@ -388,9 +388,13 @@ class LakeWriter:
     def _fail_unsynced(self) -> None:
         """Every written but not yet durable record failed (lock held): its appenders get 503."""
         if self._synced < self._written:
-            self._failed = [*self._failed[-15:], (self._synced, self._written)]
-            self._synced = self._written
-            self._settle_waiters()
+            self._fail_range(self._synced, self._written)
+
+    def _fail_range(self, lo: int, hi: int) -> None:
+        """Tickets (lo, hi] failed (lock held): their appenders answer 503 and the writer moves on."""
+        self._failed = [*self._failed[-15:], (lo, hi)]
+        self._synced = max(self._synced, hi)
+        self._settle_waiters()
 
     def _sync_once(self) -> None:
         """One fsync covering every record written so far (called with the lock held, released while
@@ -412,9 +416,7 @@ class LakeWriter:
             self._mark_synced(target)
         else:
             log.error("spool fsync failed: %s", error)
-            self._failed = [*self._failed[-15:], (lo, target)]
-            self._synced = max(self._synced, target)  # those appenders answer 503; move on
-            self._settle_waiters()
+            self._fail_range(lo, target)
         self._cv.notify_all()
 
     def _mark_synced(self, target: int) -> None:
