@@ -51,14 +51,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _rss_mb(pid: int) -> float:
-    """Resident set size of a process (and its children: uvicorn workers), in MB."""
-    total = 0
-    pids = [pid]
+def _process_tree(pid: int) -> list[int]:
+    """The server process and its children (uvicorn workers)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for one in pids:
+    return [pid, *(int(p) for p in children.read_text().split())] if children.exists() else [pid]
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident set size of a process and its children, in MB."""
+    total = 0
+    for one in _process_tree(pid):
         for line in Path(f"/proc/{one}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
@@ -66,17 +68,12 @@ def _rss_mb(pid: int) -> float:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (and its children: uvicorn workers)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
+    """User + system CPU time a process and its children have used so far."""
     total = 0
-    for one in pids:
+    for one in _process_tree(pid):
         fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
-    return total / ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_times() -> list[int]:
