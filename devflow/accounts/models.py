@@ -21,6 +21,9 @@ class User(Base):
     provider: Mapped[str] = mapped_column(String(16))
     provider_user_id: Mapped[str] = mapped_column(String(320))
     password_hash: Mapped[str | None] = mapped_column(String(100))
+    # IANA zone for the user's own days (None: UTC); a path-privacy mode stricter than the server's.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    path_privacy: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -86,3 +89,15 @@ class RateLimitHit(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccountDeletion(Base):
+    """The journal of an account deletion: it survives the user row, so a crash at any step resumes."""
+
+    __tablename__ = "account_deletions"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    step: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

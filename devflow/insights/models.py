@@ -62,3 +62,14 @@ class InsightEvaluation(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     called_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(String(16))
+
+
+class EvaluationLease(Base):
+    """Who evaluates a user until when: a claim that lives outside any transaction, so no pooled
+    connection is held while the model is called."""
+
+    __tablename__ = "evaluation_leases"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
