@@ -25,6 +25,7 @@ from devflow.http.errors import exception_handlers
 from devflow.http.health import health
 from devflow.insights.routes import ROUTES as INSIGHT_ROUTES
 from devflow.jobs.scheduler import start_scheduler, stop_scheduler
+from devflow.kernel.files import restrict_new_files
 from devflow.lake.writer import open_lake_writer
 from devflow.metrics.routes import ROUTES as METRICS_ROUTES
 from devflow.telemetry.routes import ROUTES as TELEMETRY_ROUTES
@@ -59,6 +60,7 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
 
     ``extra_route_handlers`` are mounted under ``/api/v1`` too (embedding, and probe routes in tests).
     """
+    restrict_new_files()  # the data dir, database, secret, spool and lake are the service's alone
     settings = settings.with_dev_secret()
 
     @asynccontextmanager
@@ -105,6 +107,6 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
         logging_config=None,
     )
     # CORS wraps routing and exception handling so that every response, 404/405/500 included,
-    # carries the contract's headers (§1.6).
-    app.asgi_handler = CorsGate(app.asgi_handler, settings.cors_allowed_origins)
+    # carries the contract's headers, and refuses cross-site cookie writes before any route runs (§1.6).
+    app.asgi_handler = CorsGate(app.asgi_handler, settings.cors_allowed_origins, settings.public_url)
     return app

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from devflow.config import ConfigError, Settings
+from devflow.kernel.files import restrict_new_files
 from devflow.logging import configure_logging
 
 log = logging.getLogger("devflow.cli")
@@ -139,6 +140,7 @@ def _context_commands() -> list[Callable[[argparse._SubParsersAction[argparse.Ar
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    restrict_new_files()
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

@@ -28,6 +28,10 @@ OAUTH_GITHUB_TOKEN_URL = "https://github.com/login/oauth/access_token"
 OAUTH_GITHUB_API_URL = "https://api.github.com"
 
 
+# Contract 1.1 Appendix A: a production HS256 key of fewer bytes is refused at start-up.
+MIN_PRODUCTION_JWT_SECRET_BYTES = 32
+
+
 class ConfigError(RuntimeError):
     """The environment cannot produce a runnable configuration (e.g. production without JWT_SECRET)."""
 
@@ -136,8 +140,11 @@ class Settings:
     database_url: str = ""
     lake_url: str = ""
     cors_allowed_origins: tuple[str, ...] = ()
-    frontend_url: str = "http://localhost:5173"
-    web_app_url: str = "http://localhost:5173"
+    # Where browsers reach this service (its built-in pages); trailing "/" removed.
+    public_url: str = "http://localhost:3000"
+    # A separately deployed dashboard, if any: pairing links then point at it.
+    frontend_url: str | None = None
+    web_app_url: str = "http://localhost:3000"
     vscode_deeplink: str | None = None
     oauth_callback_base_url: str | None = None
     google_client_id: str | None = None
@@ -168,8 +175,8 @@ class Settings:
     rule_rapid_switch_count: float = 30.0
     rule_delete_heavy_total: float = 50.0
     metrics_etl_enabled: bool = True
-    metrics_etl_interval_seconds: float = 300.0
-    metrics_etl_batch_size: int = 5000
+    metrics_etl_interval_seconds: float = 60.0
+    metrics_etl_batch_size: int = 1_000_000
     metrics_line_counting: str = "line-delta"
     auth_rate_limit_per_minute: int = 10
     trust_proxy: int | None = None
@@ -187,27 +194,35 @@ class Settings:
 
     @property
     def verification_uri(self) -> str:
-        return self.frontend_url.rstrip("/") + "/extension/pair"
+        """Where the extension sends the user to approve a pairing (contract §5.2)."""
+        return (self.frontend_url or self.public_url) + "/extension/pair"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every variable of contract Appendix A (legacy names included) from ``env``.
 
-        Raises :class:`ConfigError` when production mode lacks ``JWT_SECRET`` or ``FRONTEND_URL``.
+        Raises :class:`ConfigError` when production mode lacks a ``JWT_SECRET`` of at least 32 bytes,
+        or both ``FRONTEND_URL`` and ``PUBLIC_URL``.
         """
         env = os.environ if env is None else env
         production = any(
             (env.get(name) or "").strip().lower() == "production" for name in ("DEVFLOW_ENV", "NODE_ENV")
         )
         data_dir = Path(_non_empty(env, "DEVFLOW_DATA_DIR") or "./data")
+        port = _positive_int(env, "PORT", 3000)
         frontend = _non_empty(env, "FRONTEND_URL")
-        if frontend is None:
-            if production:
-                raise ConfigError("FRONTEND_URL is required in production mode")
-            frontend = "http://localhost:5173"
+        explicit_public = _non_empty(env, "PUBLIC_URL")
+        if production and frontend is None and explicit_public is None:
+            raise ConfigError("FRONTEND_URL or PUBLIC_URL is required in production mode")
+        public_url = (explicit_public or f"http://localhost:{port}").rstrip("/")
         jwt_secret = env.get("JWT_SECRET") or ""
-        if not jwt_secret and production:
-            raise ConfigError("JWT_SECRET is required in production mode")
+        if production:
+            if not jwt_secret:
+                raise ConfigError("JWT_SECRET is required in production mode")
+            if len(jwt_secret.encode("utf-8", "surrogatepass")) < MIN_PRODUCTION_JWT_SECRET_BYTES:
+                raise ConfigError(
+                    f"JWT_SECRET must be at least {MIN_PRODUCTION_JWT_SECRET_BYTES} bytes in production mode"
+                )
         line_counting = (env.get("METRICS_LINE_COUNTING") or "line-delta").strip().lower()
         if line_counting not in {"line-delta", "typing-heuristic"}:
             log.warning("METRICS_LINE_COUNTING=%r is unknown; using line-delta", line_counting)
@@ -216,15 +231,16 @@ class Settings:
         if log_level not in {"debug", "info", "warning", "error"}:
             log_level = "info"
         return cls(
-            port=_positive_int(env, "PORT", 3000),
+            port=port,
             production=production,
             jwt_secret=jwt_secret,
             data_dir=data_dir,
             database_url=_database_url(env, data_dir),
             lake_url=_non_empty(env, "DEVFLOW_LAKE_URL") or str(data_dir / "lake"),
             cors_allowed_origins=_csv(env, "CORS_ALLOWED_ORIGINS"),
-            frontend_url=frontend,
-            web_app_url=_non_empty(env, "WEB_APP_URL") or frontend,
+            public_url=public_url,
+            frontend_url=frontend.rstrip("/") if frontend is not None else None,
+            web_app_url=_non_empty(env, "WEB_APP_URL") or frontend or public_url + "/",
             vscode_deeplink=_non_empty(env, "VSCODE_DEEPLINK"),
             oauth_callback_base_url=_non_empty(env, "OAUTH_CALLBACK_BASE_URL"),
             google_client_id=_non_empty(env, "GOOGLE_CLIENT_ID"),
@@ -259,8 +275,8 @@ class Settings:
             rule_rapid_switch_count=_positive_number(env, "RULE_RAPID_SWITCH_COUNT", 30),
             rule_delete_heavy_total=_positive_number(env, "RULE_DELETE_HEAVY_TOTAL", 50),
             metrics_etl_enabled=_enabled(env, "METRICS_ETL_ENABLED"),
-            metrics_etl_interval_seconds=_positive_number(env, "METRICS_ETL_INTERVAL_SECONDS", 300),
-            metrics_etl_batch_size=_positive_int(env, "METRICS_ETL_BATCH_SIZE", 5000),
+            metrics_etl_interval_seconds=_positive_number(env, "METRICS_ETL_INTERVAL_SECONDS", 60),
+            metrics_etl_batch_size=_positive_int(env, "METRICS_ETL_BATCH_SIZE", 1_000_000),
             metrics_line_counting=line_counting,
             auth_rate_limit_per_minute=_rate_limit(env),
             trust_proxy=_trust_proxy(env),

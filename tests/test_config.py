@@ -15,9 +15,13 @@ def test_defaults_use_embedded_sqlite_and_local_lake(tmp_path: Path) -> None:
     assert s.database_url == f"sqlite:///{(tmp_path / 'devflow.sqlite3').resolve()}"
     assert s.lake_url == str(tmp_path / "lake")
     assert s.port == 3000
-    assert s.frontend_url == "http://localhost:5173"
-    assert s.web_app_url == "http://localhost:5173"
-    assert s.verification_uri == "http://localhost:5173/extension/pair"
+    # Contract 1.1: without FRONTEND_URL, pairing links point at the service's own pages.
+    assert s.frontend_url is None
+    assert s.public_url == "http://localhost:3000"
+    assert s.web_app_url == "http://localhost:3000/"
+    assert s.verification_uri == "http://localhost:3000/extension/pair"
+    assert s.metrics_etl_interval_seconds == 60
+    assert s.metrics_etl_batch_size == 1_000_000
     assert s.auth_rate_limit_per_minute == 10
     assert s.metrics_line_counting == "line-delta"
     assert not s.production
@@ -48,7 +52,7 @@ def test_invalid_numbers_fall_back_to_defaults(raw: str) -> None:
     assert s.port == 3000
     assert s.insight_cooldown_minutes == 45
     assert s.rule_high_churn_ratio == 0.4
-    assert s.metrics_etl_batch_size == 5000
+    assert s.metrics_etl_batch_size == 1_000_000
 
 
 def test_valid_numbers_are_used_including_fractions() -> None:
@@ -106,7 +110,19 @@ def test_frontend_url_trailing_slashes_and_empty_59() -> None:
     s = Settings.from_env({"FRONTEND_URL": "https://app.example.com//"})
     assert s.verification_uri == "https://app.example.com/extension/pair"
     assert s.web_app_url == "https://app.example.com//"
-    assert Settings.from_env({"FRONTEND_URL": ""}).verification_uri == "http://localhost:5173/extension/pair"
+    assert Settings.from_env({"FRONTEND_URL": ""}).verification_uri == "http://localhost:3000/extension/pair"
+
+
+def test_public_url_port_and_trailing_slashes_131() -> None:
+    """#131: with FRONTEND_URL unset and PORT=3000 the link is the service's own pairing page."""
+    assert Settings.from_env({"PORT": "3000"}).verification_uri == "http://localhost:3000/extension/pair"
+    assert Settings.from_env({"PORT": "8123"}).verification_uri == "http://localhost:8123/extension/pair"
+    s = Settings.from_env({"PUBLIC_URL": "https://devflow.example.com/"})
+    assert s.verification_uri == "https://devflow.example.com/extension/pair"
+    assert s.web_app_url == "https://devflow.example.com/"
+
+
+SECRET_32 = "k" * 32
 
 
 @pytest.mark.parametrize("var", ["DEVFLOW_ENV", "NODE_ENV"])
@@ -114,9 +130,25 @@ def test_production_requires_secret_and_frontend(var: str) -> None:
     with pytest.raises(ConfigError):
         Settings.from_env({var: "production", "FRONTEND_URL": "https://app.example.com"})
     with pytest.raises(ConfigError):
-        Settings.from_env({var: "production", "JWT_SECRET": "s"})
-    s = Settings.from_env({var: "production", "JWT_SECRET": "s", "FRONTEND_URL": "https://app.example.com"})
+        Settings.from_env({var: "production", "JWT_SECRET": SECRET_32})
+    s = Settings.from_env(
+        {var: "production", "JWT_SECRET": SECRET_32, "FRONTEND_URL": "https://app.example.com"}
+    )
     assert s.production
+    s = Settings.from_env({var: "production", "JWT_SECRET": SECRET_32, "PUBLIC_URL": "https://d.example.com"})
+    assert s.verification_uri == "https://d.example.com/extension/pair"
+
+
+@pytest.mark.parametrize("var", ["DEVFLOW_ENV", "NODE_ENV"])
+def test_production_jwt_secret_of_31_bytes_is_refused_130(var: str) -> None:
+    """#130: a 31-byte secret is refused, naming the variable; 32 bytes are enough (bytes, not chars)."""
+    env = {var: "production", "FRONTEND_URL": "https://app.example.com"}
+    with pytest.raises(ConfigError, match="JWT_SECRET"):
+        Settings.from_env({**env, "JWT_SECRET": "k" * 31})
+    with pytest.raises(ConfigError, match="JWT_SECRET"):
+        Settings.from_env({**env, "JWT_SECRET": "é" * 15})  # 15 characters, 30 bytes
+    assert Settings.from_env({**env, "JWT_SECRET": "é" * 16}).production  # 32 bytes
+    assert Settings.from_env({**env, "JWT_SECRET": SECRET_32}).jwt_secret == SECRET_32
 
 
 def test_unknown_line_counting_falls_back() -> None:
@@ -136,3 +168,18 @@ def test_dev_secret_generated_once_and_kept(tmp_path: Path) -> None:
         Settings.from_env({"DEVFLOW_DATA_DIR": str(tmp_path), "JWT_SECRET": "x"}).with_dev_secret().jwt_secret
         == "x"
     )
+
+
+def test_serve_refuses_to_start_with_a_short_production_secret_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """#130 through the command: exit status 2 and a message naming JWT_SECRET, before any I/O."""
+    from devflow.cli import main
+
+    monkeypatch.setenv("DEVFLOW_DATA_DIR", str(tmp_path / "never-created"))
+    monkeypatch.setenv("DEVFLOW_ENV", "production")
+    monkeypatch.setenv("FRONTEND_URL", "https://app.example.com")
+    monkeypatch.setenv("JWT_SECRET", "k" * 31)
+    assert main(["serve"]) == 2
+    assert "JWT_SECRET" in capsys.readouterr().err
+    assert not (tmp_path / "never-created").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import secrets
 import time
 import uuid
@@ -28,10 +29,16 @@ def issue_jwt(secret: str, user_id: uuid.UUID, provider: str, now: float | None 
     return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "JWT"})
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def decode_jwt(secret: str, token: str) -> JwtClaims | None:
     """Claims of a valid token, else None.
 
-    Valid means: HS256 only, verified signature, ``exp`` in the future (no leeway), UUID ``sub``.
+    Valid means: HS256 only, verified signature, ``exp`` a JSON number in the future (no leeway),
+    ``sub`` a UUID string; a claim of the wrong type (``exp`` as a string, ``sub`` as a number, a
+    non-numeric ``iat``, a non-string ``provider``) makes the token invalid (contract 1.1 §1.4).
     """
     try:
         header = jwt.get_unverified_header(token)
@@ -46,16 +53,23 @@ def decode_jwt(secret: str, token: str) -> JwtClaims | None:
             options={"require": ["exp", "sub"], "verify_iat": False},
             leeway=0,
         )
-        sub = claims["sub"]
-        if not isinstance(sub, str):
-            return None
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    exp, sub, provider = claims.get("exp"), claims.get("sub"), claims.get("provider", "password")
+    if not _is_number(exp) or not isinstance(sub, str) or not isinstance(provider, str):
+        return None
+    assert isinstance(exp, int | float)
+    if "iat" in claims and not _is_number(claims["iat"]):
+        return None
+    try:
         user_id = uuid.UUID(sub)
-    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+    except ValueError:
         return None
-    if claims["exp"] <= time.time():
+    if exp <= time.time():
         return None
-    provider = claims.get("provider")
-    return JwtClaims(user_id=user_id, provider=provider if isinstance(provider, str) else "password")
+    return JwtClaims(user_id=user_id, provider=provider)
 
 
 def new_api_token() -> str:

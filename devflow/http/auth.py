@@ -104,7 +104,12 @@ def _token_row(engine: Engine, digest: str) -> tuple[Any, ...] | None:
         )
     sql, positional = compiled
     dbapi_error = engine.dialect.loaded_dbapi.Error
-    conn = engine.raw_connection()
+    try:
+        conn = engine.raw_connection()
+    except dbapi_error as exc:  # the database is unreachable: raised as SQLAlchemy would (→ 503)
+        raise DBAPIError.instance(
+            None, None, exc, dbapi_error, hide_parameters=True, dialect=engine.dialect
+        ) from exc
     try:
         cursor = conn.cursor()
         try:

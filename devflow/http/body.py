@@ -8,13 +8,13 @@ import msgspec
 from litestar import Request
 
 from devflow.http.errors import InvalidJSON
+from devflow.kernel.jsontext import MalformedJSON, decode_json
 
 MiB = 1024 * 1024
 DEFAULT_BODY_LIMIT = 1 * MiB
 TELEMETRY_BODY_LIMIT = 16 * MiB
 
 ABSENT: Any = msgspec.UNSET
-_json_decoder = msgspec.json.Decoder()
 
 
 def is_json_content_type(request: Request[Any, Any, Any]) -> bool:
@@ -28,13 +28,14 @@ def parse_json_body(request: Request[Any, Any, Any], body: bytes) -> Any:
     """The parsed JSON value, or :data:`ABSENT` when the body does not count as JSON.
 
     A body is JSON only with an ``application/json`` media type and at least one byte;
-    invalid JSON or invalid UTF-8 raises ``400 Invalid JSON``.
+    invalid JSON (invalid UTF-8 and nesting deeper than 64 levels included) raises
+    ``400 Invalid JSON``.
     """
     if not body or not is_json_content_type(request):
         return ABSENT
     try:
-        return _json_decoder.decode(body)
-    except msgspec.DecodeError as exc:
+        return decode_json(body)
+    except MalformedJSON as exc:
         raise InvalidJSON() from exc
 
 

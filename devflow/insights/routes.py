@@ -47,6 +47,29 @@ def _positive_integer(raw: str) -> int | None:
     return int(significant)
 
 
+class EvidenceItem(msgspec.Struct, frozen=True):
+    """One cited figure: ``metric: value`` under the extension's "Why?" button."""
+
+    metric: str
+    value: float | int | str | None
+
+
+def _evidence(code_context: Any) -> list[EvidenceItem]:
+    """``code_context.evidence`` when it is an array of ``{metric, value}`` objects, else ``[]``."""
+    items = code_context.get("evidence") if isinstance(code_context, dict) else None
+    if not isinstance(items, list):
+        return []
+    out: list[EvidenceItem] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("metric"), str):
+            return []
+        value = item.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | float | str | None):
+            return []
+        out.append(EvidenceItem(metric=item["metric"], value=value))
+    return out
+
+
 class RecommendationItem(msgspec.Struct, frozen=True):
     """One recommendation as both clients read it (§3.8)."""
 
@@ -58,6 +81,7 @@ class RecommendationItem(msgspec.Struct, frozen=True):
     reasoning: str | None
     user_action: str | None
     created_at: str
+    evidence: list[EvidenceItem]
 
 
 class PendingOut(msgspec.Struct, frozen=True):
@@ -84,6 +108,7 @@ def _item(rec: Recommendation, state: WorkflowState) -> RecommendationItem:
         reasoning=reasoning if isinstance(reasoning, str) else None,
         user_action=rec.user_action,
         created_at=iso_ms(rec.created_at) or "",
+        evidence=_evidence(rec.code_context),
     )
 
 

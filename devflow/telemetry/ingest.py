@@ -20,6 +20,7 @@ import msgspec
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.http.errors import InvalidJSON, NotFound, PayloadTooLarge, ServiceUnavailable, ValidationFailed
+from devflow.kernel.jsontext import MalformedJSON, normalise_json_text
 from devflow.lake.ids import uuid7
 from devflow.lake.writer import LakeUnavailable, LakeWriter
 from devflow.telemetry.arrow import (
@@ -85,14 +86,18 @@ def decode_events(body: bytes | None) -> tuple[list[Any], list[msgspec.Raw], boo
     if body is None:
         raise ValidationFailed("body must be a JSON object")
     try:
+        body = normalise_json_text(body)
+    except MalformedJSON as exc:
+        raise InvalidJSON() from exc
+    try:
         envelope = _envelope_decoder.decode(body)
     except msgspec.ValidationError as exc:
         try:
             _syntax_decoder.decode(body)  # a non-object prefix is reported only if the JSON is valid
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             raise InvalidJSON() from exc
         raise ValidationFailed("body must be a JSON object") from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise InvalidJSON() from exc
     raw_events = envelope.events
     if not raw_events:

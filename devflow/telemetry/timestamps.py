@@ -12,6 +12,10 @@ _RFC3339 = re.compile(
 )
 _UNIX_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _DAY_US = 86_400_000_000
+# The instants §4.6 check 4 accepts once the offset is applied: 0001-01-01T00:00:00Z to
+# 9999-12-31T23:59:59.999Z (beyond them no UTC calendar date exists for the event).
+MIN_INSTANT_US = (date(1, 1, 1).toordinal() - _UNIX_EPOCH_ORDINAL) * _DAY_US
+MAX_INSTANT_US = (date(9999, 12, 31).toordinal() - _UNIX_EPOCH_ORDINAL) * _DAY_US + 86_399_999_000
 # Days since the epoch per "YYYY-MM-DD" seen; bounded so hostile input cannot grow it forever.
 _day_cache: dict[str, int] = {}
 _DAY_CACHE_MAX = 50_000
@@ -74,4 +78,6 @@ def parse_timestamp_us(value: str) -> int | None:
             return None
         offset = (off_h * 60 + off_m) * 60_000_000
         total = total - offset if sign == "+" else total + offset
+    if not MIN_INSTANT_US <= total <= MAX_INSTANT_US:
+        return None
     return total

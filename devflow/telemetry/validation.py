@@ -4,9 +4,9 @@ Checks 1–8 need only the event itself and run here; check 9 (session ownership
 and is applied by :mod:`devflow.telemetry.sessions`. A field is *missing* when it is absent or
 ``null``; ``null`` for an optional field means absent. Integers are JSON numbers without a
 fractional part that fit in int64 (larger ones are ``invalid_field``); booleans are ``true`` /
-``false`` only. A missing parent object (``git`` on a ``git_activity``) makes its first required
-field missing (``missing_field:git.changed_files_count``); a parent that is not an object is
-``invalid_field:<parent>``.
+``false`` only. A required container is checked before its fields and reported by its own path
+(contract 1.1): a ``git_activity`` without ``git`` (or with ``"git": null``) is
+``missing_field:git``, one with ``"git": 5`` is ``invalid_field:git``.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def field_reason(event: dict[str, Any], kind: str) -> str | None:
     for parent_key, key, check in REQUIRED[kind]:
         parent = event.get(parent_key)
         if parent is None:
-            return f"missing_field:{parent_key}.{key}"
+            return f"missing_field:{parent_key}"
         if parent.__class__ is not dict:
             return f"invalid_field:{parent_key}"
         value = parent.get(key)

@@ -74,13 +74,13 @@ def test_create_pairing_57_58_59(make_client: Callable[..., TestClient[Any]]) ->
     assert uuid.UUID(body["pairing_id"]).version == 4
     assert CODE_RE.match(body["user_code"])
     assert body["expires_in"] == 600
-    assert body["verification_uri"] == "http://localhost:5173/extension/pair"
+    assert body["verification_uri"] == "http://localhost:3000/extension/pair"
     _create(client, content=b"", headers={"Content-Type": "application/x-www-form-urlencoded"})
     _create(client, content=b"{", headers={"Content-Type": "application/json"})  # bodiless: never parsed
     other = make_client(FRONTEND_URL="https://app.example.com//")
     assert _create(other)["verification_uri"] == "https://app.example.com/extension/pair"
     empty = make_client(FRONTEND_URL="")
-    assert _create(empty)["verification_uri"] == "http://localhost:5173/extension/pair"
+    assert _create(empty)["verification_uri"] == "http://localhost:3000/extension/pair"
 
 
 def test_user_codes_use_the_alphabet_uniformly_5_2() -> None:

@@ -83,7 +83,8 @@ def test_device_pairing_end_to_end(server: ServerProcess, db: sessionmaker[Sessi
         assert created.status_code == 201
         pairing = created.json()
         exchange_url = f"{api}/auth/pairings/{pairing['pairing_id']}/exchange"
-        assert pairing["verification_uri"] == "http://localhost:5173/extension/pair"
+        # Contract 1.1 (#131): with FRONTEND_URL unset the link is the service's own page.
+        assert pairing["verification_uri"] == f"http://localhost:{server.port}/extension/pair"
 
         assert extension.post(exchange_url).json() == {"status": "pending"}
         too_soon = extension.post(exchange_url)

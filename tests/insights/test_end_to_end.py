@@ -85,6 +85,10 @@ def test_end_to_end_high_churn_without_api_key(
     item = pending.json()["recommendation"]
     assert item["id"] == first_id and item["state_type"] == "stuck_loop" and item["confidence_score"] == 0.6
     assert item["reasoning"] == rec.code_context["reasoning"]
+    # #129: the item carries the evidence the template cited ("Why?" in the newest extension).
+    assert item["evidence"] == rec.code_context["evidence"]
+    listed = client.get("/api/v1/recommendations", headers=user.jwt_headers).json()["recommendations"]
+    assert listed[0]["evidence"] == rec.code_context["evidence"]
 
     # Inside the cooldown a real trigger is refused; force bypasses it and replaces the pending one.
     assert client.post(TRIGGER, json={"mode": "real"}, headers=user.token_headers).json() == {

@@ -33,6 +33,7 @@ ITEM_KEYS = {
     "reasoning",
     "user_action",
     "created_at",
+    "evidence",
 }
 
 
@@ -314,12 +315,13 @@ def test_body_limit_and_method_checks(client: TestClient[Any], settings: Setting
 
 
 def test_item_shapes_match_the_client_vectors(client: TestClient[Any], settings: Settings) -> None:
-    """tests/vectors/recommendation*.json: same keys, in the same order, with the same JSON types."""
+    """tests/vectors/recommendation*.json: same keys, in the same order, with the same JSON types,
+    plus contract 1.1's additive ``evidence`` array last (the recorded clients ignore extra keys)."""
     from tests.conftest import VECTORS
 
     def shape(value: Any) -> Any:
         if isinstance(value, dict):
-            return [(k, shape(v)) for k, v in value.items()]
+            return [(k, shape(v)) for k, v in value.items() if k != "evidence"]
         return type(value).__name__
 
     user = create_user(settings)
@@ -336,6 +338,7 @@ def test_item_shapes_match_the_client_vectors(client: TestClient[Any], settings:
     vector = json.loads((VECTORS / "recommendations-pending.response.json").read_text())
     pending = client.get(PENDING, headers=user.jwt_headers).json()
     assert shape(pending) == shape(vector)
+    assert list(pending["recommendation"])[-1] == "evidence" and pending["recommendation"]["evidence"] == []
     listed = client.get(LIST, headers=user.jwt_headers).json()
     list_vector = json.loads((VECTORS / "recommendations-list.response.json").read_text())
     assert list(listed) == list(list_vector)

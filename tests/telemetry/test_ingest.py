@@ -224,9 +224,10 @@ def test_session_id_80(client: TestClient[Any], settings: Settings) -> None:
     assert lake_sql(client, "SELECT session_id FROM events") == [(SESSION_A,)]
 
 
-def test_required_fields_81_101(client: TestClient[Any], settings: Settings) -> None:
+def test_required_fields_81_101_126(client: TestClient[Any], settings: Settings) -> None:
     """#81 text_change without metrics.is_large_paste, file_save without file.path; #101 editor_switch
-    without is_rapid_context_switching; the §4.6 order and reason paths for the other checks."""
+    without is_rapid_context_switching; #126 missing or non-object containers by their own path; the
+    §4.6 order and reason paths for the other checks."""
     user = create_user(settings)
     text_change = vector_events("text_change")[0]
     switch = vector_events("editor_switch")[0]
@@ -270,8 +271,14 @@ def test_required_fields_81_101(client: TestClient[Any], settings: Settings) -> 
             variant(text_change, "metrics.affected_line_ranges", [7]),
             "invalid_field:metrics.affected_line_ranges[0]",
         ),
-        (variant(text_change, "metrics"), "missing_field:metrics.characters_added"),
+        # contract 1.1 (#126): a required container is reported by its own path
+        (variant(text_change, "metrics"), "missing_field:metrics"),
+        (variant(text_change, "metrics", None), "missing_field:metrics"),
+        (variant(text_change, "metrics", 5), "invalid_field:metrics"),
         (variant(text_change, "metrics", [1]), "invalid_field:metrics"),
+        (variant(file_save(), "file", "x"), "invalid_field:file"),
+        (variant(file_save(), "file"), "missing_field:file"),
+        (variant(switch, "metrics"), "missing_field:metrics"),
         (variant(text_change, "file.lines", 0), "invalid_field:file.lines"),
         (variant(text_change, "file.language", 3), "invalid_field:file.language"),
         (variant(text_change, "workspace"), "missing_field:workspace"),
@@ -290,11 +297,12 @@ def test_required_fields_81_101(client: TestClient[Any], settings: Settings) -> 
         (variant(switch, "from", "x"), "invalid_field:from"),
         (variant(switch, "to.module", 5), "invalid_field:to.module"),
         (variant(git, "git.changed_files_count", -1), "invalid_field:git.changed_files_count"),
-        (variant(git, "git"), "missing_field:git.changed_files_count"),
+        (variant(git, "git"), "missing_field:git"),
+        (variant(git, "git", 5), "invalid_field:git"),
         (variant(git, "git.branch", False), "invalid_field:git.branch"),
         (
             {"type": "terminal_open", "timestamp": TS, "workspace": "w", "session_id": SESSION_A},
-            "missing_field:terminal.name",
+            "missing_field:terminal",
         ),
         (
             {
