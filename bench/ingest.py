@@ -1,18 +1,26 @@
-"""Ingest benchmark: ``POST /api/v1/telemetry`` against a real server on the embedded default.
+"""Ingest benchmark: ``POST /api/v1/telemetry`` against a real server, and against a reference server.
 
-    .venv/bin/python bench/ingest.py [--batches 5000] [--big 10] [--workers N]
+    .venv/bin/python bench/ingest.py [--batches 5000] [--big 10] [--workers 2] [--only devflow|reference]
 
 Starts ``devflow serve`` on 127.0.0.1 with a temporary data dir (SQLite + local lake), registers a
-user through the API, mints an API token (``POST /auth/tokens``), then drives the server from a
-SEPARATE client process: 1 client, then 8 concurrent clients posting 100-event batches built from
-``tests/vectors/telemetry-*.json`` (bounded counts), then single 5,000-event batches. Each batch
-comes on a new connection, as the extension's do (``--per-connection 0``: 8 long-lived connections,
-which the kernel may spread unevenly over the server's worker processes, e.g. 7 and 1). Prints
-events/s, p50/p99 latency and the server's RSS before and after the 8-client run.
+user through the API, mints an API token (``POST /auth/tokens``), and starts the reference server
+(``bench/reference_server.py``: a bare ASGI app under uvicorn with devflow's settings and worker count
+that decodes each body with msgspec, appends it to a journal with a group-committed fsync and answers
+202: the least a durable ingest endpoint does). Then, from a SEPARATE client process, with the same
+client code and the same request bytes, each phase drives devflow and then the reference: 1 client,
+then 8 concurrent clients posting 100-event batches built from ``tests/vectors/telemetry-*.json``
+(bounded counts), then single 5,000-event batches. In the 8-client run each batch comes on a new
+connection, as the extension's do (``--per-connection 0``: 8 long-lived connections, which the kernel
+may spread unevenly over the worker processes, e.g. 7 and 1).
+
+Prints, per phase and server, events/s, p50/p99 latency and server CPU (events per CPU-second of the
+whole server process tree), then devflow's figures as a fraction of the reference's measured in the
+same run: machines are shared and vary 2-3x, the ratios are the figures to compare across runs. Also
+the RSS of each server's process tree (supervisor + workers): idle at start, idle before the 8-client
+run, its peak during the run (sampled every 50 ms) and idle after it.
 
 Targets (issue 4, 2-core machine): ≥ 50,000 events/s with 8 clients, p99 < 100 ms; a 5,000-event
-batch < 500 ms; RSS growth < 100 MB over 5,000 batches (idle before vs idle after). The machine
-is shared: figures are noisy.
+batch < 500 ms; RSS growth < 100 MB over 5,000 batches (idle before vs idle after).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -33,6 +42,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,26 +62,41 @@ def _free_port() -> int:
 
 
 def _process_tree(pid: int) -> list[int]:
-    """The server process and its children (uvicorn workers)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    return [pid, *(int(p) for p in children.read_text().split())] if children.exists() else [pid]
+    """The server process and its descendants (uvicorn workers and whatever they start)."""
+    tree, todo = [], [pid]
+    while todo:
+        one = todo.pop()
+        tree.append(one)
+        for children in Path(f"/proc/{one}/task").glob("*/children"):
+            try:
+                todo += (int(p) for p in children.read_text().split())
+            except OSError:  # the thread has just ended
+                pass
+    return tree
 
 
 def _rss_mb(pid: int) -> float:
-    """Resident set size of a process and its children, in MB."""
+    """Resident set size of a process and its descendants, in MB."""
     total = 0
     for one in _process_tree(pid):
-        for line in Path(f"/proc/{one}/status").read_text().splitlines():
+        try:
+            status = Path(f"/proc/{one}/status").read_text()
+        except OSError:  # it has just exited
+            continue
+        for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total / 1024
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process and its children have used so far."""
+    """User + system CPU time a process and its descendants have used so far (exited ones aside)."""
     total = 0
     for one in _process_tree(pid):
-        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it has just exited
+            continue
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
@@ -90,40 +115,6 @@ def _request(
         req.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read() or b"null")
-
-
-def _start_server(
-    work: Path, port: int, workers: int | None, database_url: str | None
-) -> subprocess.Popen[bytes]:
-    env = {
-        **({"DATABASE_URL": database_url} if database_url else {}),
-        **os.environ,
-        "DEVFLOW_DATA_DIR": str(work),
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-        "AUTH_RATE_LIMIT_PER_MINUTE": "0",
-        "METRICS_ETL_ENABLED": "false",
-        "INSIGHTS_ENABLED": "false",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devflow", "serve", "--port", str(port)]
-        + (["--workers", str(workers)] if workers else []),
-        env=env,
-        stdout=open(work / "server.log", "ab"),
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: see {work / 'server.log'}")
-        try:
-            _request(f"http://127.0.0.1:{port}", "GET", "/api/v1/health")
-            return proc
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def _api_token(base: str, work: Path, url: str | None) -> tuple[str, str]:
@@ -252,12 +243,14 @@ def run_clients(
             errors.extend(bad)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - t0
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     latencies.sort()
     return {
         "clients": clients,
@@ -270,6 +263,10 @@ def run_clients(
         "max_ms": round(latencies[-1] * 1000, 1),
         "non_202": len(errors),
         "accepted_events": sum(accepted),
+        # While the clients ran (building the bodies and starting Python aside).
+        "client_cpu_seconds": round(
+            cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime, 3
+        ),
     }
 
 
@@ -287,19 +284,177 @@ def _client_process(
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result: dict[str, Any] = json.loads(out.stdout)
-    result["client_cpu_seconds"] = round(
+    # The whole client process (start-up and bodies included), to tell what other processes used.
+    result["client_process_cpu_seconds"] = round(
         after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2
     )
     return result
 
 
-def _print(label: str, figures: dict[str, Any]) -> None:
+# -- servers and phases ---------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A running server (devflow or the reference) and what the script has read about it."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    token: str
+    work: Path
+    rss: dict[str, float] = field(default_factory=dict)  # MB, by moment
+
+
+class _PeakRss:
+    """Sample the RSS of a server's process tree every 50 ms on a thread; :meth:`stop` returns the peak."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = _rss_mb(pid)
+        self.samples = 1
+        self._running = threading.Event()
+        self._running.set()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while self._running.is_set():
+            self.peak = max(self.peak, _rss_mb(self.pid))
+            self.samples += 1
+            time.sleep(0.05)
+
+    def stop(self) -> float:
+        self._running.clear()
+        self._thread.join()
+        return self.peak
+
+
+def _run_phase(
+    server: Server, clients: int, batches: int, size: int, per_connection: int, peak: bool = False
+) -> dict[str, Any]:
+    """One load phase against one server: the client figures plus the server's CPU (and peak RSS)."""
+    pid = server.proc.pid
+    sampler = _PeakRss(pid) if peak else None
+    cpu_before, machine_before, t0 = _cpu_seconds(pid), _cpu_times(), time.perf_counter()
+    figures = _client_process(server.port, server.token, clients, batches, size, per_connection)
+    cpu = _cpu_seconds(pid) - cpu_before
+    machine = [b - a for a, b in zip(machine_before, _cpu_times(), strict=True)]
+    wall = time.perf_counter() - t0
+    if sampler is not None:
+        figures["peak_rss_mb"] = sampler.stop()
+        figures["rss_samples"] = sampler.samples
+    events = figures["batches"] * size
+    figures["server_cpu_seconds"] = cpu
+    figures["events_per_cpu_second"] = events / cpu if cpu > 0 else float("nan")
+    figures["machine_idle_pct"] = 100 * machine[3] / max(1, sum(machine))
+    figures["machine_steal_pct"] = 100 * machine[7] / max(1, sum(machine))
+    # CPU the rest of the machine (other engineers' jobs) used meanwhile, in cores.
+    busy = (sum(machine) - machine[3] - machine[4]) / os.sysconf("SC_CLK_TCK")
+    figures["others_cores"] = max(0.0, busy - cpu - figures["client_process_cpu_seconds"]) / wall
+    return figures
+
+
+def _print(name: str, figures: dict[str, Any]) -> None:
+    seconds = figures["seconds"]
     print(
-        f"{label:34s} {figures['events_per_second']:>9,} events/s  p50 {figures['p50_ms']:7.1f} ms  "
-        f"p99 {figures['p99_ms']:7.1f} ms  max {figures['max_ms']:7.1f} ms  "
-        f"({figures['batches']} batches x {figures['events_per_batch']} events, "
-        f"non-202: {figures['non_202']}, events accepted: {figures['accepted_events']:,})"
+        f"  {name:9s} {figures['events_per_second']:>9,} events/s  "
+        f"{figures['events_per_cpu_second']:>9,.0f} events per server CPU-s  "
+        f"p50 {figures['p50_ms']:6.1f} ms  p99 {figures['p99_ms']:6.1f} ms  max {figures['max_ms']:6.1f} ms  "
+        f"(non-202: {figures['non_202']}, accepted {figures['accepted_events']:,})"
     )
+    print(
+        f"  {'':9s} {seconds:.2f} s; CPU: server {figures['server_cpu_seconds']:.2f} s "
+        f"({figures['server_cpu_seconds'] / seconds:.2f} cores), client "
+        f"{figures['client_cpu_seconds'] / seconds:.2f} cores, other processes ~"
+        f"{figures['others_cores']:.2f} cores; machine {figures['machine_idle_pct']:.0f}% idle, "
+        f"{figures['machine_steal_pct']:.0f}% stolen"
+    )
+
+
+def _ratios(devflow: dict[str, Any], reference: dict[str, Any]) -> str:
+    return (
+        f"devflow / reference: {devflow['events_per_second'] / reference['events_per_second']:.2f} "
+        f"events/s, {devflow['events_per_cpu_second'] / reference['events_per_cpu_second']:.2f} "
+        f"events per CPU-s"
+    )
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: see {log}")
+        try:
+            _request(f"http://127.0.0.1:{port}", "GET", "/api/v1/health")
+            return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server did not start: see {log}")
+
+
+def _start_devflow(workers: int, database_url: str | None) -> Server:
+    work = Path(tempfile.mkdtemp(prefix="devflow-bench-ingest-"))
+    port = _free_port()
+    env = {
+        **({"DATABASE_URL": database_url} if database_url else {}),
+        **os.environ,
+        "DEVFLOW_DATA_DIR": str(work),
+        "PORT": str(port),
+        "LOG_LEVEL": "warning",
+        "AUTH_RATE_LIMIT_PER_MINUTE": "0",
+        "METRICS_ETL_ENABLED": "false",
+        "INSIGHTS_ENABLED": "false",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devflow", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=open(work / "server.log", "ab"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    try:
+        _wait_ready(proc, port, work / "server.log")
+        token, how = _api_token(f"http://127.0.0.1:{port}", work, database_url)
+    except BaseException:
+        proc.kill()
+        raise
+    print(f"devflow:   pid {proc.pid} on 127.0.0.1:{port}, {workers} workers, data in {work}; user {how}")
+    return Server("devflow", proc, port, token, work)
+
+
+def _start_reference(workers: int) -> Server:
+    work = Path(tempfile.mkdtemp(prefix="devflow-bench-reference-"))
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("reference_server.py")),
+            *("--port", str(port), "--workers", str(workers), "--dir", str(work)),
+        ],
+        stdout=open(work / "server.log", "ab"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    try:
+        _wait_ready(proc, port, work / "server.log")
+    except BaseException:
+        proc.kill()
+        raise
+    print(f"reference: pid {proc.pid} on 127.0.0.1:{port}, {workers} workers, journals in {work}")
+    return Server("reference", proc, port, "unused-by-the-reference", work)
+
+
+def _stop(server: Server, keep: bool) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait(30)
+    if not keep:
+        shutil.rmtree(server.work, ignore_errors=True)
 
 
 def main() -> None:
@@ -314,18 +469,26 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=5000, help="100-event batches for the 8-client run")
     parser.add_argument("--single", type=int, default=1000, help="100-event batches for the 1-client run")
-    parser.add_argument("--big", type=int, default=10, help="number of single 5,000-event batches")
+    parser.add_argument("--big", type=int, default=20, help="number of single 5,000-event batches")
     parser.add_argument(
-        "--workers", type=int, default=None, help="uvicorn worker processes (default: the server's default)"
+        "--workers",
+        type=int,
+        default=2,
+        help="uvicorn worker processes of both servers (default 2, devflow's)",
     )
     parser.add_argument(
         "--per-connection",
         type=int,
         default=1,
-        help="requests per client connection before it is replaced; 0 keeps one connection per client "
-        "for the whole run (default 1: the extension posts once a minute, long after the server's 5 s "
-        "keep-alive has closed its previous connection, so every real batch arrives on a new one)",
+        help="requests per client connection before it is replaced in the 8-client run; 0 keeps one "
+        "connection per client for the whole run (default 1: the extension posts once a minute, long "
+        "after the server's 5 s keep-alive has closed its previous connection, so every real batch "
+        "arrives on a new one)",
     )
+    parser.add_argument(
+        "--only", choices=["devflow", "reference"], default=None, help="drive only one of the two servers"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the servers' data directories")
     parser.add_argument(
         "--database-url",
         default=None,
@@ -333,59 +496,75 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="devflow-bench-ingest-"))
-    port = _free_port()
-    server = _start_server(work, port, args.workers, args.database_url)
+    servers: list[Server] = []
     try:
-        token, how = _api_token(f"http://127.0.0.1:{port}", work, args.database_url)
-        print(f"server pid {server.pid} on 127.0.0.1:{port}, data in {work}; user {how}")
-        _client_process(port, token, 1, 50, 100)  # warm-up
-        _print("1 client, 100-event batches", _client_process(port, token, 1, args.single, 100))
-        # RSS is read with the server idle (its flusher has drained the spool), before and after, so
-        # the growth is what the 5,000 batches leave behind; the peak under load is printed too.
+        if args.only != "reference":
+            servers.append(_start_devflow(args.workers, args.database_url))
+        if args.only != "devflow":
+            servers.append(_start_reference(args.workers))
+        time.sleep(1)
+        for server in servers:
+            server.rss["start"] = _rss_mb(server.proc.pid)
+        phases = [
+            ("1 client, 100-event batches", 1, args.single, 100, 0),
+            ("8 clients, 100-event batches", 8, args.batches, 100, args.per_connection),
+            ("1 client, 5,000-event batches", 1, args.big, 5000, 0),
+        ]
+        results: dict[str, dict[str, dict[str, Any]]] = {server.name: {} for server in servers}
+        for server in servers:
+            _client_process(server.port, server.token, 1, 50, 100)  # warm-up
         time.sleep(FLUSH_SETTLE_SECONDS)
-        rss_before, cpu_before = _rss_mb(server.pid), _cpu_seconds(server.pid)
-        peak = [rss_before]
-        running = threading.Event()
-        running.set()
+        for label, clients, batches, size, per_connection in phases:
+            print(
+                f"{label} ({batches} batches; "
+                + (f"a new connection every {per_connection} requests)" if per_connection else "keep-alive)")
+            )
+            for server in servers:
+                eight = clients == 8
+                if eight:  # idle: the previous phase's spool has been flushed out (see the sleep below)
+                    server.rss["before"] = _rss_mb(server.proc.pid)
+                figures = _run_phase(server, clients, batches, size, per_connection, peak=eight)
+                results[server.name][label] = figures
+                _print(server.name, figures)
+                # Let devflow's lake flusher drain the spool before the next run (it would steal CPU).
+                time.sleep(FLUSH_SETTLE_SECONDS if server.name == "devflow" else 0.5)
+                if eight:
+                    server.rss["peak"] = figures["peak_rss_mb"]
+                    server.rss["after"] = _rss_mb(server.proc.pid)
+            if len(servers) == 2:
+                print("  " + _ratios(results["devflow"][label], results["reference"][label]))
 
-        def sample_peak() -> None:
-            while running.is_set():
-                peak[0] = max(peak[0], _rss_mb(server.pid))
-                time.sleep(0.25)
-
-        sampler = threading.Thread(target=sample_peak, daemon=True)
-        sampler.start()
-        machine_before = _cpu_times()
-        eight = _client_process(port, token, 8, args.batches, 100, args.per_connection)
-        cpu_after = _cpu_seconds(server.pid)
-        machine = [b - a for a, b in zip(machine_before, _cpu_times(), strict=True)]
-        running.clear()
-        sampler.join()
-        time.sleep(FLUSH_SETTLE_SECONDS)
-        rss_after = _rss_mb(server.pid)
-        _print("8 clients, 100-event batches", eight)
-        cpu = cpu_after - cpu_before
-        events = eight["batches"] * eight["events_per_batch"]
-        print(
-            f"server CPU during the 8-client run: {cpu:.1f} s for {events:,} events "
-            f"= {events / cpu:,.0f} events per CPU-second; {100 * cpu / eight['seconds']:.0f}% of one core "
-            f"(the client process used {100 * eight['client_cpu_seconds'] / eight['seconds']:.0f}%); "
-            f"machine: {100 * machine[3] / sum(machine):.0f}% idle, "
-            f"{100 * machine[7] / sum(machine):.0f}% stolen"
-        )
-        print(
-            f"server RSS idle before/after the 8-client run: {rss_before:.0f} MB / {rss_after:.0f} MB "
-            f"(growth {rss_after - rss_before:+.0f} MB over {eight['batches']} batches); "
-            f"peak during the run {peak[0]:.0f} MB"
-        )
-        _print("1 client, 5,000-event batches", _client_process(port, token, 1, args.big, 5000))
+        eight_label = phases[1][0]
+        print(f"server RSS, whole process tree (supervisor + {args.workers} workers):")
+        for server in servers:
+            figures = results[server.name][eight_label]
+            print(
+                f"  {server.name:9s} idle at start {server.rss['start']:4.0f} MB; idle before the 8-client "
+                f"run {server.rss['before']:4.0f} MB, peak during it {server.rss['peak']:4.0f} MB "
+                f"({figures['rss_samples']} samples, every 50 ms), idle after {server.rss['after']:4.0f} MB "
+                f"(growth {server.rss['after'] - server.rss['before']:+.0f} MB over {figures['batches']} "
+                "batches)"
+            )
+        if "devflow" in results:
+            dev, rss = results["devflow"], servers[0].rss
+            print(
+                f"devflow: 8 clients {dev[eight_label]['events_per_second']:,} events/s, p99 "
+                f"{dev[eight_label]['p99_ms']:.1f} ms (targets >= 50,000 events/s, p99 < 100 ms); "
+                f"a 5,000-event batch p50 {dev[phases[2][0]]['p50_ms']:.0f} ms (target < 500 ms); "
+                f"RSS idle at start {rss['start']:.0f} MB, peak at 8 clients {rss['peak']:.0f} MB"
+            )
+        if len(servers) == 2:
+            print("devflow / reference, measured in this run (the figures to compare across machines):")
+            for label, *_ in phases:
+                ref = results["reference"][label]
+                print(
+                    f"  {label:30s} {_ratios(results['devflow'][label], ref)}  (reference: "
+                    f"{ref['events_per_second']:,} events/s, {ref['events_per_cpu_second']:,.0f} events per "
+                    f"CPU-s, p99 {ref['p99_ms']:.1f} ms)"
+                )
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server in servers:
+            _stop(server, args.keep)
 
 
 if __name__ == "__main__":
