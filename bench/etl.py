@@ -24,15 +24,14 @@ import uuid
 from pathlib import Path
 
 import duckdb
+from bulk_events import synthetic_events, write_event_files
 
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
 from devflow.db.migrate import upgrade
-from devflow.lake.files import write_event_files
-from devflow.lake.schema import EVENTS_DIR
 from devflow.lake.storage import LakeStorage
 from devflow.metrics.etl import EtlEnv, recompute_sessions_in, run_pass
-from devflow.metrics.synthetic import synthetic_events
+from devflow.telemetry import EVENTS_DIR
 
 CHUNK = 1_000_000
 BARE_SQL = (

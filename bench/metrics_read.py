@@ -23,15 +23,15 @@ import time
 import uuid
 from pathlib import Path
 
+from bulk_events import synthetic_events, write_event_files
+
 from devflow.accounts.credentials import issue_jwt
 from devflow.accounts.models import User
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
 from devflow.db.migrate import upgrade
-from devflow.lake.files import write_event_files
 from devflow.lake.storage import LakeStorage
 from devflow.metrics.etl import EtlEnv, run_pass
-from devflow.metrics.synthetic import synthetic_events
 
 
 def _free_port() -> int:

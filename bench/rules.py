@@ -1,7 +1,7 @@
 """Rule evaluation for 10,000 synthetic users: gates → features → rules, excluding generator calls.
 
 The issue's goal is < 1 s. Run: ``.venv/bin/python bench/rules.py [users] [repeats]``.
-Prints the median and best wall time of :func:`devflow.insights.pipeline.screen_candidates`
+Prints the median and best wall time of :func:`screen_candidates` (the scheduled pass's screen)
 (gate frame → cooldown decisions, feature frame from sessions and today's metrics, the five rules)
 and how many users each rule caught.
 """
@@ -17,9 +17,23 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from devflow.insights import RuleThresholds, apply_rules, build_features
 from devflow.insights.gates import GATE_COLUMNS, CooldownPolicy
-from devflow.insights.pipeline import screen_candidates
-from devflow.insights.rules import RuleThresholds
+from devflow.insights.pipeline import drop_users_in_cooldown
+
+
+def screen_candidates(
+    sessions: pl.DataFrame,
+    gate_inputs: pl.DataFrame,
+    day_metrics: pl.DataFrame,
+    now: datetime,
+    policy: CooldownPolicy,
+    thresholds: RuleThresholds,
+) -> pl.DataFrame:
+    """What :func:`devflow.insights.run_insights` does before any evaluation: the gates, then the
+    features and rules of the users they let through (one row per user, with ``rule``)."""
+    open_sessions = drop_users_in_cooldown(sessions, gate_inputs, now, policy)
+    return apply_rules(build_features(open_sessions, day_metrics), thresholds)
 
 
 def synthetic_inputs(

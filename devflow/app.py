@@ -1,4 +1,4 @@
-"""``create_app(settings)``: the only place that wires Litestar, the database, the lake and jobs."""
+"""``create_app(settings)``: the only place that wires Litestar to the services, routes and jobs."""
 
 from __future__ import annotations
 
@@ -7,27 +7,32 @@ import logging
 import multiprocessing
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
+from devflow import services as service_lifecycle
+from devflow.accounts import Accounts
 from devflow.accounts.ratelimit import warn_if_proxy_unconfigured
 from devflow.accounts.routes import ROUTES as ACCOUNT_ROUTES
+from devflow.accounts.routes import resolve_principal
 from devflow.config import Settings
-from devflow.db.engine import make_engine, make_session_factory
-from devflow.http.auth import authenticate
 from devflow.http.body import DEFAULT_BODY_LIMIT
-from devflow.http.context import AppContext
-from devflow.http.cors import CorsGate
+from devflow.http.edge import EdgeGate
 from devflow.http.errors import exception_handlers
 from devflow.http.health import health
+from devflow.insights import Insights
 from devflow.insights.routes import ROUTES as INSIGHT_ROUTES
-from devflow.jobs.scheduler import start_scheduler, stop_scheduler
+from devflow.jobs import start_scheduler, stop_scheduler
+from devflow.kernel.clock import Clock, utc_now
 from devflow.kernel.files import restrict_new_files
-from devflow.lake.writer import open_lake_writer
+from devflow.metrics import Metrics
 from devflow.metrics.routes import ROUTES as METRICS_ROUTES
+from devflow.services import Services, build_services
+from devflow.telemetry import Telemetry
 from devflow.telemetry.routes import ROUTES as TELEMETRY_ROUTES
 
 log = logging.getLogger("devflow.app")
@@ -39,7 +44,7 @@ _gc_tuned = False
 
 
 def _tune_gc() -> None:
-    """Keep the cyclic GC off the request path's back (NOTES.md: GC traversal drives p99).
+    """Keep the cyclic GC off the request path's back (GC traversal of long-lived objects drives p99).
 
     Everything alive after start-up (modules, the app, SQLAlchemy and pyarrow objects) is moved to
     the permanent generation, so full collections no longer traverse it; the young generation is
@@ -55,35 +60,55 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
-def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRouterHandler] = ()) -> Litestar:
-    """Build the ASGI application. No I/O happens until the lifespan starts.
+def _constant(value: Any) -> Provide:
+    def provide() -> Any:
+        return value
 
-    ``extra_route_handlers`` are mounted under ``/api/v1`` too (embedding, and probe routes in tests).
+    return Provide(provide, use_cache=True, sync_to_thread=False)
+
+
+def service_dependencies(services: Services) -> dict[str, Provide]:
+    """The objects handlers receive by name (``accounts: Accounts``, ``metrics: Metrics``, …)."""
+    provided: dict[str, Settings | Accounts | Telemetry | Metrics | Insights] = {
+        "settings": services.settings,
+        "accounts": services.accounts,
+        "telemetry": services.telemetry,
+        "metrics": services.metrics,
+        "insights": services.insights,
+    }
+    return {name: _constant(value) for name, value in provided.items()}
+
+
+def create_app(
+    settings: Settings,
+    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+    *,
+    clock: Clock = utc_now,
+) -> Litestar:
+    """Build the ASGI application. Only the lifespan performs I/O.
+
+    ``extra_route_handlers`` are mounted under ``/api/v1`` too (embedding, and probe routes in tests);
+    ``clock`` is the time every context reads (tests move it instead of sleeping).
     """
     restrict_new_files()  # the data dir, database, secret, spool and lake are the service's alone
     settings = settings.with_dev_secret()
+    services = build_services(settings, clock=clock, with_writer=True)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
-        ctx = AppContext(settings=settings, engine=engine, db=make_session_factory(engine))
-        app.state["ctx"] = ctx
+        app.state["services"] = services
         # The lake writer replays spools left by crashed processes before the first request.
-        ctx.lake_writer = await anyio.to_thread.run_sync(open_lake_writer, settings, ctx.db)
-        ctx.lake = ctx.lake_writer.storage
+        await anyio.to_thread.run_sync(service_lifecycle.start, services)
         if multiprocessing.parent_process() is None:  # uvicorn workers: the supervisor warned once
             warn_if_proxy_unconfigured(settings)
-        # Background jobs (ETL, pairing cleanup, …), each guarded by its runner lock.
-        scheduler = start_scheduler(ctx)
+        # Background jobs (ETL, pairing cleanup, insights), each guarded by its runner lock.
+        scheduler = start_scheduler(services)
         _tune_gc()
         try:
             yield
         finally:
             stop_scheduler(scheduler)
-            try:
-                await anyio.to_thread.run_sync(ctx.lake_writer.stop)  # flush the spool to Parquet
-            finally:
-                engine.dispose()
+            await anyio.to_thread.run_sync(service_lifecycle.close, services)  # flushes the spool
 
     api = Router(
         path=API_PREFIX,
@@ -95,10 +120,11 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
             *INSIGHT_ROUTES,
             *extra_route_handlers,
         ],
-        dependencies={"principal": Provide(authenticate)},
+        dependencies={"principal": Provide(resolve_principal)},
     )
     app = Litestar(
         route_handlers=[api],
+        dependencies=service_dependencies(services),
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
         request_max_body_size=DEFAULT_BODY_LIMIT,
@@ -106,7 +132,8 @@ def create_app(settings: Settings, extra_route_handlers: Sequence[ControllerRout
         debug=False,
         logging_config=None,
     )
-    # CORS wraps routing and exception handling so that every response, 404/405/500 included,
+    app.state["services"] = services
+    # The edge gate wraps routing and exception handling so that every response, 404/405/500 included,
     # carries the contract's headers, and refuses cross-site cookie writes before any route runs (§1.6).
-    app.asgi_handler = CorsGate(app.asgi_handler, settings.cors_allowed_origins, settings.public_url)
+    app.asgi_handler = EdgeGate(app.asgi_handler, settings.cors_allowed_origins, settings.public_url)
     return app

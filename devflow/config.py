@@ -189,10 +189,6 @@ class Settings:
         return replace(self, **changes)
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
     def verification_uri(self) -> str:
         """Where the extension sends the user to approve a pairing (contract §5.2)."""
         return (self.frontend_url or self.public_url) + "/extension/pair"

@@ -17,7 +17,7 @@ from devflow.app import create_app
 from devflow.config import Settings
 from devflow.db.engine import make_engine
 from devflow.db.migrate import upgrade
-from devflow.db.models import Base
+from devflow.models import Base
 
 PG_URL = os.environ.get("DEVFLOW_TEST_DATABASE_URL", "").strip()
 # A copy of ../shared/contract/vectors: the real request/response bodies of the two clients.

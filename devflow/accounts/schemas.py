@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 
 from devflow.accounts.passwords import is_valid_email
-from devflow.http.body import ABSENT
-from devflow.http.errors import SchemaValidationFailed
+from devflow.kernel.errors import SchemaValidationFailed
+from devflow.kernel.jsontext import ABSENT
 
 # Column limits: a longer value could not be stored, so it is a validation error, not a 500.
 EMAIL_MAX_LENGTH = 320

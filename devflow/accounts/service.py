@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from devflow.accounts.credentials import api_token_hash, api_token_prefix, new_api_token
 from devflow.accounts.models import ApiToken, User
 from devflow.accounts.schemas import TokenItem, UserOut
-from devflow.http.format import iso_ms
+from devflow.kernel.clock import iso_ms
 
 USERNAME_MAX_LENGTH = 50
 PASSWORD_PROVIDER = "password"

@@ -37,11 +37,15 @@ import polars as pl
 
 from devflow.analytics.lake import LakeRef, connect, lake_storage
 from devflow.config import Settings
-from devflow.insights.features import duration_minutes_expr
-from devflow.insights.gates import CooldownPolicy
-from devflow.insights.rules import RULES_BY_PRIORITY, RuleThresholds, apply_rules, churn_ratio_expr
-from devflow.metrics.compute import RAW_COLUMNS
-from devflow.metrics.sql import lines_sql, sql_text
+from devflow.insights import (
+    RULES_BY_PRIORITY,
+    CooldownPolicy,
+    RuleThresholds,
+    apply_rules,
+    churn_ratio_expr,
+    duration_minutes_expr,
+)
+from devflow.metrics import RAW_COLUMNS, lines_sql, sql_text
 
 if TYPE_CHECKING:
     import duckdb

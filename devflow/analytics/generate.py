@@ -1,11 +1,11 @@
 """``devflow generate``: synthetic telemetry written through the same path the ingest API uses.
 
 Users go into the ``users`` table (through the accounts model), sessions are claimed with the
-ingest's own :func:`~devflow.telemetry.sessions.claim_sessions` (``start_time``/``last_event_at``),
-and events become the ingest's spool rows (:func:`~devflow.telemetry.arrow.spool_events_table`, with
-§4.7 fingerprints), expanded to ``EVENT_SCHEMA`` by the flush's own
-:func:`~devflow.telemetry.arrow.expand_events`, and land in ``events/date=…/`` through
-:func:`~devflow.lake.files.write_event_files`, which registers them in ``lake_files`` for the ETL.
+ingest's own :func:`~devflow.telemetry.claim_sessions` (``start_time``/``last_event_at``), and events
+become the ingest's spool rows (:func:`~devflow.telemetry.spool_events_table`, with §4.7
+fingerprints), completed to ``EVENT_SCHEMA`` by the events table's own ``finish`` (as the lake
+writer's flush does), and land in ``events/date=…/`` through the lake's partition writer, registered
+in ``lake_files`` for the ETL.
 
 Re-running with the same seed is idempotent for readers: the users already exist, the session ids
 and fingerprints are the same, and the de-duplicated views count each event once.
@@ -27,7 +27,7 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.accounts.models import User
+from devflow.accounts import User
 from devflow.analytics.synthetic import (
     SyntheticSpec,
     SyntheticUser,
@@ -37,15 +37,15 @@ from devflow.analytics.synthetic import (
     plan_users,
 )
 from devflow.config import Settings
-from devflow.lake.files import write_event_files
+from devflow.kernel.clock import epoch_us, from_epoch_us
+from devflow.lake.partitions import write_partitioned
+from devflow.lake.registry import register_files
 from devflow.lake.storage import LakeStorage
-from devflow.telemetry.arrow import expand_events, fingerprint, spool_events_table
-from devflow.telemetry.sessions import claim_sessions
+from devflow.telemetry import EVENTS_TABLE, claim_sessions, fingerprint, spool_events_table
 
 log = logging.getLogger("devflow.analytics")
 
 _raw_encoder = msgspec.json.Encoder()  # compact, keys in the extension's order
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The extension syncs every 60 s: a user-day's events are received shortly after the last one.
 RECEIVE_DELAY = timedelta(seconds=30)
 
@@ -104,8 +104,8 @@ def user_day_table(
     spec: SyntheticSpec, user_day: UserDay, not_after_us: int | None = None
 ) -> pa.Table | None:
     """The spool rows (identity + raw JSON) of one user-day, as the ingest route builds them for one
-    request; events after ``not_after_us`` are left out. :func:`expand_events` derives the typed
-    columns, as the lake writer's flush does."""
+    request; events after ``not_after_us`` are left out. The events table's ``finish`` derives the
+    typed columns, as the lake writer's flush does."""
     events = user_day.events
     stamps = [ms * 1000 for ms in user_day.timestamps_ms]
     if not_after_us is not None and stamps and stamps[-1] > not_after_us:
@@ -114,7 +114,7 @@ def user_day_table(
         stamps = [stamps[i] for i in keep]
     if not events:
         return None
-    received = _EPOCH + timedelta(microseconds=max(stamps)) + RECEIVE_DELAY
+    received = from_epoch_us(max(stamps)) + RECEIVE_DELAY
     received_us = max(stamps) + int(RECEIVE_DELAY.total_seconds() * 1_000_000)
     return spool_events_table(
         user_id=str(user_day.user.user_id),
@@ -155,7 +155,7 @@ def write_synthetic(
     for user in users:
         if user.persona != "regular":
             report.planted.setdefault(user.persona, []).append(user.username)
-    not_after_us = int(((now or datetime.now(UTC)) - _EPOCH).total_seconds() * 1_000_000)
+    not_after_us = epoch_us(now or datetime.now(UTC))
     days = day_range(spec)
     chunks = [days[first : first + chunk_days] for first in range(0, len(days), chunk_days)]
     slices = _slices(len(users), max(1, workers) * 2)
@@ -240,8 +240,10 @@ def _write_chunk(
         report.sessions += len(spans)
         tables.append(result.table)
     if tables:
-        combined = expand_events(pa.concat_tables(tables))
-        report.files_written += len(write_event_files(storage, db, combined))
+        combined = EVENTS_TABLE.complete(tables, [None] * len(tables))
+        files = write_partitioned(storage, EVENTS_TABLE, combined)
+        register_files(db, files)
+        report.files_written += len(files)
         report.events_written += combined.num_rows
 
 

@@ -2,8 +2,8 @@
 
 Views (all read-only; nothing here writes to the lake):
 
-* ``events``           accepted events, each (``session_id``, ``fingerprint``) once — the lake
-                       reader's de-duplication (:mod:`devflow.lake.read`), plus the Hive ``date``;
+* ``events``           accepted events, each (``session_id``, ``fingerprint``) once
+                       (:mod:`devflow.analytics.events_view`), plus the Hive ``date``;
 * ``events_all``       every stored row, re-sent duplicates included;
 * ``quarantine``       rejected events with their ``reason`` and raw JSON;
 * ``metrics_daily``    the ETL's rows per (user, session, UTC ``date``): ``path`` null = the
@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from devflow.analytics.events_view import register_lake_views
+from devflow.analytics.events_view import scan_events as _scan_lake_events
 from devflow.config import Settings
-from devflow.lake.read import register_lake_views
-from devflow.lake.read import scan_events as _scan_lake_events
-from devflow.lake.schema import METRICS_DAILY_DIR, METRICS_SESSION_DIR, QUARANTINE_DIR, QUARANTINE_SCHEMA
+from devflow.insights import churn_ratio_expr
 from devflow.lake.storage import LakeStorage
-from devflow.metrics.compute import SESSION_DAY_SCHEMA, SESSION_SCHEMA
+from devflow.metrics import METRICS_DAILY_DIR, METRICS_SESSION_DIR, SESSION_DAY_SCHEMA, SESSION_SCHEMA
+from devflow.telemetry import QUARANTINE_DIR, QUARANTINE_SCHEMA
 
 if TYPE_CHECKING:
     import duckdb
@@ -171,8 +172,6 @@ def scan_metrics_session(lake: LakeRef = None, settings: Settings | None = None)
 def scan_user_daily(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:
     """One row per (user, date), like the ``user_daily`` view."""
     import polars as pl
-
-    from devflow.insights.rules import churn_ratio_expr
 
     totals = scan_metrics_daily(lake, settings).filter(pl.col("path").is_null())
     return (

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-
-_READ_ONLY_OPTION = "devflow_read_only"
-# Execution options for connections that only read: on SQLite they skip the write lock.
-READ_ONLY: dict[str, Any] = {_READ_ONLY_OPTION: True}
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -46,11 +40,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # Read-only work (READ_ONLY options) takes a deferred snapshot: WAL readers never wait.
-            if conn.get_execution_options().get(_READ_ONLY_OPTION):
-                conn.exec_driver_sql("BEGIN")
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(
@@ -65,11 +55,5 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions whose objects stay readable after commit (they are handed to other threads)."""
     return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session inside one committed-or-rolled-back transaction."""
-    with factory() as session, session.begin():
-        yield session

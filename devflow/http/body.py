@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Request
 
-from devflow.http.errors import InvalidJSON
-from devflow.kernel.jsontext import MalformedJSON, decode_json
+from devflow.kernel.errors import InvalidJSON
+from devflow.kernel.jsontext import ABSENT, MalformedJSON, decode_json
 
 MiB = 1024 * 1024
 DEFAULT_BODY_LIMIT = 1 * MiB
 TELEMETRY_BODY_LIMIT = 16 * MiB
-
-ABSENT: Any = msgspec.UNSET
 
 
 def is_json_content_type(request: Request[Any, Any, Any]) -> bool:

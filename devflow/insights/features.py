@@ -16,11 +16,10 @@ from datetime import date, datetime
 from typing import Final, Protocol
 
 import polars as pl
-from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session as DbSession
 
 from devflow.insights.rules import churn_ratio_expr
-from devflow.telemetry.models import Session
+from devflow.telemetry import current_sessions
 
 UTC_US: Final = pl.Datetime("us", "UTC")
 
@@ -78,47 +77,17 @@ def build_features(sessions: pl.DataFrame, day_metrics: pl.DataFrame) -> pl.Data
     )
 
 
-def current_sessions_query(
-    user_ids: Iterable[uuid.UUID] | None = None, active_since: datetime | None = None
-) -> Select[tuple[uuid.UUID, uuid.UUID, datetime, datetime]]:
-    """Each user's current session: greatest ``last_event_at``, ties broken by greatest ``start_time``."""
-    ranked = select(
-        Session.user_id,
-        Session.id.label("session_id"),
-        Session.start_time,
-        Session.last_event_at,
-        func.row_number()
-        .over(
-            partition_by=Session.user_id,
-            order_by=(Session.last_event_at.desc(), Session.start_time.desc(), Session.id.desc()),
-        )
-        .label("rank"),
-    )
-    if user_ids is not None:
-        ranked = ranked.where(Session.user_id.in_(list(user_ids)))
-    if active_since is not None:
-        # Candidates (§7.1) are users with *some* session active in the window; their current
-        # session is by definition the one with the greatest last_event_at, so filtering the
-        # users first is equivalent.
-        active_users = select(Session.user_id).where(Session.last_event_at > active_since).distinct()
-        ranked = ranked.where(Session.user_id.in_(active_users))
-    sub = ranked.subquery()
-    return select(sub.c.user_id, sub.c.session_id, sub.c.start_time, sub.c.last_event_at).where(
-        sub.c.rank == 1
-    )
-
-
 def load_current_sessions(
     db: DbSession, user_ids: Iterable[uuid.UUID] | None = None, active_since: datetime | None = None
 ) -> pl.DataFrame:
     """The current session of the given users (or of every user active since ``active_since``)."""
-    rows = db.execute(current_sessions_query(user_ids, active_since)).all()
+    spans = current_sessions(db, user_ids, active_since)
     return pl.DataFrame(
         {
-            "user_id": [str(row.user_id) for row in rows],
-            "session_id": [str(row.session_id) for row in rows],
-            "start_time": [row.start_time for row in rows],
-            "last_event_at": [row.last_event_at for row in rows],
+            "user_id": [str(span.user_id) for span in spans],
+            "session_id": [str(span.session_id) for span in spans],
+            "start_time": [span.start_time for span in spans],
+            "last_event_at": [span.last_event_at for span in spans],
         },
         schema=SESSION_SCHEMA,
     )

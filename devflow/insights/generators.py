@@ -52,6 +52,10 @@ class RecommendationGenerator(Protocol):
         """A schema-valid output, or raise :class:`GenerationFailed`."""
         ...
 
+    def close(self) -> None:
+        """Release network resources (at shutdown)."""
+        ...
+
 
 # ---------------------------------------------------------------------------------------------
 # Template generator (§7.5)
@@ -114,6 +118,9 @@ class TemplateGenerator:
     """Deterministic texts of contract §7.5: integers as integers, churn ratio with exactly 2 decimals."""
 
     name = "template"
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def generate(self, payload: GeneratorInput) -> GeneratorOutput:
         """The rule's canned verdict filled with the input's numbers."""
@@ -238,6 +245,10 @@ class GeminiGenerator:
             response_mime_type="application/json",
             response_json_schema=GEMINI_RESPONSE_SCHEMA,
         )
+
+    def close(self) -> None:
+        """Close the SDK's HTTP connections."""
+        self._client.close()
 
     def generate(self, payload: GeneratorInput) -> GeneratorOutput:
         """Call the model once; any transport error, timeout, HTTP error or invalid reply fails."""

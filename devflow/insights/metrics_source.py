@@ -8,34 +8,29 @@ from datetime import date
 
 import polars as pl
 
-from devflow.http.context import AppContext
-from devflow.http.errors import ServiceUnavailable
-from devflow.insights.features import DAY_METRIC_COLUMNS, empty_day_metrics
+from devflow.insights.features import DAY_METRIC_COLUMNS, DAY_METRICS_SCHEMA, empty_day_metrics
+from devflow.metrics import Metrics, top_files, user_day_metrics
 
 
 class LakeTodayMetrics:
-    """:class:`devflow.insights.features.TodayMetrics` over ``devflow.metrics.queries``."""
+    """:class:`devflow.insights.features.TodayMetrics` over the metrics context's partition reader."""
 
-    def __init__(self, ctx: AppContext) -> None:
-        self._ctx = ctx
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
 
     def day_metrics(self, user_ids: Sequence[uuid.UUID], day: date) -> pl.DataFrame:
         """One row per user with data that day (definition in force)."""
         if not user_ids:
             return empty_day_metrics()
-        from devflow.metrics.queries import user_day_metrics
-
-        try:
-            frame = user_day_metrics(self._ctx, list(user_ids), day)
-        except OSError as exc:  # the lake storage is unreachable: a dependency outage, not a client error
-            raise ServiceUnavailable() from exc
-        return frame.select("user_id", *DAY_METRIC_COLUMNS)
+        rows = user_day_metrics(self._metrics.reader, self._metrics.definition, list(user_ids), day)
+        return pl.DataFrame(
+            {
+                "user_id": [row.user_id for row in rows],
+                **{column: [getattr(row, column) for row in rows] for column in DAY_METRIC_COLUMNS},
+            },
+            schema=DAY_METRICS_SCHEMA,
+        )
 
     def top_files(self, user_id: uuid.UUID, day: date, n: int) -> list[tuple[str, int]]:
         """The day's top ``n`` files, exact counts, ordered (count desc, path asc)."""
-        from devflow.metrics.queries import top_files
-
-        try:
-            return top_files(self._ctx, user_id, day, day, n)
-        except OSError as exc:
-            raise ServiceUnavailable() from exc
+        return top_files(self._metrics.reader, self._metrics.definition, user_id, day, day, n)

@@ -12,12 +12,11 @@ backs the one-pending invariant in the database as well.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -26,16 +25,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Literal
 
 import polars as pl
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
 
-from devflow.http.context import AppContext
-from devflow.http.format import iso_ms
-from devflow.insights.features import (
-    TodayMetrics,
-    build_features,
-    load_current_sessions,
-)
+from devflow.config import Settings
+from devflow.db.locks import advisory_key, hold_striped_file_lock
+from devflow.insights.features import TodayMetrics, build_features, load_current_sessions
 from devflow.insights.gates import COOLDOWN, GATE_COLUMNS, CooldownPolicy, apply_gates
 from devflow.insights.generators import GenerationFailed, RecommendationGenerator, generator_for
 from devflow.insights.models import InsightEvaluation, Recommendation, WorkflowState
@@ -50,7 +46,7 @@ from devflow.insights.schema import (
     TopFile,
     guard_evidence,
 )
-from devflow.jobs.lock import hold_striped_file_lock
+from devflow.kernel.clock import Clock, iso_ms, utc_now
 
 log = logging.getLogger("devflow.insights")
 
@@ -75,13 +71,6 @@ DEMO_CODE_CONTEXT: Final[dict[str, Any]] = {
     ],
     "generator": "demo",
 }
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The wall clock, UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +127,9 @@ class _ProcessUserLocks:
                     self._locks[user_id] = (lock, users - 1)
 
 
-def advisory_key(user_id: uuid.UUID) -> int:
-    """A signed 64-bit key for ``pg_advisory_xact_lock`` derived from the user id."""
-    digest = hashlib.sha256(b"devflow.insights.user:" + user_id.bytes).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+def user_lock_key(user_id: uuid.UUID) -> int:
+    """The ``pg_advisory_xact_lock`` key of one user's evaluation."""
+    return advisory_key(b"insights.user:" + user_id.bytes)
 
 
 class UserUnit:
@@ -160,20 +148,21 @@ class UserUnit:
 
 
 @contextmanager
-def user_lock(ctx: AppContext, user_id: uuid.UUID) -> Iterator[UserUnit]:
+def user_lock(insights: Insights, user_id: uuid.UUID) -> Iterator[UserUnit]:
     """Hold the per-user lock; the unit's session is committed on success, rolled back on error."""
-    locks: _ProcessUserLocks = ctx.extras.setdefault("insight_user_locks", _ProcessUserLocks())
-    postgres = ctx.engine.dialect.name == "postgresql"
+    postgres = insights.engine.dialect.name == "postgresql"
     with ExitStack() as held:
-        held.enter_context(locks.hold(user_id))
+        held.enter_context(insights.user_locks.hold(user_id))
         if not postgres:  # worker processes sharing the SQLite file (``serve --workers``)
             held.enter_context(
-                hold_striped_file_lock(ctx.engine, ctx.settings.data_dir, "insights-user", user_id.bytes)
+                hold_striped_file_lock(
+                    insights.engine, insights.settings.data_dir, "insights-user", user_id.bytes
+                )
             )
-        with ctx.db() as session:
+        with insights.db() as session:
             try:
                 if postgres:
-                    key = {"key": advisory_key(user_id)}
+                    key = {"key": user_lock_key(user_id)}
                     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
                 yield UserUnit(session, postgres)
                 session.commit()
@@ -256,9 +245,12 @@ def load_gate_inputs(db: DbSession, user_ids: list[uuid.UUID]) -> pl.DataFrame:
 
 
 @dataclass(slots=True)
-class InsightServices:
-    """The adapters an evaluation uses, chosen by configuration and kept on the app context."""
+class Insights:
+    """What an evaluation uses, chosen by configuration and built once per process."""
 
+    settings: Settings
+    engine: Engine
+    db: sessionmaker[DbSession]
     generator: RecommendationGenerator
     metrics: TodayMetrics
     thresholds: RuleThresholds
@@ -267,30 +259,28 @@ class InsightServices:
     model_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(MAX_CONCURRENT_GENERATIONS)
     )
+    user_locks: _ProcessUserLocks = field(default_factory=_ProcessUserLocks)
 
-
-_services_lock = threading.Lock()
-
-
-def insight_services(ctx: AppContext) -> InsightServices:
-    """The context's services, built on first use (the Gemini client is created once)."""
-    services: InsightServices | None = ctx.extras.get("insight_services")
-    if services is not None:
-        return services
-    with _services_lock:
-        existing: InsightServices | None = ctx.extras.get("insight_services")
-        if existing is not None:
-            return existing
-        from devflow.insights.metrics_source import LakeTodayMetrics
-
-        services = InsightServices(
-            generator=generator_for(ctx.settings),
-            metrics=LakeTodayMetrics(ctx),
-            thresholds=RuleThresholds.from_settings(ctx.settings),
-            policy=CooldownPolicy.from_settings(ctx.settings),
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        engine: Engine,
+        db: sessionmaker[DbSession],
+        metrics: TodayMetrics,
+        clock: Clock = utc_now,
+    ) -> Insights:
+        """The context's objects for ``settings`` (the Gemini client is created here, once)."""
+        return cls(
+            settings=settings,
+            engine=engine,
+            db=db,
+            generator=generator_for(settings),
+            metrics=metrics,
+            thresholds=RuleThresholds.from_settings(settings),
+            policy=CooldownPolicy.from_settings(settings),
+            clock=clock,
         )
-        ctx.extras["insight_services"] = services
-    return services
 
 
 def confidence_2dp(value: float) -> Decimal:
@@ -368,12 +358,12 @@ def _persist_verdict(
     return recommendation.id
 
 
-def evaluate_user(ctx: AppContext, user_id: uuid.UUID, mode: Mode = "real") -> TriggerResult:
+def evaluate_user(insights: Insights, user_id: uuid.UUID, mode: Mode = "real") -> TriggerResult:
     """Run one evaluation of ``user_id`` in ``mode`` under the per-user lock (contract §7.2)."""
     if mode == "demo":
-        return _run_demo(ctx, user_id)
-    services = insight_services(ctx)
-    with user_lock(ctx, user_id) as unit:
+        return _run_demo(insights, user_id)
+    services = insights
+    with user_lock(insights, user_id) as unit:
         db = unit.session
         now = services.clock()  # read after the lock: a waiting trigger sees the winner's rows
         if mode == "real":
@@ -422,10 +412,10 @@ def evaluate_user(ctx: AppContext, user_id: uuid.UUID, mode: Mode = "real") -> T
         )
 
 
-def _run_demo(ctx: AppContext, user_id: uuid.UUID) -> TriggerResult:
+def _run_demo(insights: Insights, user_id: uuid.UUID) -> TriggerResult:
     """Demo mode: no gates, rules or generator; the canned recommendation on the current session."""
-    clock = insight_services(ctx).clock
-    with user_lock(ctx, user_id) as unit:
+    clock = insights.clock
+    with user_lock(insights, user_id) as unit:
         db = unit.session
         sessions = load_current_sessions(db, [user_id])
         if sessions.is_empty():
@@ -494,33 +484,17 @@ def drop_users_in_cooldown(
     return sessions.join(open_users, on="user_id", how="semi")
 
 
-def screen_candidates(
-    sessions: pl.DataFrame,
-    gate_inputs: pl.DataFrame,
-    day_metrics: pl.DataFrame,
-    now: datetime,
-    policy: CooldownPolicy,
-    thresholds: RuleThresholds,
-) -> pl.DataFrame:
-    """Gates, then features and rules for the rest: one row per user not in cooldown, with ``rule``.
-
-    Pure; the batch screen decides whom to evaluate, and each evaluation re-checks under its lock.
-    """
-    open_sessions = drop_users_in_cooldown(sessions, gate_inputs, now, policy)
-    return apply_rules(build_features(open_sessions, day_metrics), thresholds)
-
-
-def run_insights(ctx: AppContext) -> InsightRunSummary:
+def run_insights(insights: Insights) -> InsightRunSummary:
     """One scheduled pass: evaluate, in ``real`` mode, every user active within the activity window.
 
     Errors of one user are logged and counted, never fatal. At most
     :data:`MAX_CONCURRENT_GENERATIONS` users are evaluated at a time.
     """
-    services = insight_services(ctx)
+    services = insights
     started = services.clock()
     summary = InsightRunSummary()
-    window = timedelta(minutes=ctx.settings.insight_activity_window_minutes)
-    with ctx.db() as db:
+    window = timedelta(minutes=insights.settings.insight_activity_window_minutes)
+    with insights.db() as db:
         sessions = load_current_sessions(db, active_since=started - window)
         user_ids = [uuid.UUID(value) for value in sessions["user_id"]]
         gate_inputs = load_gate_inputs(db, user_ids) if user_ids else None
@@ -537,7 +511,7 @@ def run_insights(ctx: AppContext) -> InsightRunSummary:
         with ThreadPoolExecutor(
             max_workers=MAX_CONCURRENT_GENERATIONS, thread_name_prefix="insights"
         ) as pool:
-            futures = {pool.submit(evaluate_user, ctx, user_id, "real"): user_id for user_id in due}
+            futures = {pool.submit(evaluate_user, insights, user_id, "real"): user_id for user_id in due}
             for future in futures:
                 try:
                     result = future.result()

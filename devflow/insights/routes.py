@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import anyio.to_thread
@@ -15,13 +14,13 @@ from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_409_CONFLICT
 from sqlalchemy import select, update
 
-from devflow.http.auth import Principal
-from devflow.http.body import ABSENT, read_json_body
-from devflow.http.context import AppContext, request_context
-from devflow.http.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from devflow.http.format import iso_ms
+from devflow.accounts import Principal
+from devflow.http.body import read_json_body
 from devflow.insights.models import Recommendation, WorkflowState
-from devflow.insights.pipeline import MODES, Mode, evaluate_user
+from devflow.insights.pipeline import MODES, Insights, Mode, evaluate_user
+from devflow.kernel.clock import iso_ms
+from devflow.kernel.errors import AlreadyDone, NotFound, NotPermitted, ValidationFailed
+from devflow.kernel.jsontext import ABSENT
 
 DEFAULT_LIMIT: Final = 20
 MAX_LIMIT: Final = 100
@@ -112,7 +111,7 @@ def _item(rec: Recommendation, state: WorkflowState) -> RecommendationItem:
     )
 
 
-def _items(ctx: AppContext, user_id: uuid.UUID, *, pending: bool, limit: int) -> list[RecommendationItem]:
+def _items(insights: Insights, user_id: uuid.UUID, *, pending: bool, limit: int) -> list[RecommendationItem]:
     query = (
         select(Recommendation, WorkflowState)
         .join(WorkflowState, WorkflowState.id == Recommendation.workflow_state_id)
@@ -122,18 +121,16 @@ def _items(ctx: AppContext, user_id: uuid.UUID, *, pending: bool, limit: int) ->
     )
     if pending:
         query = query.where(Recommendation.user_action.is_(None))
-    with ctx.db() as db:
+    with insights.db() as db:
         return [_item(rec, state) for rec, state in db.execute(query)]
 
 
 @get("/recommendations/pending", operation_id="recommendations_pending", tags=["recommendations"])
 async def pending_recommendation(
-    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+    insights: NamedDependency[Insights], principal: NamedDependency[Principal]
 ) -> PendingOut:
     """The caller's pending recommendation, or ``null`` (never 404)."""
-    items = await anyio.to_thread.run_sync(
-        lambda: _items(request_context(request), principal.user_id, pending=True, limit=1)
-    )
+    items = await anyio.to_thread.run_sync(lambda: _items(insights, principal.user_id, pending=True, limit=1))
     return PendingOut(recommendation=items[0] if items else None)
 
 
@@ -149,12 +146,14 @@ def _parse_limit(request: Request[Any, Any, Any]) -> int:
 
 @get("/recommendations", operation_id="recommendations_list", tags=["recommendations"])
 async def list_recommendations(
-    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+    request: Request[Any, Any, Any],
+    insights: NamedDependency[Insights],
+    principal: NamedDependency[Principal],
 ) -> ListOut:
     """The caller's recommendations with any ``user_action``, newest first (ties: higher id first)."""
     limit = _parse_limit(request)
     items = await anyio.to_thread.run_sync(
-        lambda: _items(request_context(request), principal.user_id, pending=False, limit=limit)
+        lambda: _items(insights, principal.user_id, pending=False, limit=limit)
     )
     return ListOut(recommendations=items)
 
@@ -166,7 +165,9 @@ async def list_recommendations(
     status_code=HTTP_200_OK,
 )
 async def trigger_recommendation(
-    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+    request: Request[Any, Any, Any],
+    insights: NamedDependency[Insights],
+    principal: NamedDependency[Principal],
 ) -> Response[Any]:
     """Evaluate the caller now in ``real`` (default), ``force`` or ``demo`` mode (§7.2)."""
     body = await read_json_body(request)
@@ -179,15 +180,14 @@ async def trigger_recommendation(
             if not isinstance(raw, str) or raw not in MODES:
                 raise ValidationFailed(MODE_MESSAGE)
             mode = raw  # type: ignore[assignment]
-    ctx = request_context(request)
-    result = await anyio.to_thread.run_sync(evaluate_user, ctx, principal.user_id, mode)
+    result = await anyio.to_thread.run_sync(evaluate_user, insights, principal.user_id, mode)
     status = HTTP_409_CONFLICT if (mode == "demo" and result.skipped) else HTTP_200_OK
     return Response(content=result.body(), status_code=status)
 
 
-def _act(ctx: AppContext, user_id: uuid.UUID, recommendation_id: int, action: str) -> None:
+def _act(insights: Insights, user_id: uuid.UUID, recommendation_id: int, action: str) -> None:
     """Steps 5–8 of the action endpoint: existence, ownership, state, then an atomic conditional update."""
-    with ctx.db() as db, db.begin():
+    with insights.db() as db, db.begin():
         row = db.execute(
             select(Recommendation.user_id, Recommendation.user_action).where(
                 Recommendation.id == recommendation_id
@@ -196,16 +196,16 @@ def _act(ctx: AppContext, user_id: uuid.UUID, recommendation_id: int, action: st
         if row is None:
             raise NotFound("Recommendation not found")
         if row.user_id != user_id:
-            raise Forbidden("Forbidden")
+            raise NotPermitted("Forbidden")
         if row.user_action is not None:
-            raise Conflict("Recommendation already acted on")
+            raise AlreadyDone("Recommendation already acted on")
         result = db.execute(
             update(Recommendation)
             .where(Recommendation.id == recommendation_id, Recommendation.user_action.is_(None))
-            .values(user_action=action, acted_at=datetime.now(UTC))
+            .values(user_action=action, acted_at=insights.clock())
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict("Recommendation already acted on")
+            raise AlreadyDone("Recommendation already acted on")
 
 
 @post(
@@ -215,7 +215,10 @@ def _act(ctx: AppContext, user_id: uuid.UUID, recommendation_id: int, action: st
     status_code=HTTP_200_OK,
 )
 async def act_on_recommendation(
-    request: Request[Any, Any, Any], principal: NamedDependency[Principal], recommendation_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    insights: NamedDependency[Insights],
+    principal: NamedDependency[Principal],
+    recommendation_id: FromPath[str],
 ) -> ActionOut:
     """Accept, dismiss or snooze a recommendation; exactly one of two concurrent actions wins."""
     body = await read_json_body(request)
@@ -230,7 +233,7 @@ async def act_on_recommendation(
         raise ValidationFailed(ID_MESSAGE)
     if numeric_id > MAX_BIGINT:
         raise NotFound("Recommendation not found")
-    await anyio.to_thread.run_sync(_act, request_context(request), principal.user_id, numeric_id, action)
+    await anyio.to_thread.run_sync(_act, insights, principal.user_id, numeric_id, action)
     return ActionOut(id=numeric_id, user_action=action)
 
 

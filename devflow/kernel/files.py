@@ -1,8 +1,9 @@
-"""File-system hygiene shared by every entry point."""
+"""File-system hygiene shared by every entry point and the storage adapters."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 PRIVATE_UMASK = 0o077
 
@@ -16,3 +17,12 @@ def restrict_new_files() -> None:
     """
     current = os.umask(PRIVATE_UMASK)
     os.umask(current | PRIVATE_UMASK)
+
+
+def fsync_path(path: str | Path) -> None:
+    """fsync a file or a folder by path (a folder's fsync makes a rename in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -18,6 +18,8 @@ import msgspec
 import numpy as np
 
 MAX_DEPTH = 64
+#: A request body that does not count as JSON (§1.2: no JSON content type, or 0 bytes).
+ABSENT: Any = msgspec.UNSET
 
 _OPEN_ARRAY, _OPEN_OBJECT = ord("["), ord("{")
 # Bytes deleted before the depth scan: all but brackets and quotes (and backslashes, at first).

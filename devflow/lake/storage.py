@@ -10,19 +10,57 @@ same call writes the final key directly.
 
 from __future__ import annotations
 
-import os
+import functools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from devflow.kernel.errors import Unavailable
+from devflow.kernel.files import fsync_path
+
 # Readers glob ``*.parquet``; temporary files end in ``.tmp`` so they are never matched.
 TMP_SUFFIX = ".tmp"
-# Large row groups keep later scans fast (NOTES.md: tiny groups make queries 2–8× slower).
+# Large row groups keep later scans fast (pyarrow's small default groups slow every query down).
 ROW_GROUP_SIZE = 256 * 1024
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class LakeUnavailable(Unavailable):
+    """The lake (its storage, or this process's spool) cannot take or serve data now (→ retry later).
+
+    ``reason`` is for logs; clients only ever see the contract's ``Service unavailable``."""
+
+    def __init__(self, reason: str = "lake storage unavailable") -> None:
+        super().__init__()
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def lake_io(fn: Callable[P, R]) -> Callable[P, R]:
+    """Storage failures become :class:`LakeUnavailable`; a missing file stays ``FileNotFoundError``
+    (callers decide whether that is expected, e.g. a partition replaced between list and read)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise LakeUnavailable() from exc
+
+    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +82,12 @@ class LakeStorage:
 
     @classmethod
     def from_url(cls, url: str) -> LakeStorage:
-        """Open the lake at ``url``: a local path (created if missing) or ``s3://bucket/prefix``."""
+        """The lake at ``url``: a local path or ``s3://bucket/prefix``. Nothing is touched yet (a local
+        root is created by the first write)."""
         if "://" in url and not url.startswith("file://"):
             fs, root = pafs.FileSystem.from_uri(url)
             return cls(fs, root, url)
         local = Path(url.removeprefix("file://")).expanduser().resolve()
-        local.mkdir(parents=True, exist_ok=True)
         return cls(pafs.LocalFileSystem(), local.as_posix(), local.as_posix())
 
     # -- paths -------------------------------------------------------------------------------------
@@ -67,6 +105,7 @@ class LakeStorage:
 
     # -- writes ------------------------------------------------------------------------------------
 
+    @lake_io
     def write_parquet_atomic(
         self, relative_path: str, table: pa.Table, *, row_group_size: int = ROW_GROUP_SIZE
     ) -> int:
@@ -86,15 +125,16 @@ class LakeStorage:
         try:
             with self.fs.open_output_stream(tmp) as out:
                 pq.write_table(table, out, row_group_size=row_group_size, compression="zstd")
-            _fsync_path(tmp)
+            fsync_path(tmp)
             self.fs.move(tmp, final)
         except BaseException:
             if self.exists_abs(tmp):
                 self.fs.delete_file(tmp)
             raise
-        _fsync_path(folder)
+        fsync_path(folder)
         return self.fs.get_file_info(final).size or 0
 
+    @lake_io
     def delete(self, relative_path: str) -> None:
         """Delete a file; a missing file is not an error (deletes are retried after crashes)."""
         full = self.full_path(relative_path)
@@ -103,6 +143,7 @@ class LakeStorage:
 
     # -- reads -------------------------------------------------------------------------------------
 
+    @lake_io
     def exists(self, relative_path: str) -> bool:
         """Whether a file exists at the root-relative path."""
         return self.exists_abs(self.full_path(relative_path))
@@ -111,6 +152,7 @@ class LakeStorage:
         """Whether a file exists at a filesystem path."""
         return bool(self.fs.get_file_info(full_path).type == pafs.FileType.File)
 
+    @lake_io
     def list_parquet(self, prefix: str) -> list[LakeFileInfo]:
         """Every visible ``*.parquet`` file under ``prefix`` (e.g. ``events``), sorted by path."""
         selector = pafs.FileSelector(self.full_path(prefix), recursive=True, allow_not_found=True)
@@ -122,6 +164,7 @@ class LakeStorage:
         found.sort(key=lambda f: f.path)
         return found
 
+    @lake_io
     def list_partitions(self, prefix: str) -> list[str]:
         """The ``YYYY-MM-DD`` values of the ``date=`` folders under ``prefix``, sorted."""
         selector = pafs.FileSelector(self.full_path(prefix), recursive=False, allow_not_found=True)
@@ -132,33 +175,14 @@ class LakeStorage:
         ]
         return sorted(dates)
 
+    @lake_io
     def read_table(self, relative_path: str) -> pa.Table:
         """Read one Parquet file whole."""
         # partitioning=None: the ``date`` lives in the folder name only, never as a column.
         return pq.read_table(self.full_path(relative_path), filesystem=self.fs, partitioning=None)
 
+    @lake_io
     def row_count(self, relative_path: str) -> int:
         """Row count from the Parquet footer (no data read)."""
         with self.fs.open_input_file(self.full_path(relative_path)) as handle:
             return int(pq.ParquetFile(handle).metadata.num_rows)
-
-
-def partition_path(kind: str, date: str, file_name: str) -> str:
-    """``<kind>/date=<YYYY-MM-DD>/<file_name>``: the Hive layout of the lake."""
-    return f"{kind}/date={date}/{file_name}"
-
-
-def partition_date_of(relative_path: str) -> str:
-    """The ``YYYY-MM-DD`` of a root-relative partition path."""
-    for part in relative_path.split("/"):
-        if part.startswith("date="):
-            return part[len("date=") :]
-    raise ValueError(f"not a partition path: {relative_path}")
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -23,7 +23,7 @@ boundaries, only ever looks inside one session. When ``METRICS_LINE_COUNTING`` d
 definition of the previous pass (or there was none) the pass recomputes everything.
 
 Watermarks are positions in ingestion order: the sum of ``ingested_rows`` of the files taken in so
-far (compaction outputs count 0). Callers hold the single-runner lock (:mod:`devflow.jobs.lock`).
+far (compaction outputs count 0). Callers hold the single-runner lock (:mod:`devflow.db.locks`).
 """
 
 from __future__ import annotations
@@ -31,22 +31,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
-import pyarrow.fs as pafs
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.config import Settings
-from devflow.lake.files import INGEST_PREFIX, WrittenFile, register_files
-from devflow.lake.models import LakeFile
-from devflow.lake.schema import EVENT_SCHEMA, EVENTS_DIR, METRICS_DAILY_DIR, METRICS_SESSION_DIR
-from devflow.lake.storage import LakeStorage, partition_date_of
+from devflow.lake.partitions import files_on, partition_date_of, read_partition, replace_partition, scan
+from devflow.lake.registry import LakeFile, register_unlisted_files
+from devflow.lake.storage import LakeStorage
 from devflow.metrics.compute import (
     METRIC_TYPES,
     RAW_COLUMNS,
@@ -55,15 +52,22 @@ from devflow.metrics.compute import (
     SessionMetrics,
 )
 from devflow.metrics.frames import session_metrics_frames
-from devflow.metrics.layout import daily_partition, session_partition, user_bucket
+from devflow.metrics.layout import (
+    METRICS_DAILY_DIR,
+    METRICS_SESSION_DIR,
+    daily_partition,
+    session_partition,
+    user_bucket,
+)
 from devflow.metrics.models import EtlFile, EtlRun
+from devflow.telemetry import EVENT_SCHEMA, EVENTS_DIR
 
 log = logging.getLogger("devflow.metrics.etl")
 
 # An unregistered ingest file younger than this may still be registered by its writer.
 ORPHAN_GRACE_SECONDS = 60.0
-# Rows per chunk of a full rebuild. Chunking costs a copy of the raw rows (about 40 % more time
-# at 10 M rows here), so it only bounds the intermediates of very large lakes.
+# Rows per chunk of a full rebuild. Chunking costs a copy of the raw rows, so it only bounds the
+# intermediates of very large lakes.
 REBUILD_CHUNK_ROWS = 50_000_000
 
 
@@ -110,7 +114,11 @@ def run_pass(
     started_at = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     definition = env.settings.metrics_line_counting
-    register_orphan_files(env, orphan_grace_seconds)
+    # A crash between a writer's rename and its INSERT: count those rows too (once their writer has
+    # had time to register them itself).
+    register_unlisted_files(
+        env.storage, env.db, [EVENTS_DIR], older_than=dt.timedelta(seconds=orphan_grace_seconds)
+    )
 
     with env.db() as session:
         last = session.scalars(
@@ -184,55 +192,7 @@ def _take(pending: Sequence[_PendingFile], batch_size: int | None) -> list[_Pend
     return taken
 
 
-def register_orphan_files(env: EtlEnv, grace_seconds: float) -> list[WrittenFile]:
-    """Register visible ingest files that no writer registered (crash after the rename).
-
-    Files younger than ``grace_seconds`` are left to their writer, which registers right after the
-    rename. Compaction outputs are never registered this way (their inputs are still live).
-    """
-    storage = env.storage
-    selector = pafs.FileSelector(storage.full_path(EVENTS_DIR), recursive=True, allow_not_found=True)
-    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace_seconds)
-    cut = len(storage.root) + 1
-    candidates: list[str] = []
-    for info in storage.fs.get_file_info(selector):
-        if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
-            continue
-        if not info.base_name.startswith(INGEST_PREFIX):
-            continue
-        mtime = info.mtime
-        if mtime is not None and _aware(mtime) > cutoff:
-            continue
-        candidates.append(info.path[cut:])
-    if not candidates:
-        return []
-    with env.db() as session:
-        known = set(session.scalars(select(LakeFile.path).where(LakeFile.kind == EVENTS_DIR)))
-    orphans = []
-    for path in candidates:
-        if path in known:
-            continue
-        rows = storage.row_count(path)
-        orphans.append(WrittenFile(EVENTS_DIR, path, partition_date_of(path), rows, rows))
-    if orphans:
-        log.warning("registering %d unregistered event file(s) found in the lake", len(orphans))
-        register_files(env.db, orphans)
-    return orphans
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 # -- reading raw events -------------------------------------------------------------------------
-
-
-def _event_files_on(storage: LakeStorage, dates: Iterable[str]) -> list[str]:
-    """Every visible event file (registered or not) in the given date partitions."""
-    paths: list[str] = []
-    for day in sorted(set(dates)):
-        paths.extend(f.path for f in storage.list_parquet(f"{EVENTS_DIR}/date={day}"))
-    return paths
 
 
 def _scan(
@@ -243,38 +203,14 @@ def _scan(
     columns: Sequence[str] = RAW_COLUMNS,
 ) -> pl.DataFrame:
     """The metric event types' ``columns`` in the files ``paths`` (optionally only some sessions)."""
-    if storage.is_local and paths:
-        # Polars' Parquet reader is the fastest here (several times pyarrow.dataset on this machine).
-        lazy = (
-            pl.scan_parquet([storage.full_path(p) for p in paths], hive_partitioning=False)
-            .select(list(columns))
-            .filter(pl.col("type").is_in(list(METRIC_TYPES)))
-        )
-        if sessions is not None:
-            lazy = lazy.filter(pl.col("session_id").is_in(list(sessions)))
-        return lazy.collect()
-    dataset = pads.dataset(
-        [storage.full_path(p) for p in paths], schema=EVENT_SCHEMA, filesystem=storage.fs, format="parquet"
-    )
-    condition = pc.field("type").isin(list(METRIC_TYPES))
+    where: dict[str, Sequence[str]] = {"type": list(METRIC_TYPES)}
     if sessions is not None:
-        condition = condition & pc.field("session_id").isin(list(sessions))
-    frame = pl.from_arrow(dataset.to_table(columns=list(columns), filter=condition))
-    assert isinstance(frame, pl.DataFrame)
-    return frame
-
-
-def _read_partition(storage: LakeStorage, path: str, schema: pa.Schema) -> pa.Table | None:
-    if not storage.exists(path):
-        return None
-    return storage.read_table(path).cast(schema)
+        where["session_id"] = list(sessions)
+    return scan(storage, paths, EVENT_SCHEMA, columns, where)
 
 
 def _write_partition(storage: LakeStorage, path: str, table: pa.Table) -> None:
-    if table.num_rows == 0:
-        storage.delete(path)
-    else:
-        storage.write_parquet_atomic(path, table, row_group_size=64 * 1024)
+    replace_partition(storage, path, table, row_group_size=64 * 1024)
 
 
 # -- recomputation --------------------------------------------------------------------------------
@@ -305,7 +241,7 @@ def recompute_sessions_in(env: EtlEnv, paths: Sequence[str], definition: str) ->
     old_buckets: dict[str, pa.Table] = {}
     dirty_ids = pa.array(sorted(dirty))
     for bucket in buckets:
-        table = _read_partition(storage, session_partition(bucket), SESSION_SCHEMA)
+        table = read_partition(storage, session_partition(bucket), SESSION_SCHEMA)
         if table is None:
             continue
         old_buckets[bucket] = table
@@ -313,14 +249,14 @@ def recompute_sessions_in(env: EtlEnv, paths: Sequence[str], definition: str) ->
         for day_list in mine["dates"].to_pylist():
             dates.update(d.isoformat() for d in day_list or [])
 
-    raw = _scan(storage, _event_files_on(storage, dates), sorted(dirty))
+    raw = _scan(storage, files_on(storage, EVENTS_DIR, dates), sorted(dirty))
     metrics = session_metrics_frames(raw, definition)
 
     # Swap each touched daily partition: other sessions' rows kept, the dirty sessions' replaced.
     new_by_day = _split_sorted(metrics.session_day, metrics.session_day["date"])
     for day in sorted(dates):
         path = daily_partition(day)
-        old = _read_partition(storage, path, SESSION_DAY_SCHEMA)
+        old = read_partition(storage, path, SESSION_DAY_SCHEMA)
         kept = _without_sessions(old, dirty_ids, SESSION_DAY_SCHEMA)
         fresh = new_by_day.get(day, SESSION_DAY_SCHEMA.empty_table())
         combined = pa.concat_tables([kept, fresh]).sort_by(_DAY_ORDER)

@@ -13,16 +13,16 @@ Every row carries the line ``definition`` it was computed with.
 **Atomic replacement.** A partition is always rewritten whole: the new content is written to a
 temporary name in the same folder (``data.parquet.<random>.tmp``, never matched by ``*.parquet``),
 fsynced, and renamed over ``data.parquet`` (:meth:`LakeStorage.write_parquet_atomic`; a single PUT on
-an object store). A reader therefore opens either the old file or the new one, never a mix, and an
-emptied partition is deleted.
+an object store, see :func:`devflow.lake.partitions.replace_partition`). A reader therefore opens either
+the old file or the new one, never a mix, and an emptied partition is deleted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from devflow.lake.schema import METRICS_DAILY_DIR, METRICS_SESSION_DIR
-
+METRICS_DAILY_DIR = "metrics_daily"
+METRICS_SESSION_DIR = "metrics_session"
 PARTITION_FILE = "data.parquet"
 
 

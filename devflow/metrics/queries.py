@@ -6,10 +6,8 @@ store). The ETL replaces a partition by renaming a new file over it, which chang
 so a cached entry is never served after its file was replaced — and a 30-day read costs 30 ``stat``
 calls plus dictionary look-ups instead of 30 Parquet scans.
 
-Public helpers for other contexts (signatures kept stable):
-
-* :func:`user_day_metrics` — one UTC day's figures for many users, as a Polars frame;
-* :func:`top_files` — a user's exact top switched-to files over a date range.
+For other contexts (through :mod:`devflow.metrics`): :func:`user_day_metrics` — one UTC day's figures
+for many users — and :func:`top_files` — a user's exact top switched-to files over a date range.
 """
 
 from __future__ import annotations
@@ -21,21 +19,12 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import pyarrow as pa
 
-from devflow.config import Settings
-from devflow.lake.storage import LakeStorage
+from devflow.lake.storage import LakeStorage, lake_io
 from devflow.metrics.compute import duckdb_connection
 from devflow.metrics.layout import daily_partition, session_partition, user_bucket
-
-if TYPE_CHECKING:
-    from devflow.http.context import AppContext
-
-_READER_KEY = "metrics_reader"
-_STORAGE_KEY = "lake_storage"
 
 
 @dataclass(slots=True)
@@ -98,6 +87,7 @@ class MetricsReader:
         self._cache: OrderedDict[str, tuple[Hashable, PartitionFigures, int]] = OrderedDict()
         self._lock = threading.Lock()
 
+    @lake_io
     def _identity(self, path: str) -> Hashable | None:
         full = self.storage.full_path(path)
         if self.storage.is_local:
@@ -178,44 +168,6 @@ def _aggregate(table: pa.Table, sql: str) -> PartitionFigures:
     return out
 
 
-# -- resolving the reader from an app context or plain settings --------------------------------------
-
-_readers: dict[str, MetricsReader] = {}
-_readers_lock = threading.Lock()
-
-
-def lake_storage(source: AppContext | Settings) -> LakeStorage:
-    """The lake of an app context (shared with the writer when it set one) or of settings."""
-    if isinstance(source, Settings):
-        return LakeStorage.from_url(source.lake_url)
-    storage = getattr(source, "lake", None) or source.extras.get(_STORAGE_KEY)
-    if isinstance(storage, LakeStorage):
-        return storage
-    storage = LakeStorage.from_url(source.settings.lake_url)
-    source.extras[_STORAGE_KEY] = storage
-    return storage
-
-
-def metrics_reader(source: AppContext | Settings) -> MetricsReader:
-    """The cached :class:`MetricsReader` of an app context, or a per-lake one for plain settings."""
-    if isinstance(source, Settings):
-        with _readers_lock:
-            reader = _readers.get(source.lake_url)
-            if reader is None:
-                reader = _readers[source.lake_url] = MetricsReader(LakeStorage.from_url(source.lake_url))
-            return reader
-    reader = source.extras.get(_READER_KEY)
-    if isinstance(reader, MetricsReader):
-        return reader
-    reader = MetricsReader(lake_storage(source))
-    source.extras[_READER_KEY] = reader
-    return reader
-
-
-def _settings(source: AppContext | Settings) -> Settings:
-    return source if isinstance(source, Settings) else source.settings
-
-
 def days(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
     """Every UTC date from ``date_from`` to ``date_to`` inclusive."""
     return [date_from + dt.timedelta(days=i) for i in range((date_to - date_from).days + 1)]
@@ -258,45 +210,41 @@ def session_figures(
 # -- for the insights context -------------------------------------------------------------------------
 
 
-def user_day_metrics(
-    source: AppContext | Settings, user_ids: Sequence[uuid.UUID | str], day: dt.date
-) -> pl.DataFrame:
-    """One UTC day's metrics of each user, under the line definition in force.
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """One user's figures of one UTC day (zeros without data)."""
 
-    Columns: ``user_id`` (str), ``lines_added``, ``lines_deleted``, ``switch_count``,
-    ``rapid_switch_count`` (Int64; 0 for users without data). One row per requested user, in order.
-    """
-    definition = _settings(source).metrics_line_counting
-    partition = metrics_reader(source).day(day)
-    rows: dict[str, list[Any]] = {
-        "user_id": [],
-        "lines_added": [],
-        "lines_deleted": [],
-        "switch_count": [],
-        "rapid_switch_count": [],
-    }
+    user_id: str
+    lines_added: int
+    lines_deleted: int
+    switch_count: int
+    rapid_switch_count: int
+
+
+def user_day_metrics(
+    reader: MetricsReader, definition: str, user_ids: Sequence[uuid.UUID | str], day: dt.date
+) -> list[DayFigures]:
+    """One UTC day's metrics of each user under ``definition``, one entry per requested user, in order."""
+    partition = reader.day(day)
+    out: list[DayFigures] = []
     for uid in user_ids:
         key = str(uid)
         figures = partition.get((definition, key)) or Figures()
-        rows["user_id"].append(key)
-        rows["lines_added"].append(figures.lines_added)
-        rows["lines_deleted"].append(figures.lines_deleted)
-        rows["switch_count"].append(figures.switch_count)
-        rows["rapid_switch_count"].append(figures.rapid_switch_count)
-    return pl.DataFrame(
-        rows,
-        schema={
-            "user_id": pl.String,
-            "lines_added": pl.Int64,
-            "lines_deleted": pl.Int64,
-            "switch_count": pl.Int64,
-            "rapid_switch_count": pl.Int64,
-        },
-    )
+        out.append(
+            DayFigures(
+                key,
+                figures.lines_added,
+                figures.lines_deleted,
+                figures.switch_count,
+                figures.rapid_switch_count,
+            )
+        )
+    return out
 
 
 def top_files(
-    source: AppContext | Settings,
+    reader: MetricsReader,
+    definition: str,
     user_id: uuid.UUID | str,
     date_from: dt.date,
     date_to: dt.date,
@@ -304,9 +252,8 @@ def top_files(
 ) -> list[tuple[str, int]]:
     """The user's ``n`` most switched-to files over ``[date_from, date_to]``, exact counts,
     ordered by count descending then path ascending (contract §6.3)."""
-    definition = _settings(source).metrics_line_counting
     total = Figures()
-    for _, figures in daily_series(metrics_reader(source), definition, str(user_id), date_from, date_to):
+    for _, figures in daily_series(reader, definition, str(user_id), date_from, date_to):
         total.add(figures)
     return total.top_files(n)
 

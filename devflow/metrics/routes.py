@@ -11,23 +11,14 @@ from typing import Any
 import anyio.to_thread
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from sqlalchemy import select
 
-from devflow.http.auth import Principal
+from devflow.accounts import Principal
 from devflow.http.body import drain_body
-from devflow.http.context import AppContext, request_context
-from devflow.http.errors import Conflict, ServiceUnavailable, ValidationFailed
-from devflow.lake.writer import LakeUnavailable
-from devflow.metrics.queries import (
-    Figures,
-    daily_series,
-    metrics_reader,
-    session_figures,
-    sum_figures,
-)
-from devflow.metrics.service import run_manual_pass
+from devflow.kernel.errors import AlreadyDone, ValidationFailed
+from devflow.metrics.queries import Figures, daily_series, session_figures, sum_figures
+from devflow.metrics.service import Metrics
 from devflow.metrics.sql import SWITCH_DEFINITION
-from devflow.telemetry.models import Session as DevSession
+from devflow.telemetry import sessions_started_between
 
 MAX_RANGE_DAYS = 366
 DEFAULT_TOP_N = 10
@@ -96,38 +87,29 @@ def churn_ratio(added: int, deleted: int) -> float | None:
 
 
 def _selected_sessions(
-    ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery, *, with_files: bool = False
+    metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery, *, with_files: bool = False
 ) -> list[tuple[str, Figures]]:
     """§6.4: the caller's sessions that started in the range and have ≥ 1 text_change or switch."""
     start = dt.datetime.combine(query.date_from, dt.time(0, 0), tzinfo=dt.UTC)
     end = dt.datetime.combine(query.date_to, dt.time(23, 59, 59, 999000), tzinfo=dt.UTC)
-    with ctx.db() as session:
-        rows = session.execute(
-            select(DevSession.id, DevSession.start_time).where(
-                DevSession.user_id == user_id, DevSession.start_time >= start, DevSession.start_time <= end
-            )
-        ).all()
-    ordered = sorted((start_time, str(sid)) for sid, start_time in rows)
-    reader = metrics_reader(ctx)
-    definition = ctx.settings.metrics_line_counting
     selected: list[tuple[str, Figures]] = []
-    for _, sid in ordered:
-        figures = session_figures(reader, definition, str(user_id), sid, with_files=with_files)
+    for span in sessions_started_between(metrics.db, user_id, start, end):
+        sid = str(span.session_id)
+        figures = session_figures(
+            metrics.reader, metrics.definition, str(user_id), sid, with_files=with_files
+        )
         if figures is not None and figures.activity_count > 0:
             selected.append((sid, figures))
     return selected
 
 
-def _daily(ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery) -> list[tuple[dt.date, Figures]]:
-    reader = metrics_reader(ctx)
-    return daily_series(
-        reader, ctx.settings.metrics_line_counting, str(user_id), query.date_from, query.date_to
-    )
+def _daily(metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery) -> list[tuple[dt.date, Figures]]:
+    return daily_series(metrics.reader, metrics.definition, str(user_id), query.date_from, query.date_to)
 
 
-def churn_body(ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery) -> dict[str, Any]:
+def churn_body(metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery) -> dict[str, Any]:
     """The body of ``GET /metrics/churn`` for a validated query."""
-    definition = ctx.settings.metrics_line_counting
+    definition = metrics.definition
     tail = {"definition": definition, "from": query.from_text, "to": query.to_text}
     if query.session_grain:
         sessions = [
@@ -137,10 +119,10 @@ def churn_body(ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery) -> dict
                 "total_lines_added": f.lines_added,
                 "total_lines_deleted": f.lines_deleted,
             }
-            for sid, f in _selected_sessions(ctx, user_id, query)
+            for sid, f in _selected_sessions(metrics, user_id, query)
         ]
         return {"sessions": sessions, **tail, "grain": "session"}
-    series = _daily(ctx, user_id, query)
+    series = _daily(metrics, user_id, query)
     total = sum_figures(f for _, f in series)
     return {
         "ratio": churn_ratio(total.lines_added, total.lines_deleted),
@@ -164,7 +146,7 @@ def _top(figures: Figures, n: int) -> list[dict[str, Any]]:
     return [{"path": path, "count": count} for path, count in figures.top_files(n)]
 
 
-def context_switching_body(ctx: AppContext, user_id: uuid.UUID, query: MetricsQuery) -> dict[str, Any]:
+def context_switching_body(metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery) -> dict[str, Any]:
     """The body of ``GET /metrics/context-switching`` for a validated query."""
     tail = {"definition": SWITCH_DEFINITION, "from": query.from_text, "to": query.to_text}
     if query.session_grain:
@@ -175,10 +157,10 @@ def context_switching_body(ctx: AppContext, user_id: uuid.UUID, query: MetricsQu
                 "rapid_switch_count": f.rapid_switch_count,
                 "top_files": _top(f, query.top_n),
             }
-            for sid, f in _selected_sessions(ctx, user_id, query, with_files=True)
+            for sid, f in _selected_sessions(metrics, user_id, query, with_files=True)
         ]
         return {"sessions": sessions, **tail, "grain": "session"}
-    series = _daily(ctx, user_id, query)
+    series = _daily(metrics, user_id, query)
     total = sum_figures(f for _, f in series)
     return {
         "switch_count": total.switch_count,
@@ -198,13 +180,12 @@ def context_switching_body(ctx: AppContext, user_id: uuid.UUID, query: MetricsQu
 
 
 @get("/metrics/churn", operation_id="metricsChurn", tags=["metrics"], sync_to_thread=True)
-def churn(request: Request[Any, Any, Any], principal: NamedDependency[Principal]) -> dict[str, Any]:
+def churn(
+    request: Request[Any, Any, Any], metrics: NamedDependency[Metrics], principal: NamedDependency[Principal]
+) -> dict[str, Any]:
     """Lines added/deleted and churn ratio, daily or per session (either mode; caller's data)."""
     query = parse_metrics_query(request.query_params, with_top_n=False)
-    try:
-        return churn_body(request_context(request), principal.user_id, query)
-    except OSError as exc:  # the lake storage is unreachable: a dependency outage, not a bug
-        raise ServiceUnavailable() from exc
+    return churn_body(metrics, principal.user_id, query)
 
 
 @get(
@@ -214,28 +195,23 @@ def churn(request: Request[Any, Any, Any], principal: NamedDependency[Principal]
     sync_to_thread=True,
 )
 def context_switching(
-    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+    request: Request[Any, Any, Any], metrics: NamedDependency[Metrics], principal: NamedDependency[Principal]
 ) -> dict[str, Any]:
     """Editor switches, rapid switches and exact top files, daily or per session."""
     query = parse_metrics_query(request.query_params, with_top_n=True)
-    try:
-        return context_switching_body(request_context(request), principal.user_id, query)
-    except OSError as exc:
-        raise ServiceUnavailable() from exc
+    return context_switching_body(metrics, principal.user_id, query)
 
 
 @post("/metrics/etl/run", operation_id="metricsEtlRun", tags=["metrics"], status_code=200)
-async def etl_run(request: Request[Any, Any, Any], principal: NamedDependency[Principal]) -> dict[str, int]:
+async def etl_run(
+    request: Request[Any, Any, Any], metrics: NamedDependency[Metrics], principal: NamedDependency[Principal]
+) -> dict[str, int]:
     """Admin: flush this process's lake writer, then run one ETL pass synchronously (409 if one runs)."""
-    ctx = request_context(request)
-    principal.require_admin(ctx, "API tokens cannot trigger ETL")
+    principal.require_admin(metrics.settings.admin_user_ids, "API tokens cannot trigger ETL")
     await drain_body(request)
-    try:
-        result = await anyio.to_thread.run_sync(run_manual_pass, ctx)
-    except (OSError, LakeUnavailable) as exc:  # the lake storage is unreachable
-        raise ServiceUnavailable() from exc
+    result = await anyio.to_thread.run_sync(metrics.run_manual_pass)
     if result is None:
-        raise Conflict("ETL pass already in flight")
+        raise AlreadyDone("ETL pass already in flight")
     return {
         "processed_count": result.processed_count,
         "watermark_before": result.watermark_before,

@@ -3,46 +3,75 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
 
-from devflow.jobs.lock import ETL_LOCK, try_runner_lock
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from devflow.config import Settings
+from devflow.db.locks import try_runner_lock
+from devflow.lake.spool.writer import LakeWriter
+from devflow.lake.storage import LakeStorage, lake_io
 from devflow.metrics.etl import EtlEnv, PassResult, run_pass
-from devflow.metrics.queries import lake_storage
-
-if TYPE_CHECKING:
-    from devflow.http.context import AppContext
+from devflow.metrics.queries import MetricsReader
 
 log = logging.getLogger("devflow.metrics")
 
-
-def etl_env(ctx: AppContext) -> EtlEnv:
-    """The ETL's view of an app context."""
-    return EtlEnv(settings=ctx.settings, db=ctx.db, storage=lake_storage(ctx))
+ETL_LOCK = "metrics-etl"
 
 
-def flush_own_writer(ctx: AppContext) -> None:
-    """Make this process's buffered events visible in the lake (a manual run does this first)."""
-    writer = getattr(ctx, "lake_writer", None)
-    if writer is not None:
-        writer.flush()
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The metrics context's long-lived objects: the ETL's inputs and the cached partition reader."""
 
+    settings: Settings
+    engine: Engine
+    db: sessionmaker[Session]
+    storage: LakeStorage
+    reader: MetricsReader
+    writer: LakeWriter | None = None  # this process's spool, flushed before a manual pass
 
-def run_locked_pass(ctx: AppContext, *, rebuild: bool = False, take_all: bool = False) -> PassResult | None:
-    """One pass if no other runner holds the ETL lock (anywhere); None when one does."""
-    with try_runner_lock(ctx.engine, ctx.settings.data_dir, ETL_LOCK) as held:
-        if not held:
-            return None
-        return run_pass(etl_env(ctx), rebuild=rebuild, take_all=take_all)
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        engine: Engine,
+        db: sessionmaker[Session],
+        storage: LakeStorage,
+        writer: LakeWriter | None = None,
+    ) -> Metrics:
+        """The context's objects for ``settings`` (no I/O)."""
+        return cls(settings, engine, db, storage, MetricsReader(storage), writer)
 
+    @property
+    def definition(self) -> str:
+        """The line definition in force (``METRICS_LINE_COUNTING``)."""
+        return self.settings.metrics_line_counting
 
-def run_manual_pass(ctx: AppContext) -> PassResult | None:
-    """``POST /metrics/etl/run``: flush this process's writer, then one locked pass."""
-    flush_own_writer(ctx)
-    return run_locked_pass(ctx)
+    @property
+    def env(self) -> EtlEnv:
+        """What one pass needs."""
+        return EtlEnv(settings=self.settings, db=self.db, storage=self.storage)
 
+    def _data_dir(self) -> Path:
+        return self.settings.data_dir
 
-def scheduled_etl(ctx: AppContext) -> None:
-    """The scheduler's ETL tick: one pass unless another runner holds the lock."""
-    result = run_locked_pass(ctx)
-    if result is None:
-        log.info("scheduled ETL pass skipped: another pass is in flight")
+    @lake_io
+    def run_locked_pass(self, *, rebuild: bool = False, take_all: bool = False) -> PassResult | None:
+        """One pass if no other runner holds the ETL lock (anywhere); None when one does."""
+        with try_runner_lock(self.engine, self._data_dir(), ETL_LOCK) as held:
+            if not held:
+                return None
+            return run_pass(self.env, rebuild=rebuild, take_all=take_all)
+
+    @lake_io
+    def run_manual_pass(self) -> PassResult | None:
+        """``POST /metrics/etl/run``: flush this process's writer (§6.5), then one locked pass."""
+        if self.writer is not None:
+            self.writer.flush()
+        return self.run_locked_pass()
+
+    def run_scheduled_pass(self) -> PassResult:
+        """The scheduler's tick (the job runner already holds the ETL lock)."""
+        return run_pass(self.env)

@@ -1,0 +1,88 @@
+"""Telemetry: the wire schema of events, per-event validation, sessions, and the ingest path from a
+request body to durable rows in the lake (contract §3.6, §4). Other contexts use this module only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+from sqlalchemy.orm import Session, sessionmaker
+
+from devflow.kernel.clock import Clock
+from devflow.lake.spool.writer import LakeWriter
+from devflow.lake.storage import LakeUnavailable
+from devflow.telemetry.arrow import events_to_table, fingerprint, spool_events_table, typed_struct
+from devflow.telemetry.ingest import Caller, ingest_batch
+from devflow.telemetry.schema import (
+    EVENT_SCHEMA,
+    EVENT_TYPES,
+    EVENTS_DIR,
+    LINE_RANGE,
+    QUARANTINE_DIR,
+    QUARANTINE_SCHEMA,
+    TS,
+)
+from devflow.telemetry.sessions import (
+    SessionCache,
+    SessionSpan,
+    claim_sessions,
+    current_sessions,
+    sessions_started_between,
+)
+from devflow.telemetry.tables import EVENTS_TABLE, QUARANTINE_TABLE, TELEMETRY_TABLES
+from devflow.telemetry.validation import validate_events
+
+__all__ = [
+    "EVENTS_DIR",
+    "EVENTS_TABLE",
+    "EVENT_SCHEMA",
+    "EVENT_TYPES",
+    "LINE_RANGE",
+    "QUARANTINE_DIR",
+    "QUARANTINE_SCHEMA",
+    "QUARANTINE_TABLE",
+    "TELEMETRY_TABLES",
+    "TS",
+    "Caller",
+    "SessionSpan",
+    "Telemetry",
+    "claim_sessions",
+    "current_sessions",
+    "events_to_table",
+    "fingerprint",
+    "sessions_started_between",
+    "spool_events_table",
+    "typed_struct",
+    "validate_events",
+]
+
+# Requests of one process that may be in their worker-thread part at once. That part is mostly
+# Python holding the GIL, so more threads only add GIL hand-offs; the fsync is awaited on the event
+# loop, so on SQLite one thread never idles. PostgreSQL round trips (token lookup, session claims)
+# do block the thread: two overlap them.
+INGEST_THREADS = {"sqlite": 1}
+INGEST_THREADS_DEFAULT = 2
+
+
+@dataclass(slots=True)
+class Telemetry:
+    """The ingest path's long-lived objects, built once per process."""
+
+    db: sessionmaker[Session]
+    writer: LakeWriter | None  # None in processes that serve no ingest (CLI commands)
+    clock: Clock
+    sessions: SessionCache = field(default_factory=SessionCache)
+    _limiter: anyio.CapacityLimiter | None = None
+
+    def ingest(self, caller: Caller, body: bytes | None) -> tuple[int, bytes]:
+        """One request body → (the lake writer's ticket, the encoded 202 body); see :func:`ingest_batch`."""
+        if self.writer is None:
+            raise LakeUnavailable("this process has no lake writer")
+        return ingest_batch(self.db, self.writer, caller, body, self.sessions, self.clock)
+
+    def thread_limiter(self) -> anyio.CapacityLimiter:
+        """The per-process bound on ingest threads (created on the event loop at first use)."""
+        if self._limiter is None:
+            dialect = self.db.kw["bind"].dialect.name
+            self._limiter = anyio.CapacityLimiter(INGEST_THREADS.get(dialect, INGEST_THREADS_DEFAULT))
+        return self._limiter

@@ -13,24 +13,18 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.http.errors import InvalidJSON, NotFound, PayloadTooLarge, ServiceUnavailable, ValidationFailed
+from devflow.kernel.clock import Clock, epoch_us, utc_now
+from devflow.kernel.errors import InvalidJSON, NotFound, TooLarge, ValidationFailed
+from devflow.kernel.ids import uuid7
 from devflow.kernel.jsontext import MalformedJSON, normalise_json_text
-from devflow.lake.ids import uuid7
-from devflow.lake.writer import LakeUnavailable, LakeWriter
-from devflow.telemetry.arrow import (
-    TYPED_STRUCT_COLUMN,
-    epoch_us,
-    fingerprint,
-    quarantine_table,
-    spool_events_table,
-    typed_struct,
-)
+from devflow.lake.spool.writer import Append, LakeWriter
+from devflow.telemetry.arrow import fingerprint, quarantine_table, spool_events_table, typed_struct
+from devflow.telemetry.schema import EVENTS_DIR, QUARANTINE_DIR
 from devflow.telemetry.sessions import SessionCache, UserGone, claim_sessions, session_spans
 from devflow.telemetry.validation import validate_events
 
@@ -110,7 +104,7 @@ def decode_events(body: bytes | None) -> tuple[list[Any], list[msgspec.Raw], boo
     if not events:
         raise ValidationFailed("events must be a non-empty array")
     if len(events) > MAX_EVENTS:
-        raise PayloadTooLarge(message=f"events must contain at most {MAX_EVENTS} items")
+        raise TooLarge(message=f"events must contain at most {MAX_EVENTS} items")
     raws = _raw_events_decoder.decode(raw_events)
     return events, raws, bool(getattr(_floats, "seen", True))
 
@@ -121,15 +115,16 @@ def ingest_batch(
     caller: Caller,
     body: bytes | None,
     sessions: SessionCache | None = None,
+    clock: Clock = utc_now,
 ) -> tuple[int, bytes]:
     """Process one ``POST /telemetry`` body: (the lake writer's ticket, the encoded 202 body).
 
     The rows are written to the spool but the 202 may be sent only once they are durable:
     ``writer.sync(ticket)`` or ``await writer.wait_durable(ticket)`` first (the route waits on the
     event loop, so no thread is held during the fsync). Raises the contract's 400/404/413 errors,
-    and 503 when the lake cannot take the batch.
+    and :class:`~devflow.lake.storage.LakeUnavailable` when the lake cannot take the batch.
     """
-    received_at = datetime.now(UTC)
+    received_at = clock()
     events, raws, saw_float = decode_events(body)
     received_us = epoch_us(received_at)
     batch = validate_events(events, received_us)
@@ -159,7 +154,7 @@ def ingest_batch(
     batch_id = str(uuid7())
     accepted_events = batch.events if not conflicts else [batch.events[i] for i in keep]
     indexes = batch.indexes if not conflicts else [batch.indexes[i] for i in keep]
-    events_table = None
+    appends: list[Append] = []
     if accepted_events:
         events_table = spool_events_table(
             user_id=user_id,
@@ -172,10 +167,8 @@ def ingest_batch(
             fingerprints=[fingerprint(e, may_contain_floats=saw_float) for e in accepted_events],
             raws=[bytes(raws[i]) for i in indexes],
         )
-        struct = typed_struct(accepted_events)
-        if struct is not None:  # lets the flush skip parsing ``raw`` again
-            events_table = events_table.append_column(TYPED_STRUCT_COLUMN, struct)
-    quarantine = None
+        # The typed columns travel in memory next to the spooled rows (the flush parses nothing).
+        appends.append(Append(EVENTS_DIR, events_table, memo=typed_struct(accepted_events)))
     if rejected:
         quarantine = quarantine_table(
             user_id=user_id,
@@ -185,10 +178,8 @@ def ingest_batch(
             reasons=[reason for _, reason in rejected],
             raws=[bytes(raws[index]) for index, _ in rejected],
         )
-    try:
-        ticket = writer.write(events_table, quarantine)
-    except LakeUnavailable as exc:
-        raise ServiceUnavailable() from exc
+        appends.append(Append(QUARANTINE_DIR, quarantine))
+    ticket = writer.write(*appends)
     return ticket, _response_encoder.encode(
         IngestResponse(
             message="Telemetry accepted",

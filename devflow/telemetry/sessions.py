@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, select, update
+from sqlalchemy import Engine, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.accounts.models import User
+from devflow.accounts import User
+from devflow.kernel.clock import epoch_us, from_epoch_us
 from devflow.telemetry.models import Session as TelemetrySession
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SessionCache:
@@ -124,11 +124,6 @@ class UserGone(Exception):
     """A JWT names a user whose row no longer exists (→ 404 User not found)."""
 
 
-def from_epoch_us(micros: int) -> datetime:
-    """An aware UTC datetime from microseconds since the epoch."""
-    return _EPOCH + timedelta(microseconds=micros)
-
-
 def session_spans(session_ids: list[str], timestamps_us: list[int]) -> dict[str, tuple[int, int]]:
     """(earliest, latest) event time in µs per session id."""
     spans: dict[str, tuple[int, int]] = {}
@@ -170,11 +165,11 @@ def claim_sessions(
         if not todo and not check_user_exists:
             return conflicts
         spans = todo
-        known_owned = all(sid in cache._known for sid in todo)  # only widening left to do
+        known_owned = all(cache.get(sid) is not None for sid in todo)  # only widening left to do
         if known_owned and not check_user_exists:
             rows = []
             for sid, (earliest, latest) in todo.items():
-                _, known_start, known_last = cache._known[sid]
+                _, known_start, known_last = cache.get(sid) or (user_id, earliest, latest)
                 rows.append(
                     {
                         "b_id": uuid.UUID(sid),
@@ -184,7 +179,7 @@ def claim_sessions(
                 )
             cache.widener.widen(db, rows)
             for sid, (earliest, latest) in todo.items():
-                _, known_start, known_last = cache._known.get(sid, (user_id, earliest, latest))
+                _, known_start, known_last = cache.get(sid) or (user_id, earliest, latest)
                 cache.remember(sid, user_id, min(earliest, known_start), max(latest, known_last))
             return conflicts
     committed: dict[str, tuple[uuid.UUID, int, int]] = {}
@@ -193,10 +188,6 @@ def claim_sessions(
         for sid, (owner, earliest, latest) in committed.items():
             cache.remember(sid, owner, earliest, latest)
     return conflicts
-
-
-def _epoch_us(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def _claim_in_transaction(
@@ -244,8 +235,8 @@ def _claim_in_transaction(
             earliest, latest = from_epoch_us(spans[text][0]), from_epoch_us(spans[text][1])
             committed[text] = (
                 owner,
-                _epoch_us(min(earliest, start_time)),
-                _epoch_us(max(latest, last_event_at)),
+                epoch_us(min(earliest, start_time)),
+                epoch_us(max(latest, last_event_at)),
             )
             if earliest < start_time:
                 tx.execute(
@@ -260,3 +251,75 @@ def _claim_in_transaction(
                     .values(last_event_at=latest)
                 )
         return conflicts
+
+
+# -- what other contexts read about sessions -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpan:
+    """A session as the database knows it: its owner and the span of its events."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    start_time: datetime
+    last_event_at: datetime
+
+
+def sessions_started_between(
+    db: sessionmaker[Session], user_id: uuid.UUID, start: datetime, end: datetime
+) -> list[SessionSpan]:
+    """The user's sessions whose ``start_time`` lies in ``[start, end]``, ordered by (start, id)."""
+    with db() as session:
+        rows = session.execute(
+            select(
+                TelemetrySession.user_id,
+                TelemetrySession.id,
+                TelemetrySession.start_time,
+                TelemetrySession.last_event_at,
+            ).where(
+                TelemetrySession.user_id == user_id,
+                TelemetrySession.start_time >= start,
+                TelemetrySession.start_time <= end,
+            )
+        ).all()
+    spans = [SessionSpan(*row) for row in rows]
+    spans.sort(key=lambda s: (s.start_time, str(s.session_id)))
+    return spans
+
+
+def current_sessions(
+    db: Session, user_ids: Iterable[uuid.UUID] | None = None, active_since: datetime | None = None
+) -> list[SessionSpan]:
+    """Each user's current session (contract §7.2 step 3): greatest ``last_event_at``, ties broken by
+    greatest ``start_time``; for the given users, or for every user with a session active since
+    ``active_since``. Runs on the caller's session (an evaluation reads it under its user lock)."""
+    ranked = select(
+        TelemetrySession.user_id,
+        TelemetrySession.id.label("session_id"),
+        TelemetrySession.start_time,
+        TelemetrySession.last_event_at,
+        func.row_number()
+        .over(
+            partition_by=TelemetrySession.user_id,
+            order_by=(
+                TelemetrySession.last_event_at.desc(),
+                TelemetrySession.start_time.desc(),
+                TelemetrySession.id.desc(),
+            ),
+        )
+        .label("rank"),
+    )
+    if user_ids is not None:
+        ranked = ranked.where(TelemetrySession.user_id.in_(list(user_ids)))
+    if active_since is not None:
+        # Candidates (§7.1) are users with *some* session active in the window; their current session
+        # is by definition the one with the greatest last_event_at, so filtering the users first is
+        # equivalent.
+        active = select(TelemetrySession.user_id).where(TelemetrySession.last_event_at > active_since)
+        ranked = ranked.where(TelemetrySession.user_id.in_(active.distinct()))
+    sub = ranked.subquery()
+    rows = db.execute(
+        select(sub.c.user_id, sub.c.session_id, sub.c.start_time, sub.c.last_event_at).where(sub.c.rank == 1)
+    ).all()
+    return [SessionSpan(*row) for row in rows]

@@ -7,10 +7,18 @@ fractional part that fit in int64 (larger ones are ``invalid_field``); booleans 
 ``false`` only. A required container is checked before its fields and reported by its own path
 (contract 1.1): a ``git_activity`` without ``git`` (or with ``"git": null``) is
 ``missing_field:git``, one with ``"git": 5`` is ``invalid_field:git``.
+
+Both ways of deciding come from the one field table of :mod:`devflow.telemetry.schema`: the ordered
+per-field checks (which also name the reason), and msgspec Structs built from the same table that
+check a whole batch in C. The Structs decide only "every event passes checks 1, 2 and 6–8"; when any
+event fails, the ordered checks find each event's reason.
 """
 
 from __future__ import annotations
 
+import functools
+import keyword
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,22 +26,14 @@ from typing import Annotated, Any
 
 import msgspec
 
+from devflow.telemetry.schema import EVENT_FIELDS, EVENT_TYPES, WORKSPACE, EventField, ValueKind
 from devflow.telemetry.timestamps import parse_timestamp_us
 
-EVENT_TYPES = frozenset(
-    {"file_save", "text_change", "editor_switch", "debug_session_start", "terminal_open", "git_activity"}
-)
 FUTURE_TOLERANCE_US = 3600 * 1_000_000  # timestamp ≤ receive time + 1 hour (check 5)
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+_KNOWN_TYPES = frozenset(EVENT_TYPES)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-Check = Callable[[Any], bool]
-
-
-def is_str(value: Any) -> bool:
-    """A JSON string."""
-    return value.__class__ is str
 
 
 def is_int(value: Any) -> bool:
@@ -43,86 +43,7 @@ def is_int(value: Any) -> bool:
     return value.__class__ is float and value.is_integer() and INT64_MIN <= value <= INT64_MAX
 
 
-def is_positive_int(value: Any) -> bool:
-    """An integer ≥ 1 (``file.lines``)."""
-    return is_int(value) and value >= 1
-
-
-def is_natural_int(value: Any) -> bool:
-    """An integer ≥ 0 (``git.changed_files_count``)."""
-    return is_int(value) and value >= 0
-
-
-def is_bool(value: Any) -> bool:
-    """JSON ``true`` or ``false`` only."""
-    return value.__class__ is bool
-
-
-def is_number(value: Any) -> bool:
-    """Any JSON number (not a boolean)."""
-    return value.__class__ is int or value.__class__ is float
-
-
-FieldSpec = tuple[str, str, Check]  # (parent object, key, check)
-
-_FILE_REQUIRED: tuple[FieldSpec, ...] = (("file", "path", is_str),)
-_FILE_OPTIONAL: tuple[FieldSpec, ...] = (
-    ("file", "name", is_str),
-    ("file", "absolute_path", is_str),
-    ("file", "extension", is_str),
-    ("file", "language", is_str),
-    ("file", "workspace", is_str),
-    ("file", "lines", is_positive_int),
-    ("file", "size_bytes", is_int),
-)
-_SWITCH_END: tuple[FieldSpec, ...] = tuple(
-    (end, key, is_str) for end in ("from", "to") for key in ("file", "language", "module")
-)
-
-REQUIRED: dict[str, tuple[FieldSpec, ...]] = {
-    "file_save": _FILE_REQUIRED,
-    "text_change": (
-        *_FILE_REQUIRED,
-        ("metrics", "characters_added", is_int),
-        ("metrics", "characters_deleted", is_int),
-        ("metrics", "change_count", is_int),
-        ("metrics", "edit_duration_ms", is_int),
-        ("metrics", "is_large_paste", is_bool),
-        ("metrics", "is_possible_rewrite", is_bool),
-        ("metrics", "is_possible_undo_cycle", is_bool),
-    ),
-    "editor_switch": (
-        ("metrics", "switch_interval_seconds", is_number),
-        ("metrics", "is_cross_module_switch", is_bool),
-        ("metrics", "is_rapid_context_switching", is_bool),
-    ),
-    "debug_session_start": (("debug", "name", is_str), ("debug", "type", is_str)),
-    "terminal_open": (("terminal", "name", is_str),),
-    "git_activity": (("git", "changed_files_count", is_natural_int),),
-}
-OPTIONAL: dict[str, tuple[FieldSpec, ...]] = {
-    "file_save": _FILE_OPTIONAL,
-    "text_change": _FILE_OPTIONAL,  # + metrics.affected_line_ranges, checked after these
-    "editor_switch": _SWITCH_END,
-    "debug_session_start": (("debug", "launch_configuration_name", is_str),),
-    "terminal_open": (("terminal", "shell_type", is_str),),
-    "git_activity": (("git", "branch", is_str),),
-}
-
-
-@dataclass(slots=True)
-class ValidatedBatch:
-    """Outcome of checks 1–8 for one request: parallel lists for the accepted events."""
-
-    indexes: list[int] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    session_ids: list[str] = field(default_factory=list)  # lower-cased
-    timestamps_us: list[int] = field(default_factory=list)
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, reason), ascending
-
-
-def _line_ranges_reason(value: Any) -> str | None:
-    path = "metrics.affected_line_ranges"
+def _line_ranges_reason(value: Any, path: str) -> str | None:
     if value.__class__ is not list:
         return f"invalid_field:{path}"
     for i, item in enumerate(value):
@@ -137,63 +58,55 @@ def _line_ranges_reason(value: Any) -> str | None:
     return None
 
 
+_CHECKS: dict[ValueKind, Callable[[Any], bool]] = {
+    ValueKind.STRING: lambda v: v.__class__ is str,
+    ValueKind.INTEGER: is_int,
+    ValueKind.POSITIVE_INTEGER: lambda v: is_int(v) and v >= 1,
+    ValueKind.NATURAL_INTEGER: lambda v: is_int(v) and v >= 0,
+    ValueKind.BOOLEAN: lambda v: v.__class__ is bool,
+    ValueKind.NUMBER: lambda v: v.__class__ is int or v.__class__ is float,
+}
+
+
+def _value_reason(spec: EventField, value: Any) -> str | None:
+    if spec.kind is ValueKind.LINE_RANGES:
+        return _line_ranges_reason(value, spec.path)
+    return None if _CHECKS[spec.kind](value) else f"invalid_field:{spec.path}"
+
+
 def field_reason(event: dict[str, Any], kind: str) -> str | None:
     """Checks 6–8 for an event whose ``type`` is ``kind``: the reason of the first failure, or None."""
-    workspace = event.get("workspace")
+    workspace = event.get(WORKSPACE.key)
     if workspace is None:
-        return "missing_field:workspace"
+        return f"missing_field:{WORKSPACE.path}"
     if workspace.__class__ is not str:
-        return "invalid_field:workspace"
-    for parent_key, key, check in REQUIRED[kind]:
-        parent = event.get(parent_key)
+        return f"invalid_field:{WORKSPACE.path}"
+    for spec in EVENT_FIELDS[kind]:
+        parent = event.get(spec.parent) if spec.parent is not None else event
         if parent is None:
-            return f"missing_field:{parent_key}"
-        if parent.__class__ is not dict:
-            return f"invalid_field:{parent_key}"
-        value = parent.get(key)
-        if value is None:
-            return f"missing_field:{parent_key}.{key}"
-        if not check(value):
-            return f"invalid_field:{parent_key}.{key}"
-    for parent_key, key, check in OPTIONAL[kind]:
-        parent = event.get(parent_key)
-        if parent is None:
+            if spec.required:
+                return f"missing_field:{spec.parent}"
             continue
         if parent.__class__ is not dict:
-            return f"invalid_field:{parent_key}"
-        value = parent.get(key)
-        if value is not None and not check(value):
-            return f"invalid_field:{parent_key}.{key}"
-    if kind == "text_change":
-        ranges = event["metrics"].get("affected_line_ranges")
-        if ranges is not None:
-            return _line_ranges_reason(ranges)
+            return f"invalid_field:{spec.parent}"
+        value = parent.get(spec.key)
+        if value is None:
+            if spec.required:
+                return f"missing_field:{spec.path}"
+            continue
+        reason = _value_reason(spec, value)
+        if reason is not None:
+            return reason
     return None
 
 
-# -- whole-batch fast path ------------------------------------------------------------------------
-# msgspec Structs that mirror REQUIRED/OPTIONAL exactly: converting a batch to ``list[_Event]``
-# succeeds only when every event is an object of a known type whose fields all pass checks 6–8
-# (unknown keys are ignored, as in the lake's ``raw`` column). That is the common case, and msgspec
-# checks it in C, an order of magnitude faster than the per-field Python checks above. When any event
-# fails, the converter's error is discarded and the ordered checks find each event's reason.
-# Integers written as ``1.0`` are valid (``is_int``) but not for msgspec: such a batch merely takes
-# the slow path.
+# -- whole-batch decision in C ----------------------------------------------------------------------
+# Converting a batch to ``list[<union of one Struct per type>]`` succeeds only when every event is an
+# object of a known type whose known fields all pass checks 6–8 (unknown keys are ignored, as the
+# lake's ``raw`` column keeps them). msgspec's ``int`` refuses ``1.0``, which the checks accept: such
+# a batch merely takes the ordered path.
 
 _Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
-_Lines = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
-_Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
-
-
-class _File(msgspec.Struct, gc=False):
-    path: str
-    name: str | None = None
-    absolute_path: str | None = None
-    extension: str | None = None
-    language: str | None = None
-    workspace: str | None = None
-    lines: _Lines | None = None
-    size_bytes: _Int64 | None = None
 
 
 class _Range(msgspec.Struct, gc=False):
@@ -201,78 +114,59 @@ class _Range(msgspec.Struct, gc=False):
     end: _Int64
 
 
-class _TextMetrics(msgspec.Struct, gc=False):
-    characters_added: _Int64
-    characters_deleted: _Int64
-    change_count: _Int64
-    edit_duration_ms: _Int64
-    is_large_paste: bool
-    is_possible_rewrite: bool
-    is_possible_undo_cycle: bool
-    affected_line_ranges: list[_Range] | None = None
+_MSGSPEC_TYPES: dict[ValueKind, Any] = {
+    ValueKind.STRING: str,
+    ValueKind.INTEGER: _Int64,
+    ValueKind.POSITIVE_INTEGER: Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)],
+    ValueKind.NATURAL_INTEGER: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)],
+    ValueKind.BOOLEAN: bool,
+    ValueKind.NUMBER: float,  # msgspec's float takes JSON integers too, never booleans
+    ValueKind.LINE_RANGES: list[_Range],
+}
 
 
-class _SwitchMetrics(msgspec.Struct, gc=False):
-    switch_interval_seconds: float  # msgspec's float takes JSON integers too, never booleans
-    is_cross_module_switch: bool
-    is_rapid_context_switching: bool
+def _attribute(name: str) -> str:
+    """A Struct attribute for a JSON key: keywords (``from``) get a trailing underscore and a rename."""
+    return f"{name}_" if keyword.iskeyword(name) else name
 
 
-class _SwitchEnd(msgspec.Struct, gc=False):
-    file: str | None = None
-    language: str | None = None
-    module: str | None = None
+def _field_def(name: str, annotation: Any, required: bool) -> tuple[Any, ...]:
+    if required:
+        return (_attribute(name), annotation)
+    return (_attribute(name), annotation | None, None)
 
 
-class _Debug(msgspec.Struct, gc=False):
-    name: str
-    type: str
-    launch_configuration_name: str | None = None
+def _renames(names: Sequence[str]) -> dict[str, str]:
+    return {_attribute(n): n for n in names if _attribute(n) != n}
 
 
-class _Terminal(msgspec.Struct, gc=False):
-    name: str
-    shell_type: str | None = None
+def _event_struct(kind: str) -> type[msgspec.Struct]:
+    fields = EVENT_FIELDS[kind]
+    parents: dict[str, list[EventField]] = {}
+    for spec in fields:
+        assert spec.parent is not None  # top-level keys other than workspace are not type-specific
+        parents.setdefault(spec.parent, []).append(spec)
+    definitions: list[tuple[Any, ...]] = [(WORKSPACE.key, str)]
+    for parent, specs in parents.items():
+        container = msgspec.defstruct(
+            f"_{kind}_{parent}",
+            [_field_def(s.key, _MSGSPEC_TYPES[s.kind], s.required) for s in specs],
+            gc=False,
+        )
+        definitions.append(_field_def(parent, container, any(s.required for s in specs)))
+    ordered = [d for d in definitions if len(d) == 2] + [d for d in definitions if len(d) == 3]
+    return msgspec.defstruct(
+        f"_{kind}",
+        ordered,
+        tag_field="type",
+        tag=kind,
+        gc=False,
+        rename=_renames([WORKSPACE.key, *parents]),
+    )
 
 
-class _Git(msgspec.Struct, gc=False):
-    changed_files_count: _Count
-    branch: str | None = None
-
-
-class _Base(msgspec.Struct, tag_field="type", gc=False):
-    workspace: str
-
-
-class _FileSave(_Base, tag="file_save"):
-    file: _File
-
-
-class _TextChange(_Base, tag="text_change"):
-    file: _File
-    metrics: _TextMetrics
-
-
-class _EditorSwitch(_Base, tag="editor_switch"):
-    metrics: _SwitchMetrics
-    from_: _SwitchEnd | None = msgspec.field(default=None, name="from")
-    to: _SwitchEnd | None = None
-
-
-class _DebugStart(_Base, tag="debug_session_start"):
-    debug: _Debug
-
-
-class _TerminalOpen(_Base, tag="terminal_open"):
-    terminal: _Terminal
-
-
-class _GitActivity(_Base, tag="git_activity"):
-    git: _Git
-
-
-_Event = _FileSave | _TextChange | _EditorSwitch | _DebugStart | _TerminalOpen | _GitActivity
-_batch_type = list[_Event]
+# A tagged union on "type": msgspec picks each event's Struct from its tag.
+_batch_type: Any = list[functools.reduce(operator.or_, (_event_struct(kind) for kind in EVENT_TYPES))]  # type: ignore[misc]
 
 
 def all_fields_valid(events: Sequence[Any]) -> bool:
@@ -284,13 +178,24 @@ def all_fields_valid(events: Sequence[Any]) -> bool:
     return True
 
 
+@dataclass(slots=True)
+class ValidatedBatch:
+    """Outcome of checks 1–8 for one request: parallel lists for the accepted events."""
+
+    indexes: list[int] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    session_ids: list[str] = field(default_factory=list)  # lower-cased
+    timestamps_us: list[int] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, reason), ascending
+
+
 def validate_events(events: Sequence[Any], received_at_us: int) -> ValidatedBatch:
     """Run checks 1–8 of §4.6 on every event, in array order."""
     return _validate(events, received_at_us, fields_known_valid=all_fields_valid(events))
 
 
 def validate_events_in_order(events: Sequence[Any], received_at_us: int) -> ValidatedBatch:
-    """Checks 1–8 of §4.6 for each event in turn (the reference the fast path must agree with)."""
+    """Checks 1–8 of §4.6 for each event in turn (the reference the whole-batch decision must agree with)."""
     return _validate(events, received_at_us, fields_known_valid=False)
 
 
@@ -308,7 +213,7 @@ def _validate(events: Sequence[Any], received_at_us: int, *, fields_known_valid:
                 out.rejected.append((index, "not_an_object"))
                 continue
             kind = event.get("type")
-            if kind.__class__ is not str or kind not in EVENT_TYPES:
+            if kind.__class__ is not str or kind not in _KNOWN_TYPES:
                 out.rejected.append((index, "unknown_type"))
                 continue
         session_id = event.get("session_id")

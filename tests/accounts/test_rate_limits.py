@@ -19,14 +19,9 @@ from litestar import Request
 from litestar.testing import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.accounts.ratelimit import (
-    AuthRateLimiter,
-    client_ip,
-    is_loopback_or_private,
-    limiter_key,
-    warn_if_proxy_unconfigured,
-)
+from devflow.accounts.ratelimit import AuthRateLimiter, limiter_key, warn_if_proxy_unconfigured
 from devflow.config import Settings
+from devflow.http.clients import client_ip, is_loopback_or_private
 from tests.accounts.conftest import insert_password_user
 
 TOO_MANY = {"error": "Too many requests"}

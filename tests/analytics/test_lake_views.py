@@ -27,7 +27,7 @@ from devflow.analytics.generate import GenerateReport, write_synthetic
 from devflow.analytics.synthetic import SyntheticSpec, generate
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
-from devflow.lake.models import LakeFile
+from devflow.lake.registry import LakeFile
 from devflow.lake.storage import LakeStorage
 from devflow.metrics.etl import EtlEnv, run_pass
 from devflow.telemetry.models import Session as TelemetrySession

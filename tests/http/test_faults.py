@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from litestar import Request, get
+from litestar import get
+from litestar.di import NamedDependency
 from litestar.testing import TestClient
 from sqlalchemy import text
 
+from devflow.accounts import Accounts
 from devflow.app import create_app
 from devflow.config import Settings
 from devflow.db.engine import make_engine as create_engine_for_url
-from devflow.http.context import request_context
 from tests.support.accounts import create_user
 
 ALLOWED = "http://localhost:5173"
@@ -24,8 +25,8 @@ def boom() -> None:
 
 
 @get("/probe/db", sync_to_thread=True)
-def db_probe(request: Request[Any, Any, Any]) -> dict[str, int]:
-    with request_context(request).db() as session:
+def db_probe(accounts: NamedDependency[Accounts]) -> dict[str, int]:
+    with accounts.db() as session:
         return {"one": int(session.execute(text("SELECT 1")).scalar_one())}
 
 

@@ -14,9 +14,8 @@ import pytest
 from litestar.testing import TestClient
 
 from devflow.config import Settings
-from devflow.insights.jobs import INSIGHT_CHECK_LOCK, insight_jobs
-from devflow.insights.pipeline import run_insights
-from devflow.jobs.scheduler import register_jobs
+from devflow.insights import run_insights
+from devflow.jobs import INSIGHT_CHECK_LOCK, enabled_jobs
 from tests.conftest import BASE_ENV
 from tests.insights.support import (
     FakeGemini,
@@ -28,6 +27,7 @@ from tests.insights.support import (
     recommendation_rows,
 )
 from tests.support.accounts import create_user
+from tests.support.lake import services_of
 
 
 @pytest.fixture()
@@ -50,7 +50,7 @@ def test_pass_evaluates_active_users_outside_cooldown(client: TestClient[Any], s
     quiet = create_user(settings)
     add_session(settings, quiet.id, minutes=15)
 
-    summary = run_insights(client.app.state["ctx"])
+    summary = run_insights(services_of(client).insights)
     assert summary.as_dict() | {"duration_ms": 0} == {
         "candidates": 3,
         "in_cooldown": 1,
@@ -67,7 +67,7 @@ def test_pass_evaluates_active_users_outside_cooldown(client: TestClient[Any], s
     assert [(r.id, r.user_action) for r in recommendation_rows(settings, cooling.id)] == [(held, None)]
     assert evaluations(settings, quiet.id) == []
     # A second pass right away finds everyone in cooldown or quiet: nothing new, the model is not asked.
-    again = run_insights(client.app.state["ctx"])
+    again = run_insights(services_of(client).insights)
     assert again.evaluated == 0 and again.in_cooldown == 2
     assert pending_count(settings, due.id) == 1
 
@@ -84,7 +84,7 @@ def test_pass_bounds_concurrent_model_calls(
     users = [create_user(settings) for _ in range(9)]
     for user in users:
         add_session(settings, user.id, minutes=250)
-    summary = run_insights(client.app.state["ctx"])
+    summary = run_insights(services_of(client).insights)
     assert summary.evaluated == 9 and summary.errors == 0
     assert summary.outcomes == {"stuck_loop": 9}
     assert len(gemini.calls) == 9
@@ -102,7 +102,7 @@ def test_pass_survives_model_failures(
     gemini.reply.status = 500
     user = create_user(settings)
     add_session(settings, user.id, minutes=250)
-    summary = run_insights(client.app.state["ctx"])
+    summary = run_insights(services_of(client).insights)
     assert summary.outcomes == {"llm_failed": 1} and summary.errors == 0
     assert evaluations(settings, user.id) == ["failed"]
 
@@ -111,13 +111,12 @@ def test_job_registration_follows_insights_enabled(
     make_client: Callable[..., TestClient[Any]],
 ) -> None:
     """§7.1: scheduled every INSIGHT_CHECK_INTERVAL_SECONDS unless INSIGHTS_ENABLED is false or 0."""
-    enabled = make_client(INSIGHTS_ENABLED="true", INSIGHT_CHECK_INTERVAL_SECONDS="120").app.state["ctx"]
-    [job] = insight_jobs(enabled)
-    assert job.name == INSIGHT_CHECK_LOCK and job.interval_seconds == 120
-    assert INSIGHT_CHECK_LOCK in [j.name for j in register_jobs(enabled)]
+    enabled = services_of(make_client(INSIGHTS_ENABLED="true", INSIGHT_CHECK_INTERVAL_SECONDS="120"))
+    [job] = [j for j in enabled_jobs(enabled) if j.name == INSIGHT_CHECK_LOCK]
+    assert job.interval_seconds == 120
     for off in ("false", "0", "FALSE"):
-        ctx = make_client(INSIGHTS_ENABLED=off).app.state["ctx"]
-        assert insight_jobs(ctx) == []
+        services = services_of(make_client(INSIGHTS_ENABLED=off))
+        assert INSIGHT_CHECK_LOCK not in [j.name for j in enabled_jobs(services)]
 
 
 def test_cli_insights_run(settings: Settings, database_url: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from litestar.testing import TestClient
 
 from devflow.config import Settings
-from devflow.insights.pipeline import evaluate_user, insight_services
+from devflow.insights.pipeline import evaluate_user
 from tests.insights.support import (
     add_evaluation,
     add_recommendation,
@@ -23,6 +23,7 @@ from tests.insights.support import (
     workflow_states,
 )
 from tests.support.accounts import TestUser, create_user
+from tests.support.lake import services_of
 
 TRIGGER = "/api/v1/recommendations/trigger"
 COOLDOWN = {"skipped": True, "reason": "cooldown"}
@@ -245,8 +246,8 @@ def test_evaluate_user_direct_call_matches_http(client: TestClient[Any], setting
     """The trigger is a thin wrapper: the pipeline function gives the same outcome on the app context."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=250)
-    ctx = client.app.state["ctx"]
-    assert insight_services(ctx).generator.name == "template"
-    result = evaluate_user(ctx, user.id, "real")
+    insights = services_of(client).insights
+    assert insights.generator.name == "template"
+    result = evaluate_user(insights, user.id, "real")
     assert result.body()["rule"] == "very_long_session"
     assert trigger(client, user) == COOLDOWN

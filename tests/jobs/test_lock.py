@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import Engine
 
 from devflow.config import Settings
-from devflow.db.engine import make_engine, make_session_factory
-from devflow.http.context import AppContext
-from devflow.jobs.lock import ETL_LOCK, try_runner_lock
-from devflow.jobs.scheduler import Job, register_jobs, run_guarded
+from devflow.db.engine import make_engine
+from devflow.db.locks import try_runner_lock
+from devflow.jobs import Job, enabled_jobs, run_guarded
+from devflow.metrics import ETL_LOCK
+from devflow.services import build_services, close
 
 
 @pytest.fixture()
@@ -39,30 +40,33 @@ def test_lock_is_exclusive_and_released(settings: Settings, engine: Engine) -> N
 def test_guarded_job_skips_when_held_and_logs_errors(
     settings: Settings, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ctx = AppContext(settings=settings, engine=engine, db=make_session_factory(engine))
+    services = build_services(settings)
     calls: list[str] = []
 
-    def boom(_: AppContext) -> None:
+    def boom() -> None:
         calls.append("boom")
         raise RuntimeError("job failure")
 
     job = Job("test-job", 60, boom)
-    with caplog.at_level(logging.ERROR, logger="devflow.jobs"):
-        assert run_guarded(job, ctx) is False
-    assert calls == ["boom"] and "job test-job failed" in caplog.text
-    with try_runner_lock(engine, settings.data_dir, "test-job") as held:
-        assert held
-        assert run_guarded(job, ctx) is False
-    assert calls == ["boom"]  # skipped while another runner held the lock
+    try:
+        with caplog.at_level(logging.ERROR, logger="devflow.jobs"):
+            assert run_guarded(job, services) is False
+        assert calls == ["boom"] and "job test-job failed" in caplog.text
+        with try_runner_lock(engine, settings.data_dir, "test-job") as held:
+            assert held
+            assert run_guarded(job, services) is False
+        assert calls == ["boom"]  # skipped while another runner held the lock
+    finally:
+        close(services)
 
 
-def test_jobs_follow_configuration(settings: Settings, engine: Engine) -> None:
-    ctx = AppContext(settings=settings, engine=engine, db=make_session_factory(engine))
-    assert [j.name for j in register_jobs(ctx)] == ["pairing-cleanup"]  # ETL disabled in tests
-    enabled = AppContext(
-        settings=settings.replace(metrics_etl_enabled=True, metrics_etl_interval_seconds=42.0),
-        engine=engine,
-        db=make_session_factory(engine),
-    )
-    jobs = {j.name: j.interval_seconds for j in register_jobs(enabled)}
-    assert jobs == {"metrics-etl": 42.0, "pairing-cleanup": 300.0}
+def test_jobs_follow_configuration(settings: Settings) -> None:
+    quiet = build_services(settings)
+    enabled = build_services(settings.replace(metrics_etl_enabled=True, metrics_etl_interval_seconds=42.0))
+    try:
+        assert [j.name for j in enabled_jobs(quiet)] == ["pairing-cleanup"]  # ETL disabled in tests
+        jobs = {j.name: j.interval_seconds for j in enabled_jobs(enabled)}
+        assert jobs == {"metrics-etl": 42.0, "pairing-cleanup": 300.0}
+    finally:
+        close(quiet)
+        close(enabled)

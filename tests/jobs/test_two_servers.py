@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bench.bulk_events import synthetic_events
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
-from devflow.lake.files import write_event_files
 from devflow.lake.storage import LakeStorage
 from devflow.metrics.models import EtlRun
-from devflow.metrics.synthetic import synthetic_events
 from tests.conftest import BASE_ENV
 from tests.support.accounts import create_user
+from tests.support.lake import write_event_files
 from tests.support.server import ServerProcess
 
 

@@ -12,15 +12,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from devflow.analytics.events_view import connect_lake
 from devflow.cli import main
-from devflow.lake.compact import compact_closed_partitions, compact_partition
-from devflow.lake.files import write_event_files
-from devflow.lake.models import LakeFile
-from devflow.lake.read import connect_lake
-from devflow.lake.schema import EVENTS_DIR
+from devflow.lake.compaction import compact_closed_partitions, compact_partition
+from devflow.lake.registry import LakeFile
 from devflow.lake.storage import LakeStorage
+from devflow.telemetry import EVENTS_DIR, EVENTS_TABLE, TELEMETRY_TABLES
 from devflow.telemetry.arrow import events_to_table
 from tests.lake.test_files import vector_events
+from tests.support.lake import write_event_files
 
 
 def _fill(storage: LakeStorage, db: sessionmaker[Session], batches: int = 4) -> list[dict[str, Any]]:
@@ -47,7 +47,7 @@ def test_compaction_keeps_every_row_once(storage: LakeStorage, db: sessionmaker[
     before = _counts(storage)
     with db() as session:
         watermark = session.scalar(select(func.sum(LakeFile.ingested_rows)))
-    [result] = compact_closed_partitions(storage, db, today=date(2026, 5, 15))
+    [result] = compact_closed_partitions(storage, db, TELEMETRY_TABLES, today=date(2026, 5, 15))
     assert result.inputs == 4
     assert _counts(storage) == before
     [only] = storage.list_parquet(EVENTS_DIR)
@@ -61,13 +61,15 @@ def test_compaction_keeps_every_row_once(storage: LakeStorage, db: sessionmaker[
             select(LakeFile.path, LakeFile.ingested_rows).where(LakeFile.superseded_at.is_(None))
         )
         assert live.all() == [(result.output, 0)]
-    assert compact_closed_partitions(storage, db, today=date(2026, 5, 15)) == []  # nothing left to do
+    assert (
+        compact_closed_partitions(storage, db, TELEMETRY_TABLES, today=date(2026, 5, 15)) == []
+    )  # nothing left to do
 
 
 def test_open_partition_is_left_alone(storage: LakeStorage, db: sessionmaker[Session]) -> None:
     """Today's partition (UTC) is still being written: never compacted by the closed-partition run."""
     _fill(storage, db)
-    assert compact_closed_partitions(storage, db, today=date(2026, 5, 14)) == []
+    assert compact_closed_partitions(storage, db, TELEMETRY_TABLES, today=date(2026, 5, 14)) == []
     assert len(storage.list_parquet(EVENTS_DIR)) == 4
 
 
@@ -78,11 +80,11 @@ def test_crash_after_commit_before_delete(storage: LakeStorage, db: sessionmaker
     before = _counts(storage)
     inputs = [f.path for f in storage.list_parquet(EVENTS_DIR)]
     saved = {path: Path(storage.full_path(path)).read_bytes() for path in inputs}
-    compact_partition(storage, db, EVENTS_DIR, "2026-05-14")
+    compact_partition(storage, db, EVENTS_TABLE, "2026-05-14")
     for path, data in saved.items():  # resurrect the inputs, as if the deletes never ran
         Path(storage.full_path(path)).write_bytes(data)
     assert _counts(storage)[0] == before[0]
-    compact_closed_partitions(storage, db, today=date(2026, 5, 15))
+    compact_closed_partitions(storage, db, TELEMETRY_TABLES, today=date(2026, 5, 15))
     assert len(storage.list_parquet(EVENTS_DIR)) == 1
     assert _counts(storage) == before
 

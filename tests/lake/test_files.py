@@ -13,22 +13,23 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.lake.files import register_files, register_unlisted_files, write_event_files, write_partitioned
-from devflow.lake.models import LakeFile
-from devflow.lake.read import connect_lake, scan_events
-from devflow.lake.schema import EVENT_SCHEMA, EVENTS_DIR
+from devflow.analytics.events_view import connect_lake, scan_events
+from devflow.lake.partitions import write_partitioned
+from devflow.lake.registry import LakeFile, register_files, register_unlisted_files
 from devflow.lake.storage import LakeStorage
+from devflow.telemetry import EVENT_SCHEMA, EVENTS_DIR, EVENTS_TABLE
 from devflow.telemetry.arrow import (
     SPOOL_EVENT_SCHEMA,
-    TYPED_STRUCT_COLUMN,
+    TYPED_COLUMN_NAMES,
+    complete_events,
     events_to_table,
-    expand_events,
     fingerprint,
-    spool_events_table,
     typed_struct,
 )
+from devflow.telemetry.schema import EVENT_FIELDS, WORKSPACE, ValueKind
 from devflow.telemetry.validation import validate_events
 from tests.conftest import VECTORS
+from tests.support.lake import write_event_files
 from tests.telemetry.payloads import field_variants
 
 
@@ -83,11 +84,11 @@ def test_unregistered_file_is_found_by_listing(storage: LakeStorage, db: session
     """A crash between rename and INSERT leaves a visible, unregistered ``part-*`` file: listing
     registers it with its rows; an abandoned ``compacted-*`` file is never registered."""
     table = _table(vector_events())
-    orphan = write_partitioned(storage, EVENTS_DIR, table)  # written, never registered
-    write_partitioned(storage, EVENTS_DIR, table, prefix="compacted-", ingested=False)
-    found = register_unlisted_files(storage, db)
+    orphan = write_partitioned(storage, EVENTS_TABLE, table)  # written, never registered
+    write_partitioned(storage, EVENTS_TABLE, table, prefix="compacted-", ingested=False)
+    found = register_unlisted_files(storage, db, [EVENTS_DIR])
     assert [(f.path, f.ingested_rows) for f in found] == [(orphan[0].path, table.num_rows)]
-    assert register_unlisted_files(storage, db) == []
+    assert register_unlisted_files(storage, db, [EVENTS_DIR]) == []
 
 
 def test_readers_deduplicate_first_in_ingestion_order(
@@ -116,75 +117,88 @@ def test_readers_deduplicate_first_in_ingestion_order(
     assert scan_events(storage, deduplicate=False).collect().height == 2 * len(events)
 
 
-def test_bulk_columns_equal_python_columns() -> None:
-    """The flush-time typed columns (pyarrow JSON reader) equal the exact dict-based mapping, for every
-    vector event and for odd values that force the Python fallback."""
-    events = vector_events()
-    odd = json.loads(json.dumps(events[:3]))
-    odd[0]["git"] = "not an object"  # unknown key of the wrong shape: forces the exact path
-    odd[1]["metrics"] = {**odd[1].get("metrics", {}), "switch_interval_seconds": "x"}
-    for sample in (events, events + odd):
-        received = datetime(2026, 5, 14, tzinfo=UTC)
-        reference = events_to_table(sample, user_id="u", received_at=received, batch_id="b")
-        raws = [json.dumps(e).encode() for e in sample]
-        spool = spool_events_table(
-            user_id="u",
-            received_at=received,
-            batch_id="b",
-            batch_indexes=list(range(len(sample))),
-            session_ids=[e["session_id"] for e in sample],
-            kinds=[e["type"] for e in sample],
-            timestamps_us=reference["timestamp"].cast("int64").to_pylist(),
-            fingerprints=reference["fingerprint"].to_pylist(),
-            raws=raws,
-        )
-        expanded = expand_events(spool)
-        assert expanded.drop_columns(["raw"]).equals(reference.drop_columns(["raw"]))
-        # The request-path conversion (typed struct from the decoded values) gives the same columns.
-        struct = typed_struct(sample)
-        if struct is not None:
-            with_struct = expand_events(spool.append_column(TYPED_STRUCT_COLUMN, struct))
-            assert with_struct.drop_columns(["raw"]).equals(reference.drop_columns(["raw"]))
+def _reference_value(event: dict[str, Any], column: str) -> Any:
+    """Row by row: the value a typed column must hold for one accepted event (contract §4.5)."""
+    if column == WORKSPACE.column:
+        return event.get("workspace")
+    for kind, fields in EVENT_FIELDS.items():
+        for spec in fields:
+            if spec.column != column or event.get("type") != kind:
+                continue
+            parent = event.get(spec.parent or "")
+            value = parent.get(spec.key) if isinstance(parent, dict) else None
+            if value is None:
+                return None
+            if spec.kind in (ValueKind.INTEGER, ValueKind.POSITIVE_INTEGER, ValueKind.NATURAL_INTEGER):
+                return int(value)
+            if spec.kind is ValueKind.NUMBER:
+                try:
+                    return float(value)
+                except OverflowError:  # beyond the double range: raw keeps it, the column cannot
+                    return None
+            if spec.kind is ValueKind.LINE_RANGES:
+                return [{"start": int(r["start"]), "end": int(r["end"])} for r in value]
+            return value
+    return None
 
 
-def test_typed_struct_columns_equal_python_columns_for_accepted_variants() -> None:
+def _accepted_variants() -> list[dict[str, Any]]:
     """Every single-field variant of the vectors that validation accepts (nulls, 1.0 for integers,
-    integers for floats, junk in keys of other event types) gets the same typed columns from the
-    request-path struct as from the exact dict-based mapping; values that do not convert fall back."""
-    received = datetime(2026, 5, 14, tzinfo=UTC)
+    integers for floats), plus junk of the wrong shape in keys of other event types."""
     received_us = 1_900_000_000_000_000
-    variants = field_variants()
-    sample = [v for v in variants if v.__class__ is dict and not validate_events([v], received_us).rejected]
+    sample = [
+        v for v in field_variants() if v.__class__ is dict and not validate_events([v], received_us).rejected
+    ]
     junk = []
     for event in vector_events():
         for parent, value in (
             ("file", {"lines": 1.5, "path": 3}),
-            ("metrics", {"change_count": True}),
-            ("git", {"branch": 7}),
+            ("metrics", {"change_count": True, "switch_interval_seconds": "x"}),
+            ("git", "not an object"),
+            (
+                "metrics",
+                {
+                    "switch_interval_seconds": 10**400,
+                    "is_cross_module_switch": False,
+                    "is_rapid_context_switching": True,
+                },
+            ),
             ("from", {"file": 1}),
             ("debug", {"name": 2.5}),
         ):
             junk.append({**event, parent: value})
     junk = [v for v in junk if not validate_events([v], received_us).rejected]
     assert len(sample) > 100 and len(junk) > 10
-    for events in ([*sample, *junk], sample[:50]):
-        reference = events_to_table(events, user_id="u", received_at=received, batch_id="b")
-        struct = typed_struct(events)
-        if struct is None:  # some value did not convert: the flush parses raw instead
-            continue
-        spool = reference.select(SPOOL_EVENT_SCHEMA.names).append_column(TYPED_STRUCT_COLUMN, struct)
-        assert expand_events(spool).drop_columns(["raw"]).equals(reference.drop_columns(["raw"]))
-    # Per event too, so that a batch-level fallback cannot hide a mismatch.
-    converted = 0
-    for event in [*sample, *junk]:
-        reference = events_to_table([event], user_id="u", received_at=received, batch_id="b")
-        struct = typed_struct([event])
-        if struct is None:
-            continue
-        converted += 1
-        spool = reference.select(SPOOL_EVENT_SCHEMA.names).append_column(TYPED_STRUCT_COLUMN, struct)
-        assert expand_events(spool).drop_columns(["raw"]).equals(reference.drop_columns(["raw"])), event
-    assert converted > 100
+    return [*sample, *junk]
+
+
+def test_typed_columns_equal_a_row_by_row_reference() -> None:
+    """The one way typed columns are built (``pa.array`` over the decoded events, cut down to the keys
+    each event's type owns when some other key would not convert) gives, for every accepted variant,
+    exactly the value a row-by-row reading of the event gives."""
+    events = _accepted_variants()
+    received = datetime(2026, 5, 14, tzinfo=UTC)
+    for batch in (events, events[:40], [events[-1]]):  # whole batches and the fallback alone
+        table = events_to_table(batch, user_id="u", received_at=received, batch_id="b")
+        for column in TYPED_COLUMN_NAMES:
+            expected = [_reference_value(event, column) for event in batch]
+            assert table.column(column).to_pylist() == expected, column
+
+
+def test_replayed_rows_get_the_columns_of_the_request_path() -> None:
+    """Rows read back from the spool after a crash (no typed struct in memory) are completed from their
+    raw JSON the same way the request completed them."""
+    events = _accepted_variants()
+    table = events_to_table(events, user_id="u", received_at=datetime(2026, 5, 14, tzinfo=UTC), batch_id="b")
+    spooled = table.select(SPOOL_EVENT_SCHEMA.names)
+    replayed = complete_events([spooled], [None])
+    from_request = complete_events([spooled], [typed_struct(events)])
+    assert replayed.equals(table) and from_request.equals(table)
+    # Several appended tables at once, some with their struct and some without.
+    half = len(events) // 2
+    first, second = spooled.slice(0, half), spooled.slice(half)
+    mixed = complete_events([first, second], [typed_struct(events[:half]), None])
+    assert mixed.equals(table)
 
 
 def test_fingerprint_fast_path_matches_reference() -> None:

@@ -15,11 +15,11 @@ import pyarrow.fs as pafs
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.lake.compact import compact_closed_partitions
-from devflow.lake.read import connect_lake, scan_events
-from devflow.lake.schema import EVENTS_DIR
+from devflow.analytics.events_view import connect_lake, scan_events
+from devflow.lake.compaction import compact_closed_partitions
+from devflow.lake.spool.writer import Append, LakeWriter
 from devflow.lake.storage import LakeStorage
-from devflow.lake.writer import LakeWriter
+from devflow.telemetry import EVENTS_DIR, TELEMETRY_TABLES
 from devflow.telemetry.arrow import events_to_table
 from tests.lake.test_files import vector_events
 
@@ -66,12 +66,13 @@ def test_writer_readers_and_compaction_on_s3(s3_url: str, db: sessionmaker[Sessi
     replaces the objects of a closed partition without losing a row."""
     storage = LakeStorage.from_url(s3_url)
     assert not storage.is_local
-    writer = LakeWriter(storage, db, tmp_path / "spool", flush_interval_seconds=10).start()
+    writer = LakeWriter(storage, db, tmp_path / "spool", TELEMETRY_TABLES, flush_interval_seconds=10).start()
     events = vector_events()
     for _ in range(2):  # the same events twice: duplicates collapse in the de-duplicated view
-        writer.append(
-            events_to_table(events, user_id="u", received_at=datetime.now(UTC), batch_id=str(uuid.uuid4()))
+        table = events_to_table(
+            events, user_id="u", received_at=datetime.now(UTC), batch_id=str(uuid.uuid4())
         )
+        writer.append(Append(EVENTS_DIR, table))
         writer.flush()
     writer.stop()
     assert len(storage.list_parquet(EVENTS_DIR)) == 2
@@ -79,6 +80,6 @@ def test_writer_readers_and_compaction_on_s3(s3_url: str, db: sessionmaker[Sessi
     assert con.sql("SELECT count(*) FROM events").fetchall() == [(len(events),)]
     assert con.sql("SELECT count(*) FROM events_all").fetchall() == [(2 * len(events),)]
     assert scan_events(storage).collect().height == len(events)
-    [result] = compact_closed_partitions(storage, db, today=date(2026, 5, 15))
+    [result] = compact_closed_partitions(storage, db, TELEMETRY_TABLES, today=date(2026, 5, 15))
     assert [f.path for f in storage.list_parquet(EVENTS_DIR)] == [result.output]
     assert connect_lake(storage).sql("SELECT count(*) FROM events_all").fetchall() == [(2 * len(events),)]

@@ -14,18 +14,19 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.lake.models import LakeFile
-from devflow.lake.read import connect_lake
-from devflow.lake.schema import EVENTS_DIR
-from devflow.lake.storage import LakeStorage
-from devflow.lake.writer import LakeUnavailable, LakeWriter, read_records
+from devflow.analytics.events_view import connect_lake
+from devflow.lake.registry import LakeFile
+from devflow.lake.spool.records import read_records
+from devflow.lake.spool.writer import Append, LakeWriter
+from devflow.lake.storage import LakeStorage, LakeUnavailable
+from devflow.telemetry import EVENTS_DIR, QUARANTINE_DIR, TELEMETRY_TABLES
 from devflow.telemetry.arrow import events_to_table, quarantine_table
 from tests.lake.test_files import vector_events
 
 
 def _writer(storage: LakeStorage, db: sessionmaker[Session], spool: Path) -> LakeWriter:
     # A long interval: these tests decide when to flush.
-    return LakeWriter(storage, db, spool, flush_interval_seconds=10)
+    return LakeWriter(storage, db, spool, TELEMETRY_TABLES, flush_interval_seconds=10)
 
 
 def _die(writer: LakeWriter) -> None:
@@ -54,7 +55,7 @@ def test_concurrent_appends_are_durable_and_flushed_once(
 
     def append(chunk: list[pa.Table]) -> None:
         for table in chunk:
-            writer.append(table)
+            writer.append(Append(EVENTS_DIR, table))
 
     threads = [threading.Thread(target=append, args=(tables[i::8],)) for i in range(8)]
     for thread in threads:
@@ -80,7 +81,7 @@ def test_spool_of_a_dead_process_is_replayed(
     next writer: every complete record reaches the lake, quarantine rows too, exactly once."""
     spool = tmp_path / "spool"
     dead = _writer(storage, db, spool).start()
-    dead.append(_batch(1))
+    dead.append(Append(EVENTS_DIR, _batch(1)))
     quarantined = quarantine_table(
         user_id="user-1",
         received_at=datetime.now(UTC),
@@ -89,7 +90,7 @@ def test_spool_of_a_dead_process_is_replayed(
         reasons=["unknown_type"],
         raws=[b'{"type":"x"}'],
     )
-    dead.append(_batch(2), quarantined)
+    dead.append(Append(EVENTS_DIR, _batch(2)), Append(QUARANTINE_DIR, quarantined))
     [segment] = list(spool.glob("*.spool"))
     _die(dead)
     with segment.open("ab") as handle:  # a crash in the middle of a third, never acknowledged record
@@ -109,7 +110,7 @@ def test_live_segment_is_never_replayed_by_another_process(
     """Two writers share a spool folder: starting the second never touches the first's live segment."""
     spool = tmp_path / "spool"
     first = _writer(storage, db, spool).start()
-    first.append(_batch(1))
+    first.append(Append(EVENTS_DIR, _batch(1)))
     second = _writer(storage, db, spool).start()  # its recover() must skip the locked segment
     assert len(list(spool.glob("*.spool"))) == 1
     assert storage.list_parquet(EVENTS_DIR) == []
@@ -127,7 +128,7 @@ def test_replay_after_crash_mid_flush_writes_nothing_twice(
     the replay finds them by their deterministic names and adds no file and no registry row."""
     spool = tmp_path / "spool"
     writer = _writer(storage, db, spool).start()
-    writer.append(_batch(1))
+    writer.append(Append(EVENTS_DIR, _batch(1)))
     [segment] = list(spool.glob("*.spool"))
     saved = segment.read_bytes()
     writer.stop()  # flushes, registers, deletes the segment
@@ -148,9 +149,9 @@ def test_running_writer_adopts_a_dead_siblings_spool(
     dead one's segment while its own live segment stays untouched."""
     spool = tmp_path / "spool"
     survivor = _writer(storage, db, spool).start()
-    survivor.append(_batch(1))
+    survivor.append(Append(EVENTS_DIR, _batch(1)))
     sibling = _writer(storage, db, spool).start()
-    sibling.append(_batch(2))
+    sibling.append(Append(EVENTS_DIR, _batch(2)))
     _die(sibling)
     assert survivor.recover() == 1
     assert len(list(spool.glob("*.spool"))) == 1  # the survivor's own, still live
@@ -176,10 +177,10 @@ def test_wait_durable_answers_after_the_syncers_fsync(
 
     async def durable(ticket: int) -> None:
         await writer.wait_durable(ticket)
-        assert writer._synced >= ticket  # an fsync that started after this write has completed
+        assert writer.durable_ticket >= ticket  # an fsync that started after this write has completed
 
     async def main() -> list[int]:
-        tickets = [writer.write(table) for table in tables]
+        tickets = [writer.write(Append(EVENTS_DIR, table)) for table in tables]
         await asyncio.gather(*(durable(t) for t in tickets))
         return tickets
 
@@ -189,7 +190,7 @@ def test_wait_durable_answers_after_the_syncers_fsync(
     finally:
         os.fsync = real_fsync
     assert tickets == list(range(1, 31))
-    assert writer._synced >= 30
+    assert writer.durable_ticket >= 30
     assert 1 <= len([fd for fd in fsyncs if fd == fsyncs[-1]]) <= 30
     [segment] = list(spool.glob("*.spool"))
     assert len(list(read_records(segment.read_bytes()))) == 30
@@ -203,7 +204,7 @@ def test_failed_fsync_fails_the_appenders_it_covered_and_the_next_ones_succeed(
     covered, on both paths; the writer then starts a new segment and acknowledges again."""
     writer = _writer(storage, db, tmp_path / "spool")  # no syncer thread: sync() leads the fsync
     writer.spool_dir.mkdir(parents=True)
-    ticket = writer.write(_batch(1))
+    ticket = writer.write(Append(EVENTS_DIR, _batch(1)))
     assert writer._segment is not None
     os.close(writer._segment.fd)  # the disk goes away under the segment: fsync raises EBADF
     with pytest.raises(LakeUnavailable):
@@ -211,8 +212,6 @@ def test_failed_fsync_fails_the_appenders_it_covered_and_the_next_ones_succeed(
     with pytest.raises(LakeUnavailable):
         asyncio.run(writer.wait_durable(ticket))
     with pytest.raises(LakeUnavailable):  # the broken segment cannot take the next write either
-        writer.write(_batch(2))
-    writer.append(_batch(3))  # a fresh segment: durable again
-    assert writer._synced >= writer._written
-    writer._segment = None  # the closed fd must not be flushed or closed again
-    writer._events = writer._events[-1:]
+        writer.write(Append(EVENTS_DIR, _batch(2)))
+    writer.append(Append(EVENTS_DIR, _batch(3)))  # a fresh segment: durable again
+    assert writer.durable_ticket >= writer.last_ticket

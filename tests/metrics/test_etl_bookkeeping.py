@@ -10,17 +10,18 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from bench.bulk_events import synthetic_events
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
-from devflow.lake.files import register_files, write_event_files, write_partitioned
-from devflow.lake.models import LakeFile
-from devflow.lake.schema import EVENTS_DIR
+from devflow.lake.partitions import write_partitioned
+from devflow.lake.registry import LakeFile, register_files
 from devflow.lake.storage import LakeStorage
 from devflow.metrics.etl import EtlEnv, recompute_everything, run_pass
 from devflow.metrics.models import EtlRun
 from devflow.metrics.queries import MetricsReader, daily_series
-from devflow.metrics.synthetic import synthetic_events
+from devflow.telemetry import EVENTS_TABLE
 from tests.support.accounts import create_user
+from tests.support.lake import write_event_files
 
 DAY = dt.date(2026, 5, 14)
 
@@ -71,7 +72,7 @@ def test_a_lower_seq_committed_late_is_still_taken_in(make_settings: Callable[..
     env = _env(settings)
     write_event_files(env.storage, env.db, _events(user, 50, 1))
     run_pass(env)
-    late = write_partitioned(env.storage, EVENTS_DIR, _events(user, 30, 2))
+    late = write_partitioned(env.storage, EVENTS_TABLE, _events(user, 30, 2))
     write_event_files(env.storage, env.db, _events(user, 20, 3))
     before = _switches(env, user)
     assert run_pass(env).processed_count == 20
@@ -91,7 +92,7 @@ def test_unregistered_file_is_registered_after_the_grace_period(
     settings = make_settings()
     user = str(create_user(settings).id)
     env = _env(settings)
-    orphan = write_partitioned(env.storage, EVENTS_DIR, _events(user, 40, 7))
+    orphan = write_partitioned(env.storage, EVENTS_TABLE, _events(user, 40, 7))
     assert run_pass(env).processed_count == 0  # too young: its writer may still register it
     old = time.time() - 3600
     for f in orphan:

@@ -16,8 +16,8 @@ from litestar.testing import TestClient
 from devflow.app import create_app
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
-from devflow.lake.schema import METRICS_DAILY_DIR, METRICS_SESSION_DIR
 from devflow.lake.storage import LakeStorage
+from devflow.metrics import METRICS_DAILY_DIR, METRICS_SESSION_DIR
 from devflow.metrics.etl import EtlEnv, run_pass
 from tests.metrics.events import (
     churn,

@@ -10,9 +10,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from devflow.lake.schema import EVENT_SCHEMA
 from devflow.metrics.compute import RAW_COLUMNS, compute_session_metrics, duckdb_connection
 from devflow.metrics.frames import session_metrics_frames
+from devflow.telemetry import EVENT_SCHEMA
 
 T0 = dt.datetime(2026, 5, 10, 23, 0, tzinfo=dt.UTC)
 

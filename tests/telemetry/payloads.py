@@ -11,9 +11,9 @@ from typing import Any
 import duckdb
 from litestar.testing import TestClient
 
-from devflow.http.context import AppContext
-from devflow.lake.read import connect_lake
+from devflow.analytics.events_view import connect_lake
 from tests.conftest import VECTORS
+from tests.support.lake import services_of
 
 SESSION_A = "3f9c2a71-8d4e-4b6a-9f12-6c0e5d8b7a43"
 
@@ -53,19 +53,13 @@ def file_save(
     return event
 
 
-def ctx_of(client: TestClient[Any]) -> AppContext:
-    """The running app's context."""
-    ctx: AppContext = client.app.state["ctx"]
-    return ctx
-
-
 def lake_sql(client: TestClient[Any], sql: str) -> list[tuple[Any, ...]]:
     """Flush the app's writer, then run SQL over fresh lake views (``events`` de-duplicated,
     ``events_all``, ``quarantine``)."""
-    ctx = ctx_of(client)
-    assert ctx.lake_writer is not None and ctx.lake is not None
-    ctx.lake_writer.flush()
-    con: duckdb.DuckDBPyConnection = connect_lake(ctx.lake)
+    services = services_of(client)
+    assert services.writer is not None
+    services.writer.flush()
+    con: duckdb.DuckDBPyConnection = connect_lake(services.lake)
     try:
         return con.sql(sql).fetchall()
     finally:

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from devflow.analytics.events_view import connect_lake
 from devflow.config import Settings
-from devflow.lake.read import connect_lake
 from devflow.lake.storage import LakeStorage
 from tests.conftest import BASE_ENV
 from tests.support.accounts import create_user

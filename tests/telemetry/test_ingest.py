@@ -20,10 +20,12 @@ from sqlalchemy import delete, select, update
 from devflow.accounts.models import ApiToken, User
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
+from devflow.lake.storage import LakeUnavailable
 from devflow.telemetry.models import Session as TelemetrySession
 from tests.conftest import VECTORS
 from tests.support.accounts import create_user
-from tests.telemetry.payloads import SESSION_A, ctx_of, file_save, lake_sql, now_plus, post, vector_events
+from tests.support.lake import services_of
+from tests.telemetry.payloads import SESSION_A, file_save, lake_sql, now_plus, post, vector_events
 
 TS = "2026-05-14T09:12:08.829Z"
 VECTOR_NAMES = sorted(p.name[len("telemetry-") : -len(".json")] for p in VECTORS.glob("telemetry-*.json"))
@@ -539,20 +541,21 @@ def test_lake_outage_answers_503_and_loses_nothing(make_client: Any, settings: S
     recovers every acknowledged event reaches it."""
     client = make_client(DEVFLOW_LAKE_FLUSH_MAX_BYTES="2000", DEVFLOW_LAKE_FLUSH_SECONDS="10")
     user = create_user(settings)
-    ctx = ctx_of(client)
-    assert ctx.lake is not None and ctx.lake_writer is not None
-    blocker = Path(ctx.lake.full_path("events"))
+    services = services_of(client)
+    assert services.writer is not None
+    blocker = Path(services.lake.full_path("events"))
     if blocker.exists():
         blocker.rmdir()
+    blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a folder")  # every Parquet write under events/ now fails
     events = vector_events("mixed")
     assert post(client, user.token_headers, {"events": events}).status_code == 202  # durable in the spool
-    with pytest.raises(OSError):
-        ctx.lake_writer.flush()
+    with pytest.raises(LakeUnavailable):
+        services.writer.flush()
     response = post(client, user.token_headers, {"events": events})
     assert (response.status_code, response.json()) == (503, {"error": "Service unavailable"})
     assert "retry-after" in response.headers
     blocker.unlink()
-    ctx.lake_writer.flush()
+    services.writer.flush()
     assert post(client, user.token_headers, {"events": events}).status_code == 202
     assert lake_sql(client, "SELECT count(*) FROM events_all") == [(2 * len(events),)]

@@ -1,11 +1,10 @@
-"""Alembic environment: the engine comes from devflow (``alembic_config``), never from alembic.ini."""
+"""Alembic environment: the engine (and, for autogenerate, every model's metadata) come from
+devflow (``alembic_config``), never from alembic.ini."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Engine
-
-from devflow.db.models import Base
 
 config = context.config
 engine: Engine = config.attributes["engine"]
@@ -13,7 +12,7 @@ engine: Engine = config.attributes["engine"]
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=config.attributes.get("target_metadata"),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -23,15 +24,14 @@ import pyarrow as pa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.lake.files import COMPACTED_PREFIX, SORT_KEYS, register_unlisted_files
-from devflow.lake.ids import uuid7
-from devflow.lake.models import LakeFile
-from devflow.lake.schema import EVENT_SCHEMA, EVENTS_DIR, QUARANTINE_DIR, QUARANTINE_SCHEMA
-from devflow.lake.storage import LakeStorage, partition_path
+from devflow.kernel.ids import uuid7
+from devflow.lake.partitions import COMPACTED_PREFIX, partition_path
+from devflow.lake.registry import LakeFile, register_unlisted_files
+from devflow.lake.storage import LakeStorage
+from devflow.lake.tables import PartitionedTable
 
-log = logging.getLogger("devflow.lake.compact")
+log = logging.getLogger("devflow.lake.compaction")
 
-_SCHEMAS = {EVENTS_DIR: EVENT_SCHEMA, QUARANTINE_DIR: QUARANTINE_SCHEMA}
 # An unregistered compaction output younger than this may belong to a compactor still running.
 ABANDONED_AFTER_SECONDS = 3600
 
@@ -48,9 +48,10 @@ class CompactionResult:
 
 
 def compact_partition(
-    storage: LakeStorage, db: sessionmaker[Session], kind: str, partition_date: str
+    storage: LakeStorage, db: sessionmaker[Session], spec: PartitionedTable, partition_date: str
 ) -> CompactionResult | None:
     """Compact one partition if it has two or more live files; None when there is nothing to do."""
+    kind, schema = spec.name, spec.schema
     with db() as session:
         live = session.execute(
             select(LakeFile.path, LakeFile.row_count)
@@ -65,11 +66,10 @@ def compact_partition(
         return None
     paths = [path for path, _ in live]
     expected = sum(rows for _, rows in live)
-    schema = _SCHEMAS[kind]
     table = pa.concat_tables([storage.read_table(path).select(schema.names).cast(schema) for path in paths])
     if table.num_rows != expected:
         raise RuntimeError(f"{kind} {partition_date}: read {table.num_rows} rows, registry says {expected}")
-    table = table.sort_by(SORT_KEYS[kind])
+    table = table.sort_by(list(spec.sort_keys))
     output = partition_path(kind, partition_date, f"{COMPACTED_PREFIX}{uuid7().hex}.parquet")
     storage.write_parquet_atomic(output, table)
     now = datetime.now(UTC)
@@ -113,13 +113,13 @@ def delete_superseded_files(storage: LakeStorage, db: sessionmaker[Session]) -> 
     return removed
 
 
-def delete_abandoned_outputs(storage: LakeStorage, db: sessionmaker[Session]) -> int:
+def delete_abandoned_outputs(storage: LakeStorage, db: sessionmaker[Session], kinds: Sequence[str]) -> int:
     """Delete unregistered ``compacted-*`` files of crashed compactions (their inputs are still live)."""
     removed = 0
     now = time.time()
     with db() as session:
         known = set(session.scalars(select(LakeFile.path)))
-    for kind in (EVENTS_DIR, QUARANTINE_DIR):
+    for kind in kinds:
         for info in storage.list_parquet(kind):
             name = info.path.rsplit("/", 1)[-1]
             if not name.startswith(COMPACTED_PREFIX) or info.path in known:
@@ -132,20 +132,25 @@ def delete_abandoned_outputs(storage: LakeStorage, db: sessionmaker[Session]) ->
 
 
 def compact_closed_partitions(
-    storage: LakeStorage, db: sessionmaker[Session], *, today: date | None = None
+    storage: LakeStorage,
+    db: sessionmaker[Session],
+    specs: Sequence[PartitionedTable],
+    *,
+    today: date | None = None,
 ) -> list[CompactionResult]:
-    """Compact every partition of events and quarantine dated before ``today`` (UTC)."""
+    """Compact every partition of the given tables dated before ``today`` (UTC)."""
     today = today or datetime.now(UTC).date()
-    register_unlisted_files(storage, db)  # a crash between rename and INSERT: count those rows too
+    kinds = [spec.name for spec in specs]
+    register_unlisted_files(storage, db, kinds)  # a crash between rename and INSERT: count those rows too
     delete_superseded_files(storage, db)
-    delete_abandoned_outputs(storage, db)
+    delete_abandoned_outputs(storage, db, kinds)
     results: list[CompactionResult] = []
-    for kind in (EVENTS_DIR, QUARANTINE_DIR):
-        for day in storage.list_partitions(kind):
+    for spec in specs:
+        for day in storage.list_partitions(spec.name):
             if day >= today.isoformat():
                 continue
-            result = compact_partition(storage, db, kind, day)
+            result = compact_partition(storage, db, spec, day)
             if result is not None:
-                log.info("compacted %s %s: %d files → %s", kind, day, result.inputs, result.output)
+                log.info("compacted %s %s: %d files → %s", spec.name, day, result.inputs, result.output)
                 results.append(result)
     return results

@@ -61,8 +61,8 @@ def _has_session_cookie(scope: Scope) -> bool:
     return False
 
 
-class CorsGate:
-    """Outermost HTTP layer: preflight, CORS headers, ``Vary: Origin``, last-resort JSON 500."""
+class EdgeGate:
+    """Outermost HTTP layer: preflight, CORS headers, the cross-site check, HEAD, last-resort JSON 500."""
 
     def __init__(self, app: Any, allowed_origins: Iterable[str], public_url: str | None = None) -> None:
         self.app = app

@@ -1,4 +1,5 @@
-"""One runner at a time for a named background job, across threads, processes and replicas.
+"""Cross-process locks on the relational store: one runner at a time for a named job, and a
+per-key mutex (one user's evaluation), across threads, processes and replicas.
 
 * PostgreSQL: a session-level ``pg_try_advisory_lock`` held on a dedicated connection for the whole
   run (released explicitly, and by the server if the process dies).
@@ -23,18 +24,16 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-log = logging.getLogger("devflow.jobs.lock")
-
-ETL_LOCK = "metrics-etl"
-PAIRING_CLEANUP_LOCK = "pairing-cleanup"
+log = logging.getLogger("devflow.db.locks")
 
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
 
 
-def advisory_key(name: str) -> int:
-    """A stable signed 64-bit key for ``pg_try_advisory_lock`` derived from the lock name."""
-    digest = hashlib.sha256(f"devflow:{name}".encode()).digest()
+def advisory_key(name: str | bytes) -> int:
+    """A stable signed 64-bit key for PostgreSQL advisory locks derived from a lock name."""
+    raw = name.encode() if isinstance(name, str) else name
+    digest = hashlib.sha256(b"devflow:" + raw).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -66,13 +65,18 @@ def _lock_folder(engine: Engine, data_dir: Path) -> Path:
 FILE_LOCK_STRIPES = 64
 
 
+def lock_stripe(key: bytes) -> int:
+    """Which of the ``FILE_LOCK_STRIPES`` files guards ``key``."""
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "big") % FILE_LOCK_STRIPES
+
+
 @contextmanager
 def hold_striped_file_lock(engine: Engine, data_dir: Path, name: str, key: bytes) -> Iterator[None]:
     """Wait for an exclusive ``flock`` on the stripe of ``key`` among ``FILE_LOCK_STRIPES`` files
     ``locks/<name>-<n>.lock`` next to the SQLite database: a cross-process mutex per key (keys that
     share a stripe merely wait for each other) with a bounded number of files. Each holder opens its
     own descriptor, so threads of one process exclude each other as well."""
-    stripe = int.from_bytes(hashlib.sha256(key).digest()[:4], "big") % FILE_LOCK_STRIPES
+    stripe = lock_stripe(key)
     folder = _lock_folder(engine, data_dir) / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / f"{name}-{stripe}.lock", os.O_RDWR | os.O_CREAT, 0o644)

@@ -1,4 +1,6 @@
-"""The ``devflow`` command: ``serve``, ``db upgrade|current`` and the commands of later contexts."""
+"""The ``devflow`` command: ``serve``, ``db upgrade|current`` and the command groups of
+:mod:`devflow.cli.jobs` and :mod:`devflow.cli.analytics`. Heavy modules are imported inside the
+commands that use them, so ``devflow --help`` and short commands start fast."""
 
 from __future__ import annotations
 
@@ -15,10 +17,9 @@ log = logging.getLogger("devflow.cli")
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
-# Two processes: the telemetry hot path holds the GIL for most of its work, so one process uses
-# about one core (bench/ingest.py: 8 clients ~15k → ~25k events/s on 2 cores). The lake writer
-# (per-process spool segments, flock) and the database (SQLite WAL + BEGIN IMMEDIATE) are safe with
-# several processes.
+# Two processes: the telemetry hot path holds the GIL for most of its work, so one process uses about
+# one core. The lake writer (per-process spool segments, flock) and the database (SQLite WAL +
+# BEGIN IMMEDIATE) are safe with several processes.
 DEFAULT_WORKERS = 2
 
 
@@ -128,13 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _context_commands() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
-    """Each context that adds commands contributes a ``register(subparsers)`` function here."""
-    from devflow.analytics.commands import register as register_analytics
-    from devflow.insights.jobs import register as register_insights
-    from devflow.jobs.commands import register as register_jobs
-    from devflow.lake.cli import register as register_lake
+    """Each group of commands contributes a ``register(subparsers)`` function here."""
+    from devflow.cli.analytics import register as register_analytics
+    from devflow.cli.jobs import register as register_jobs
 
-    return [register_lake, register_jobs, register_insights, register_analytics]
+    return [register_jobs, register_analytics]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

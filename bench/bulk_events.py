@@ -13,8 +13,12 @@ import uuid
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.lake.schema import EVENT_SCHEMA, LINE_RANGE
+from devflow.lake.partitions import WrittenFile, write_partitioned
+from devflow.lake.registry import register_files
+from devflow.lake.storage import LakeStorage
+from devflow.telemetry import EVENT_SCHEMA, EVENTS_TABLE, LINE_RANGE
 
 _TYPES = np.array(["text_change", "editor_switch", "file_save"])
 
@@ -95,3 +99,10 @@ def synthetic_events(
         columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in EVENT_SCHEMA
     ]
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+def write_event_files(storage: LakeStorage, db: sessionmaker[Session], table: pa.Table) -> list[WrittenFile]:
+    """Write an ``EVENT_SCHEMA`` table as one file per UTC date and register each, as an import does."""
+    files = write_partitioned(storage, EVENTS_TABLE, table)
+    register_files(db, files)
+    return files

@@ -1,6 +1,6 @@
-"""Reading the lake back: the one place that knows how DuckDB and Polars see the Hive partitions.
+"""The raw event and quarantine views analysts see: how DuckDB and Polars read the Hive partitions.
 
-What the readers include — decided here, used by the ETL, the metrics API and the analysts:
+What the readers include:
 
 * **Every visible ``*.parquet`` file under ``events/``** (temporary files end in ``.tmp`` and never
   match), not only the files registered in ``lake_files``. Readers therefore need no database and
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from devflow.lake.schema import EVENT_SCHEMA, EVENTS_DIR, QUARANTINE_DIR, QUARANTINE_SCHEMA
 from devflow.lake.storage import LakeStorage
+from devflow.telemetry import EVENT_SCHEMA, EVENTS_DIR, QUARANTINE_DIR, QUARANTINE_SCHEMA
 
 if TYPE_CHECKING:
     import duckdb
@@ -94,12 +94,6 @@ def register_lake_views(
     con.execute(f"CREATE OR REPLACE VIEW {events_view} AS {deduplicated_sql(raw_events_view)}")
     quarantine_source = _duckdb_source(con, storage, QUARANTINE_DIR, QUARANTINE_SCHEMA)
     con.execute(f"CREATE OR REPLACE VIEW {quarantine_view} AS SELECT * FROM {quarantine_source}")  # noqa: S608
-
-
-def events_relation(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> duckdb.DuckDBPyRelation:
-    """The de-duplicated events as a DuckDB relation (creates the views on ``con`` if needed)."""
-    register_lake_views(con, storage)
-    return con.sql("SELECT * FROM events")
 
 
 def connect_lake(storage: LakeStorage) -> duckdb.DuckDBPyConnection:

@@ -1,4 +1,4 @@
-"""``devflow generate`` and ``devflow backtest``."""
+"""``devflow generate`` and ``devflow backtest``: the analysts' and researchers' commands."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from devflow.cli.common import command_services
 from devflow.config import Settings
 
 
 def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from devflow.analytics.generate import default_end_date, write_synthetic
     from devflow.analytics.synthetic import SyntheticSpec
-    from devflow.db.engine import make_engine, make_session_factory
-    from devflow.db.migrate import upgrade_with_lock
 
     spec = SyntheticSpec(
         users=args.users,
@@ -24,12 +23,8 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         end_date=args.end_date or default_end_date(),
         intensity=args.intensity,
     )
-    engine = make_engine(settings.database_url)
-    try:
-        upgrade_with_lock(engine)
-        report = write_synthetic(settings, spec, db=make_session_factory(engine), workers=args.workers)
-    finally:
-        engine.dispose()
+    with command_services(settings) as services:
+        report = write_synthetic(settings, spec, db=services.db, workers=args.workers)
     first = spec.end_date - timedelta(days=spec.days - 1)
     print(
         f"generated {report.events_written} events for {spec.users} users over {spec.days} days "
