@@ -1,0 +1,70 @@
+"""Realistic synthetic telemetry with the extension's shape and rhythm (contract §4).
+
+A pure, deterministic function of a :class:`SyntheticSpec`: the same spec gives the same events.
+Nothing here touches the lake or the database; ``devflow generate`` writes the output through the
+ingest path (:mod:`devflow.analytics.generate`).
+
+What the data looks like:
+
+- every user has a project (workspace, files, languages), an OS (path shapes), a time zone and
+  working hours; weekdays are worked, weekends rarely;
+- a working day is a few blocks of activity; a pause of more than 30 minutes rotates the session
+  id, as the extension does, and every block starts a new one;
+- events are keystroke-level with the extension's shapes (:mod:`.day_writer`);
+- a few *planted* users behave so that each insight rule fires for them (:mod:`.personas`).
+
+Modules: :mod:`.spec` (what to generate), :mod:`.users` (developers and their projects),
+:mod:`.personas` (behaviour profiles), :mod:`.schedule` (working days, day start, breaks),
+:mod:`.day_writer` (the events of one day), :mod:`.extension` (the extension's rules and batches),
+:mod:`.dataset` (user-days and whole datasets).
+"""
+
+from devflow.analytics.synthetic.dataset import (
+    SyntheticDataset,
+    UserDay,
+    day_range,
+    generate,
+    generate_user_day,
+    iter_user_days,
+)
+from devflow.analytics.synthetic.extension import (
+    RAPID_MIN_SWITCHES,
+    RAPID_WINDOW_MS,
+    SESSION_IDLE_ROTATION_MS,
+    extension_batches,
+)
+from devflow.analytics.synthetic.personas import (
+    DELETE_HEAVY_REWRITING,
+    HIGH_CHURN,
+    PLANTED_PERSONAS,
+    RAPID_CONTEXT_SWITCHING,
+    REGULAR,
+    VERY_LONG_SESSION,
+)
+from devflow.analytics.synthetic.spec import SyntheticSpec
+from devflow.analytics.synthetic.users import SourceFile, SyntheticUser, module_of, plan_users, planted_users
+
+__all__ = [
+    "DELETE_HEAVY_REWRITING",
+    "HIGH_CHURN",
+    "PLANTED_PERSONAS",
+    "RAPID_CONTEXT_SWITCHING",
+    "RAPID_MIN_SWITCHES",
+    "RAPID_WINDOW_MS",
+    "REGULAR",
+    "SESSION_IDLE_ROTATION_MS",
+    "VERY_LONG_SESSION",
+    "SourceFile",
+    "SyntheticDataset",
+    "SyntheticSpec",
+    "SyntheticUser",
+    "UserDay",
+    "day_range",
+    "extension_batches",
+    "generate",
+    "generate_user_day",
+    "iter_user_days",
+    "module_of",
+    "plan_users",
+    "planted_users",
+]
