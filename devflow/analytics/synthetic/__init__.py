@@ -16,7 +16,8 @@ What the data looks like:
 Modules: :mod:`.spec` (what to generate), :mod:`.users` (developers and their projects),
 :mod:`.personas` (behaviour profiles), :mod:`.schedule` (working days, day start, breaks),
 :mod:`.day_writer` (the events of one day), :mod:`.extension` (the extension's rules and batches),
-:mod:`.dataset` (user-days and whole datasets).
+:mod:`.dataset` (user-days and whole datasets), :mod:`.labels` (the sessions each persona
+should get nudged in: ground truth for backtests).
 """
 
 from devflow.analytics.synthetic.dataset import (
@@ -27,11 +28,19 @@ from devflow.analytics.synthetic.dataset import (
     generate_user_day,
     iter_user_days,
 )
+from devflow.analytics.synthetic.day_writer import SessionSummary
 from devflow.analytics.synthetic.extension import (
     RAPID_MIN_SWITCHES,
     RAPID_WINDOW_MS,
     SESSION_IDLE_ROTATION_MS,
     extension_batches,
+)
+from devflow.analytics.synthetic.labels import (
+    LABELS_SCHEMA,
+    SessionLabel,
+    dataset_labels,
+    labels_table,
+    session_labels,
 )
 from devflow.analytics.synthetic.personas import (
     DELETE_HEAVY_REWRITING,
@@ -47,6 +56,7 @@ from devflow.analytics.synthetic.users import SourceFile, SyntheticUser, module_
 __all__ = [
     "DELETE_HEAVY_REWRITING",
     "HIGH_CHURN",
+    "LABELS_SCHEMA",
     "PLANTED_PERSONAS",
     "RAPID_CONTEXT_SWITCHING",
     "RAPID_MIN_SWITCHES",
@@ -54,17 +64,22 @@ __all__ = [
     "REGULAR",
     "SESSION_IDLE_ROTATION_MS",
     "VERY_LONG_SESSION",
+    "SessionLabel",
+    "SessionSummary",
     "SourceFile",
     "SyntheticDataset",
     "SyntheticSpec",
     "SyntheticUser",
     "UserDay",
+    "dataset_labels",
     "day_range",
     "extension_batches",
     "generate",
     "generate_user_day",
     "iter_user_days",
+    "labels_table",
     "module_of",
     "plan_users",
     "planted_users",
+    "session_labels",
 ]

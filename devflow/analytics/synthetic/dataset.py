@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from devflow.analytics.synthetic.day_writer import DayWriter
+from devflow.analytics.synthetic.day_writer import DayWriter, SessionSummary
 from devflow.analytics.synthetic.personas import day_profile
 from devflow.analytics.synthetic.schedule import after_break_ms, day_start_ms, works_on
 from devflow.analytics.synthetic.spec import SyntheticSpec
@@ -24,6 +24,7 @@ class UserDay:
     events: list[dict[str, Any]]
     session_ids: list[str] = field(default_factory=list)
     timestamps_ms: list[int] = field(default_factory=list)  # each event's time, epoch milliseconds
+    sessions: list[SessionSummary] = field(default_factory=list)  # in the order of session_ids
 
 
 @dataclass(slots=True)
@@ -63,7 +64,12 @@ def generate_user_day(spec: SyntheticSpec, user: SyntheticUser, day: date) -> Us
         last = writer.block(ms, rng.uniform(low, high), spec.intensity)
         ms = after_break_ms(last, rng)
     return UserDay(
-        user=user, day=day, events=writer.events, session_ids=writer.session_ids, timestamps_ms=writer.stamps
+        user=user,
+        day=day,
+        events=writer.events,
+        session_ids=writer.session_ids,
+        timestamps_ms=writer.stamps,
+        sessions=writer.sessions,
     )
 
 

@@ -86,6 +86,24 @@ DEBUG_STEP_MS = (2_000, 30_000)
 
 
 @dataclass(slots=True)
+class SessionSummary:
+    """One session as the writer built it: its span, its line-delta totals (as the ETL computes them
+    from the events) and its flagged rapid switches."""
+
+    session_id: str
+    first_ms: int
+    last_ms: int
+    lines_added: int = 0
+    lines_deleted: int = 0
+    rapid_switches: int = 0
+
+    @property
+    def duration_ms(self) -> int:
+        """Last event minus first event."""
+        return self.last_ms - self.first_ms
+
+
+@dataclass(slots=True)
 class _FileState:
     lines: int
     size: int
@@ -103,6 +121,7 @@ class DayWriter:
         self.events: list[dict[str, Any]] = []
         self.stamps: list[int] = []
         self.session_ids: list[str] = []
+        self.sessions: list[SessionSummary] = []
         self.files = {
             f.path: _FileState(
                 lines=max(1, f.base_lines + rng.randint(*INITIAL_LINES_JITTER)),
@@ -111,6 +130,7 @@ class DayWriter:
             for f in user.files
         }
         self.session_id = ""
+        self.summary = SessionSummary("", 0, 0)  # the current session's, once one starts
         self.current: SourceFile | None = None
         self.last_switch_ms: int | None = None
         self.switch_times: deque[int] = deque()
@@ -131,10 +151,12 @@ class DayWriter:
         self.bounds = tuple(bounds)
 
     # -- sessions -----------------------------------------------------------------------------
-    def new_session(self) -> None:
+    def new_session(self, start_ms: int) -> None:
         """Start a new session id: what the extension does after a long idle gap."""
         self.session_id = str(uuid4_from(self.rng))
         self.session_ids.append(self.session_id)
+        self.summary = SessionSummary(self.session_id, start_ms, start_ms)
+        self.sessions.append(self.summary)
         self.current = None
         self.last_switch_ms = None
         self.switch_times.clear()
@@ -180,6 +202,8 @@ class DayWriter:
         self.events.append(event)
         self.last_switch_ms = ms
         self.current = target
+        if len(times) >= RAPID_MIN_SWITCHES:
+            self.summary.rapid_switches += 1
 
     def edit(
         self,
@@ -236,10 +260,12 @@ class DayWriter:
         replaced = ranges[0][1] - ranges[0][0] if len(ranges) == 1 else sum(e - s for s, e in ranges)
         day = ms // _DAY_MS
         self.deleted[day] = self.deleted.get(day, 0) + replaced
+        self.summary.lines_deleted += replaced
         if had_baseline:
             k = line_change + replaced
             if 0 <= k <= added_chars:
                 self.added[day] = self.added.get(day, 0) + k
+                self.summary.lines_added += k
 
     def churn_allows(self, ms: int, deleted_lines: int, added_lines: int = 0) -> bool:
         """Whether an edit deleting lines keeps today's churn ratio under the persona's cap."""
@@ -398,7 +424,7 @@ class DayWriter:
         rng = self.rng
         profile = self.profile
         typing_end, paste_end, delete_end, replace_end, terminal_end, debug_end, commit_end = self.bounds
-        self.new_session()
+        self.new_session(start_ms)
         end_ms = start_ms + int(minutes * _MINUTE_MS)
         ms = start_ms
         self.switch(ms, self.pick_file())
@@ -437,4 +463,5 @@ class DayWriter:
                 self.git(ms, 0)
             if rng.random() < SAVE_AFTER_ACTIVITY_CHANCE and f is self.current:
                 ms = self.save(ms + rng.randint(*SAVE_DELAY_MS), f)
+        self.summary.last_ms = self.stamps[-1]
         return ms
