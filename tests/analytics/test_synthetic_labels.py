@@ -50,6 +50,7 @@ def _meets_rule(rule: str, session: ObservedSession) -> bool:
 def test_label_thresholds_are_the_rules_defaults() -> None:
     defaults = RuleThresholds()
     assert labels_module.VERY_LONG_SESSION_MIN == defaults.very_long_session_min
+    assert labels_module.LONG_SESSION_MIN == defaults.long_session_min
     assert labels_module.HIGH_CHURN_RATIO == defaults.high_churn_ratio
     assert labels_module.DELETE_HEAVY_TOTAL == defaults.delete_heavy_total
     assert labels_module.RAPID_SWITCH_COUNT == defaults.rapid_switch_count

@@ -8,8 +8,9 @@ What the data looks like:
 
 - every user has a project (workspace, files, languages), an OS (path shapes), a time zone and
   working hours; weekdays are worked, weekends rarely;
-- a working day is a few blocks of activity; a pause of more than 30 minutes rotates the session
-  id, as the extension does, and every block starts a new one;
+- a working day is a few sessions separated by breaks longer than 30 minutes (the extension's
+  idle rotation); regular sessions are mostly 20–120 minutes with a tail past 4 hours
+  (:mod:`.schedule`);
 - events are keystroke-level with the extension's shapes (:mod:`.day_writer`);
 - a few *planted* users behave so that each insight rule fires for them (:mod:`.personas`).
 
@@ -45,6 +46,7 @@ from devflow.analytics.synthetic.labels import (
 from devflow.analytics.synthetic.personas import (
     DELETE_HEAVY_REWRITING,
     HIGH_CHURN,
+    LONG_SESSION,
     PLANTED_PERSONAS,
     RAPID_CONTEXT_SWITCHING,
     REGULAR,
@@ -57,6 +59,7 @@ __all__ = [
     "DELETE_HEAVY_REWRITING",
     "HIGH_CHURN",
     "LABELS_SCHEMA",
+    "LONG_SESSION",
     "PLANTED_PERSONAS",
     "RAPID_CONTEXT_SWITCHING",
     "RAPID_MIN_SWITCHES",

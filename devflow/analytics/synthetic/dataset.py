@@ -10,7 +10,7 @@ from typing import Any
 
 from devflow.analytics.synthetic.day_writer import DayWriter, SessionSummary
 from devflow.analytics.synthetic.personas import day_profile
-from devflow.analytics.synthetic.schedule import after_break_ms, day_start_ms, works_on
+from devflow.analytics.synthetic.schedule import after_break_ms, day_start_ms, planned_sessions, works_on
 from devflow.analytics.synthetic.spec import SyntheticSpec
 from devflow.analytics.synthetic.users import SyntheticUser, plan_users, planted_users
 
@@ -60,9 +60,8 @@ def generate_user_day(spec: SyntheticSpec, user: SyntheticUser, day: date) -> Us
     profile = day_profile(user.persona, rng)
     writer = DayWriter(user, rng, profile)
     ms = day_start_ms(user, day, rng)
-    for low, high in profile.blocks:
-        last = writer.block(ms, rng.uniform(low, high), spec.intensity)
-        ms = after_break_ms(last, rng)
+    for minutes in planned_sessions(profile, rng):
+        ms = after_break_ms(writer.session(ms, minutes, spec.intensity), rng)
     return UserDay(
         user=user,
         day=day,

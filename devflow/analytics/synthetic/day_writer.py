@@ -71,7 +71,6 @@ REPLACE_ADDED_CHARS = 90
 REPLACE_DELETED_CHARS = 80
 
 # -- switching, files, tools
-RAPID_BURST_SWITCHES = (7, 14)  # enough to pass the extension's rapid threshold
 RAPID_BURST_GAP_MS = (1_500, 7_000)
 OUTSIDE_FILE_CHANCE = 0.04  # a file outside every folder (dotfiles, notes)
 HOT_FILE_DECAY = 0.35  # exponential rate over the file list: the first files are the hot ones
@@ -414,13 +413,14 @@ class DayWriter:
 
     def rapid_burst(self, ms: int) -> int:
         """Flick through files faster than the extension's rapid-switching threshold."""
-        for _ in range(self.rng.randint(*RAPID_BURST_SWITCHES)):
+        for _ in range(self.rng.randint(*self.profile.burst_switches)):
             ms += self.rng.randint(*RAPID_BURST_GAP_MS)
             self.switch(ms, self.pick_file())
         return ms
 
-    def block(self, start_ms: int, minutes: float, intensity: float) -> int:
-        """One block of work: one session, with short pauses only. Returns its last event time."""
+    def session(self, start_ms: int, minutes: float, intensity: float) -> int:
+        """One session of ``minutes``, with short pauses only; it ends with a save at its planned
+        end, so it lasts its planned length. Returns its last event time."""
         rng = self.rng
         profile = self.profile
         typing_end, paste_end, delete_end, replace_end, terminal_end, debug_end, commit_end = self.bounds
@@ -428,7 +428,7 @@ class DayWriter:
         end_ms = start_ms + int(minutes * _MINUTE_MS)
         ms = start_ms
         self.switch(ms, self.pick_file())
-        mean_gap_ms = ACTIVITY_MEAN_GAP_MS / intensity
+        mean_gap_ms = ACTIVITY_MEAN_GAP_MS / (intensity * profile.pace)
         while True:
             gap = int(rng.expovariate(1 / mean_gap_ms))
             if rng.random() < SHORT_PAUSE_CHANCE:  # a longer pause would rotate the session
@@ -437,11 +437,11 @@ class DayWriter:
             ms = min(ms + gap, self.stamps[-1] + SESSION_IDLE_ROTATION_MS - IDLE_MARGIN_MS)
             if ms >= end_ms:
                 break
-            roll = rng.random()
-            f = self.current if self.current is not None and rng.random() < STAY_ON_FILE_CHANCE else None
-            if roll < profile.rapid_burst:
+            if rng.random() < profile.rapid_burst:
                 ms = self.rapid_burst(ms)
                 continue
+            roll = rng.random()
+            f = self.current if self.current is not None and rng.random() < STAY_ON_FILE_CHANCE else None
             if f is None:
                 f = self.pick_file()
                 self.switch(ms, f)
@@ -463,5 +463,8 @@ class DayWriter:
                 self.git(ms, 0)
             if rng.random() < SAVE_AFTER_ACTIVITY_CHANCE and f is self.current:
                 ms = self.save(ms + rng.randint(*SAVE_DELAY_MS), f)
+        # The loop stops less than a rotation gap after the last event, so this save stays in session.
+        if self.stamps[-1] < end_ms and self.current is not None:
+            self.save(end_ms, self.current)
         self.summary.last_ms = self.stamps[-1]
-        return ms
+        return self.stamps[-1]

@@ -9,6 +9,7 @@ trip that rule and the session on its own meets the rule's condition at the defa
 rule                        whose      which sessions
 =========================== ========== ======================================================
 ``very_long_session``       anyone's   lasting more than 240 minutes
+``long_session``            persona's  lasting more than 120 minutes, and at most 240
 ``high_churn``              persona's  whose deleted/added lines exceed 0.4
 ``delete_heavy_rewriting``  persona's  deleting more lines than they add, with more than 50
                                        lines added and deleted
@@ -36,6 +37,7 @@ from devflow.analytics.synthetic.day_writer import SessionSummary
 from devflow.analytics.synthetic.personas import (
     DELETE_HEAVY_REWRITING,
     HIGH_CHURN,
+    LONG_SESSION,
     RAPID_CONTEXT_SWITCHING,
     VERY_LONG_SESSION,
 )
@@ -43,6 +45,7 @@ from devflow.analytics.synthetic.personas import (
 # The default RULE_* thresholds (devflow.insights.rules.RuleThresholds) the personas are designed
 # against; fixed here so that labels state the design, whatever a deployment configures.
 VERY_LONG_SESSION_MIN: Final = 240.0
+LONG_SESSION_MIN: Final = 120.0
 HIGH_CHURN_RATIO: Final = 0.4
 DELETE_HEAVY_TOTAL: Final = 50.0
 RAPID_SWITCH_COUNT: Final = 30.0
@@ -77,6 +80,9 @@ class SessionLabel:
 def _persona_rule_holds(persona: str, session: SessionSummary) -> bool:
     """Whether ``session`` on its own meets the condition of the rule ``persona`` is designed to trip."""
     added, deleted = session.lines_added, session.lines_deleted
+    if persona == LONG_SESSION:
+        # past 240 minutes the session is very_long_session's, whoever the user is
+        return LONG_SESSION_MIN * _MINUTE_MS < session.duration_ms <= VERY_LONG_SESSION_MIN * _MINUTE_MS
     if persona == HIGH_CHURN:
         return added > 0 and deleted / added > HIGH_CHURN_RATIO
     if persona == DELETE_HEAVY_REWRITING:

@@ -1,17 +1,36 @@
-"""When a developer works: which days, when the day starts, the breaks between sessions."""
+"""When a developer works: which days, when the day starts, how long each session lasts, the breaks.
+
+A regular developer's sessions are log-normal: mostly 20–120 minutes, sometimes 2–4 hours and, across
+a population, a few of 4–8 hours. Sessions are drawn until the day's focus time is spent, so a
+marathon session leaves fewer sessions after it. A session lasts its planned length (the writer ends
+it with a save), so the session-length distribution is the one drawn here, not an artefact of how
+activities are spaced; backtesting a long-session threshold measures developers, not the generator.
+"""
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import date
 
 from devflow.analytics.synthetic.extension import SESSION_IDLE_ROTATION_MS
+from devflow.analytics.synthetic.personas import PersonaProfile
 from devflow.analytics.synthetic.users import SyntheticUser
 
 WEEKDAY_WORK_CHANCE = 0.93  # holidays, sick days, days spent away from the editor
 WEEKEND_WORK_CHANCE = 0.5  # for the developers who work weekends at all
 DAY_START_JITTER_HOURS = 0.5  # a day starts this much earlier or later than the user's habit
 BREAK_EXTRA_MIN = (5.0, 60.0)  # a break lasts the rotation gap plus this: lunch, a meeting, the commute
+
+SESSION_MEDIAN_MIN = 60.0  # a typical focused stretch
+SESSION_LOG_SIGMA = 0.6  # spread of log-lengths: a right tail of long sessions, a thin one past 4 h
+SESSION_MIN_MIN = 20.0  # shorter stretches are the evening check-ins below
+SESSION_MAX_MIN = 480.0  # nobody stays in the editor longer than a working day without a break
+DAY_FOCUS_MIN = (180.0, 360.0)  # minutes of sessions in a regular working day
+MAX_SESSIONS_PER_DAY = 5
+EVENING_SESSION_CHANCE = 0.12  # a quick look in the evening, after the day's sessions
+EVENING_SESSION_MIN = (15.0, 45.0)
+
 _HOUR_MS = 3_600_000
 _DAY_MS = 86_400_000
 
@@ -28,6 +47,27 @@ def day_start_ms(user: SyntheticUser, day: date, rng: random.Random) -> int:
     local_midnight_ms = (day - date(1970, 1, 1)).days * _DAY_MS
     jitter = rng.uniform(-DAY_START_JITTER_HOURS, DAY_START_JITTER_HOURS)
     return local_midnight_ms + int((user.start_hour + jitter) * _HOUR_MS) - user.utc_offset_hours * _HOUR_MS
+
+
+def session_minutes(rng: random.Random) -> float:
+    """One regular session's planned length: log-normal, redrawn outside the plausible range."""
+    while True:
+        minutes = rng.lognormvariate(math.log(SESSION_MEDIAN_MIN), SESSION_LOG_SIGMA)
+        if SESSION_MIN_MIN <= minutes <= SESSION_MAX_MIN:
+            return minutes
+
+
+def planned_sessions(profile: PersonaProfile, rng: random.Random) -> list[float]:
+    """The planned minutes of each of today's sessions, in order."""
+    if profile.sessions is not None:
+        return [rng.uniform(low, high) for low, high in profile.sessions]
+    focus = rng.uniform(*DAY_FOCUS_MIN)
+    planned: list[float] = []
+    while sum(planned) < focus and len(planned) < MAX_SESSIONS_PER_DAY:
+        planned.append(session_minutes(rng))
+    if rng.random() < EVENING_SESSION_CHANCE:
+        planned.append(rng.uniform(*EVENING_SESSION_MIN))
+    return planned
 
 
 def after_break_ms(last_ms: int, rng: random.Random) -> int:
