@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.testing import TestClient
@@ -22,8 +24,10 @@ from devflow.analytics.synthetic import (
     SyntheticSpec,
     extension_batches,
     generate,
+    generate_user_day,
     plan_users,
 )
+from devflow.analytics.synthetic.schedule import DAY_START_JITTER_HOURS
 from devflow.analytics.synthetic.users import MIN_REGULAR_USERS
 from devflow.config import Settings
 from tests.analytics.synthetic_sessions import observed_sessions
@@ -246,3 +250,45 @@ def test_generated_payloads_are_accepted_by_the_api(settings: Settings, client: 
             assert body["rejected"] == [] and body["accepted_count"] == len(payload["events"])
             sent += body["accepted_count"]
     assert sent == sum(len(d.events) for d in data.days[:6]) > 0
+
+
+def test_users_live_in_real_time_zones() -> None:
+    users = plan_users(SyntheticSpec(users=40, seed=9))
+    zones = {u.time_zone for u in users}
+    assert len(zones) >= 8
+    for user in users:
+        assert user.zone.key == user.time_zone  # ZoneInfo raises on a name it does not know
+
+
+@pytest.mark.parametrize(
+    ("zone", "first_day", "utc_offsets"),
+    [
+        # the clocks go forward on 2026-03-29 (CET -> CEST)
+        ("Europe/Berlin", date(2026, 3, 16), {timedelta(hours=1), timedelta(hours=2)}),
+        # the clocks go back on 2026-11-01 (EDT -> EST)
+        ("America/New_York", date(2026, 10, 19), {timedelta(hours=-4), timedelta(hours=-5)}),
+        ("Asia/Kathmandu", date(2026, 5, 4), {timedelta(hours=5, minutes=45)}),
+    ],
+)
+def test_a_day_starts_within_the_users_local_working_hours(
+    zone: str, first_day: date, utc_offsets: set[timedelta]
+) -> None:
+    """The first event of each local working day is the user's habitual start on their own wall
+    clock, give or take the day's jitter: daylight saving changes and +05:45 included."""
+    spec = SyntheticSpec(users=12, days=1, seed=4)
+    user = replace(plan_users(spec)[6], time_zone=zone)
+    seen_offsets = set()
+    worked = 0
+    for offset in range(28):
+        day = first_day + timedelta(days=offset)
+        user_day = generate_user_day(spec, user, day)
+        if not user_day.events:
+            continue
+        worked += 1
+        start = datetime.fromtimestamp(user_day.timestamps_ms[0] / 1000, UTC).astimezone(ZoneInfo(zone))
+        assert start.date() == day
+        local_hour = start.hour + start.minute / 60 + start.second / 3600
+        assert abs(local_hour - user.start_hour) <= DAY_START_JITTER_HOURS + 1e-6, (day, start)
+        seen_offsets.add(start.utcoffset())
+    assert worked >= 15
+    assert seen_offsets == utc_offsets

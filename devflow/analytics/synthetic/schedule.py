@@ -1,5 +1,9 @@
 """When a developer works: which days, when the day starts, how long each session lasts, the breaks.
 
+A day starts at the user's habitual hour on their own wall clock (an IANA zone, daylight saving
+included), so a developer in Berlin starts at the same local time before and after the clocks change
+and one in Kathmandu works on a +05:45 rhythm.
+
 A regular developer's sessions are log-normal: mostly 20–120 minutes, sometimes 2–4 hours and, across
 a population, a few of 4–8 hours. Sessions are drawn until the day's focus time is spent, so a
 marathon session leaves fewer sessions after it. A session lasts its planned length (the writer ends
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from devflow.analytics.synthetic.extension import SESSION_IDLE_ROTATION_MS
 from devflow.analytics.synthetic.personas import PersonaProfile
@@ -31,8 +35,7 @@ MAX_SESSIONS_PER_DAY = 5
 EVENING_SESSION_CHANCE = 0.12  # a quick look in the evening, after the day's sessions
 EVENING_SESSION_MIN = (15.0, 45.0)
 
-_HOUR_MS = 3_600_000
-_DAY_MS = 86_400_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def works_on(user: SyntheticUser, day: date, rng: random.Random) -> bool:
@@ -43,10 +46,12 @@ def works_on(user: SyntheticUser, day: date, rng: random.Random) -> bool:
 
 
 def day_start_ms(user: SyntheticUser, day: date, rng: random.Random) -> int:
-    """When ``user`` starts working on local day ``day``, in epoch milliseconds."""
-    local_midnight_ms = (day - date(1970, 1, 1)).days * _DAY_MS
+    """When ``user`` starts working on local day ``day`` (their habit, give or take
+    :data:`DAY_START_JITTER_HOURS`, on their own wall clock), in epoch milliseconds."""
     jitter = rng.uniform(-DAY_START_JITTER_HOURS, DAY_START_JITTER_HOURS)
-    return local_midnight_ms + int((user.start_hour + jitter) * _HOUR_MS) - user.utc_offset_hours * _HOUR_MS
+    # Adding to an aware datetime moves its wall clock; the zone then gives that moment's offset.
+    start = datetime.combine(day, time(), user.zone) + timedelta(hours=user.start_hour + jitter)
+    return (start - _EPOCH) // timedelta(milliseconds=1)
 
 
 def session_minutes(rng: random.Random) -> float:

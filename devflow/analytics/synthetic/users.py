@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from devflow.analytics.synthetic.personas import PLANTED_PERSONAS, REGULAR
 from devflow.analytics.synthetic.spec import SyntheticSpec
@@ -33,12 +34,17 @@ class SyntheticUser:
     username: str
     email: str
     persona: str
-    utc_offset_hours: int
+    time_zone: str  # IANA name: working hours are local time, daylight saving included
     start_hour: float  # local time the day usually starts
     os: str  # linux | mac | windows
     workspace: str
     files: tuple[SourceFile, ...]
     works_weekends: bool
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The user's time zone."""
+        return ZoneInfo(self.time_zone)
 
 
 # (workspace, [(path, language, base lines)]) — shapes of real projects.
@@ -107,7 +113,27 @@ _EXT_OF = {"Dockerfile": "", "Makefile": "", ".env.example": ".example", ".zshrc
 _OPERATING_SYSTEMS = ("linux", "mac", "windows")
 _OS_WEIGHTS = (5, 4, 2)  # developer machines: Linux and macOS first, Windows a minority
 _MULTI_ROOT_SHARE = 0.25  # windows that also open a shared library folder
-_UTC_OFFSETS = (-8, -7, -5, -4, 0, 1, 1, 2, 2, 3, 5, 8, 9)
+# Where the population works, weighted roughly by where developers are; zones with daylight saving
+# on both hemispheres, and offsets that are not whole hours (India, Nepal).
+_TIME_ZONES: tuple[tuple[str, int], ...] = (
+    ("America/Los_Angeles", 3),
+    ("America/Denver", 1),
+    ("America/Chicago", 1),
+    ("America/New_York", 3),
+    ("America/Sao_Paulo", 1),
+    ("Europe/London", 2),
+    ("Europe/Berlin", 3),
+    ("Europe/Paris", 1),
+    ("Europe/Warsaw", 1),
+    ("Africa/Lagos", 1),
+    ("Asia/Kolkata", 2),
+    ("Asia/Kathmandu", 1),
+    ("Asia/Singapore", 1),
+    ("Asia/Tokyo", 1),
+    ("Australia/Sydney", 1),
+)
+_ZONE_NAMES = tuple(name for name, _ in _TIME_ZONES)
+_ZONE_WEIGHTS = tuple(weight for _, weight in _TIME_ZONES)
 _START_HOURS = (7.5, 10.5)  # when a developer's day usually starts, local time
 _WEEKEND_WORKER_SHARE = 0.2
 #: Planted personas only go into a population with at least this many regular developers around them.
@@ -228,7 +254,7 @@ def plan_users(spec: SyntheticSpec) -> list[SyntheticUser]:
                 username=username,
                 email=f"{username}@devflow.example",
                 persona=persona,
-                utc_offset_hours=rng.choice(_UTC_OFFSETS),
+                time_zone=rng.choices(_ZONE_NAMES, weights=_ZONE_WEIGHTS)[0],
                 start_hour=rng.uniform(*_START_HOURS),
                 os=os_name,
                 workspace=workspace,
