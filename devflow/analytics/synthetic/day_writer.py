@@ -36,52 +36,54 @@ SHORT_PAUSE_MIN_MIN = 2.0  # shortest short pause; the persona sets the longest
 IDLE_MARGIN_MS = 60_000  # keeps every in-session gap this far below the rotation gap
 STAY_ON_FILE_CHANCE = 0.7  # the next activity happens in the file already open
 SWITCH_SETTLE_MS = (800, 6_000)  # from opening a file to the first edit in it
-SAVE_AFTER_ACTIVITY_CHANCE = 0.5
-SAVE_DELAY_MS = (400, 4_000)
+SAVE_AFTER_ACTIVITY_CHANCE = 0.5  # Ctrl+S is a habit after an edit, not a rule
+SAVE_DELAY_MS = (400, 4_000)  # the save follows the edit it keeps
 
 # -- what one activity is: shares of the unit interval, in this order (the rest: reading, thinking)
 TYPING_SHARE = 0.62  # most of the time goes into typing
-PASTE_SHARE = 0.08
+PASTE_SHARE = 0.08  # code copied from elsewhere: the large, line-adding edits
 REPLACE_SHARE = 0.06  # select a few lines and type over them
-TERMINAL_SHARE = 0.04
-DEBUG_SHARE = 0.02
+TERMINAL_SHARE = 0.04  # running tests or a build now and then
+DEBUG_SHARE = 0.02  # debugging is rarer than running
 COMMIT_SHARE = 0.03  # only when there are changed files
 
 # -- typing runs
-KEYSTROKES_PER_RUN = (3, 12)
+KEYSTROKES_PER_RUN = (3, 12)  # a word or a short statement between two pauses
 KEYSTROKE_GAP_MS = (90, 420)  # between two keystrokes of a run
 ENTER_CHANCE = 0.12  # Enter with indentation: one line more
-BACKSPACE_CHANCE = 0.10
-AUTOCOMPLETE_CHANCE = 0.03
-MULTI_CURSOR_CHANCE = 0.01
-ENTER_INDENTS = (0, 2, 4, 8)
-AUTOCOMPLETE_CHARS = (4, 24)
-MULTI_CURSOR_CURSORS = 3
+BACKSPACE_CHANCE = 0.10  # typos, fixed on the spot
+AUTOCOMPLETE_CHANCE = 0.03  # an accepted suggestion inserts a whole identifier
+MULTI_CURSOR_CHANCE = 0.01  # rare, but the change_count > 1 shape must occur
+ENTER_INDENTS = (0, 2, 4, 8)  # the editor indents the new line: more characters than lines
+AUTOCOMPLETE_CHARS = (4, 24)  # identifier lengths
+MULTI_CURSOR_CURSORS = 3  # e.g. renaming three occurrences at once
 MULTI_CURSOR_SPACING = 20  # lines between two cursors
 MULTI_CURSOR_MIN_LINES = 70  # small files rarely get multi-cursor edits
 SINGLE_CHAR_CHANCE = 0.95  # the other keystrokes insert two units (a surrogate pair, an auto-closed pair)
 
 # -- pastes, deletions, replacements
-PASTE_LINES = (3, 40)
+PASTE_LINES = (3, 40)  # a snippet to a whole function
 CHARS_PER_LINE = (22, 48)  # characters of a pasted line
-DELETED_CHARS_PER_LINE = (20, 45)
+DELETED_CHARS_PER_LINE = (20, 45)  # code lines, indentation included
 UNDO_DELAY_MS = (1_500, 12_000)  # from a paste to its Ctrl+Z
 REPLACED_LINES = 2  # lines l..l+2 become three new lines
-REPLACE_ADDED_CHARS = 90
+REPLACE_ADDED_CHARS = 90  # both above the extension's rewrite threshold
 REPLACE_DELETED_CHARS = 80
 
 # -- switching, files, tools
-RAPID_BURST_GAP_MS = (1_500, 7_000)
+RAPID_BURST_GAP_MS = (1_500, 7_000)  # a glance at each file: fast enough to be flagged rapid
 OUTSIDE_FILE_CHANCE = 0.04  # a file outside every folder (dotfiles, notes)
 HOT_FILE_DECAY = 0.35  # exponential rate over the file list: the first files are the hot ones
 INITIAL_LINES_JITTER = (-5, 15)  # a file's size when the day starts, around its base size
-BYTES_PER_LINE = (26, 38)
+BYTES_PER_LINE = (26, 38)  # average source line lengths, for size_bytes
+SIZE_EXTRA_LINES = 5  # a file's size counts a few lines more than its code (headers, blank lines)
 GIT_AFTER_SAVE_MS = (300, 1_500)  # the git extension notices a newly changed file
 BRANCH_PRESENT_CHANCE = 0.97  # the branch is absent on a detached HEAD
+# one branch per user, so the git_branch column has a few realistic values
 BRANCHES = ("main", "feature/session-rotation", "fix/flaky-test", "feature/billing-export")
 TASK_RUNNER_CHANCE = 0.15  # a pseudo-terminal without a shell
 COMPOUND_LAUNCH_CHANCE = 0.3  # a compound launch configuration starts two debug sessions
-DEBUG_STEP_MS = (2_000, 30_000)
+DEBUG_STEP_MS = (2_000, 30_000)  # a launch takes seconds before the next thing happens
 
 
 @dataclass(slots=True)
@@ -124,7 +126,7 @@ class DayWriter:
         self.files = {
             f.path: _FileState(
                 lines=max(1, f.base_lines + rng.randint(*INITIAL_LINES_JITTER)),
-                size=max(1, f.base_lines + 5) * rng.randint(*BYTES_PER_LINE),
+                size=max(1, f.base_lines + SIZE_EXTRA_LINES) * rng.randint(*BYTES_PER_LINE),
             )
             for f in user.files
         }
