@@ -7,6 +7,15 @@ fingerprints), completed to ``EVENT_SCHEMA`` by the events table's own ``finish`
 writer's flush does), and land in ``events/date=…/`` through the lake's partition writer, registered
 in ``lake_files`` for the ETL.
 
+Every synthetic user gets their time zone (``users.time_zone``) and the development password
+``devflow-synthetic`` (:data:`SYNTHETIC_PASSWORD`), so anyone can log in as them and call the API;
+it is development data, never a real account. One bcrypt hash is computed per run and shared.
+
+Next to the events, ``<lake>/labels.parquet`` lists the sessions each persona is designed to get
+nudged in (user_id, session_id, UTC date, rule, persona; see
+:mod:`devflow.analytics.synthetic.labels`): ground truth for backtests. Sessions still running at
+``now`` get their labels on a later run; labels of earlier runs are kept.
+
 Re-running with the same seed is idempotent for readers: the users already exist, the session ids
 and fingerprints are the same, and the de-duplicated views count each event once.
 """
@@ -27,14 +36,18 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.accounts import User
+from devflow.accounts import User, hash_password
 from devflow.analytics.synthetic import (
+    LABELS_SCHEMA,
+    SessionLabel,
     SyntheticSpec,
     SyntheticUser,
     UserDay,
     day_range,
     generate_user_day,
+    labels_table,
     plan_users,
+    session_labels,
 )
 from devflow.config import Settings
 from devflow.kernel.clock import epoch_us, from_epoch_us
@@ -48,6 +61,10 @@ log = logging.getLogger("devflow.analytics")
 _raw_encoder = msgspec.json.Encoder()  # compact, keys in the extension's order
 #: The extension syncs every 60 s: a user-day's events are received shortly after the last one.
 RECEIVE_DELAY = timedelta(seconds=30)
+#: The password of every synthetic user (development data only).
+SYNTHETIC_PASSWORD = "devflow-synthetic"
+#: Ground-truth labels, at the lake root next to ``events/``.
+LABELS_PATH = "labels.parquet"
 
 
 @dataclass(slots=True)
@@ -60,17 +77,35 @@ class GenerateReport:
     events_skipped_future: int = 0
     sessions: int = 0
     files_written: int = 0
+    labels_written: int = 0  # new rows of labels.parquet
     seconds: float = 0.0
     planted: dict[str, list[str]] = field(default_factory=dict)  # persona → usernames
 
 
 def ensure_users(db: sessionmaker[Session], users: list[SyntheticUser]) -> int:
-    """Insert the synthetic users that do not exist yet (by id); return how many were created."""
+    """Insert the synthetic users that do not exist yet (by id), with their time zone and the
+    development password; fill in either on existing rows that lack it (users of older runs).
+    Return how many were created."""
+    password_hash: str | None = None
+
+    def development_hash() -> str:
+        # bcrypt is slow by design: one hash for the whole run, shared by every user.
+        nonlocal password_hash
+        if password_hash is None:
+            password_hash = hash_password(SYNTHETIC_PASSWORD)
+        return password_hash
+
     with db.begin() as tx:
-        known = set(tx.scalars(select(User.id).where(User.id.in_([u.user_id for u in users]))))
+        rows = tx.scalars(select(User).where(User.id.in_([u.user_id for u in users])))
+        known = {row.id: row for row in rows}
         created = 0
         for user in users:
-            if user.user_id in known:
+            row = known.get(user.user_id)
+            if row is not None:
+                if row.time_zone is None:
+                    row.time_zone = user.time_zone
+                if row.password_hash is None:
+                    row.password_hash = development_hash()
                 continue
             tx.add(
                 User(
@@ -79,7 +114,8 @@ def ensure_users(db: sessionmaker[Session], users: list[SyntheticUser]) -> int:
                     email=user.email,
                     provider="password",
                     provider_user_id=user.email,
-                    password_hash=None,  # synthetic users cannot log in
+                    password_hash=development_hash(),
+                    time_zone=user.time_zone,
                 )
             )
             created += 1
@@ -159,6 +195,7 @@ def write_synthetic(
     days = day_range(spec)
     chunks = [days[first : first + chunk_days] for first in range(0, len(days), chunk_days)]
     slices = _slices(len(users), max(1, workers) * 2)
+    labels: list[SessionLabel] = []
     pool = None
     if workers > 1:
         # Generation and the Arrow mapping are CPU-bound Python: spread users over processes.
@@ -179,10 +216,11 @@ def write_synthetic(
                 results = [item for future in current for item in future.result()]
             else:
                 results = build_user_chunks(spec, range(len(users)), chunk, not_after_us)
-            _write_chunk(db, storage, users, results, report)
+            _write_chunk(db, storage, users, results, report, labels)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    report.labels_written = write_labels(storage, labels)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -195,6 +233,7 @@ class _UserChunk:
     table: pa.Table | None
     user_days: int
     skipped_future: int
+    labels: list[SessionLabel]
 
 
 def build_user_chunks(
@@ -205,6 +244,7 @@ def build_user_chunks(
     out: list[_UserChunk] = []
     for index in user_indexes:
         tables: list[pa.Table] = []
+        labels: list[SessionLabel] = []
         user_days = skipped = 0
         for day in days:
             user_day = generate_user_day(spec, users[index], day)
@@ -214,7 +254,9 @@ def build_user_chunks(
             user_days += 1
             skipped += len(user_day.events) - table.num_rows
             tables.append(table)
-        out.append(_UserChunk(index, pa.concat_tables(tables) if tables else None, user_days, skipped))
+            labels.extend(session_labels(user_day, complete_by_ms=not_after_us // 1000))
+        chunk = _UserChunk(index, pa.concat_tables(tables) if tables else None, user_days, skipped, labels)
+        out.append(chunk)
     return out
 
 
@@ -224,8 +266,10 @@ def _write_chunk(
     users: list[SyntheticUser],
     results: list[_UserChunk],
     report: GenerateReport,
+    labels: list[SessionLabel],
 ) -> None:
-    """Claim the chunk's sessions user by user, then write its events (one file per UTC date)."""
+    """Claim the chunk's sessions user by user, then write its events (one file per UTC date);
+    the labels of the sessions written are appended to ``labels``."""
     tables: list[pa.Table] = []
     for result in sorted(results, key=lambda r: r.user_index):
         report.user_days += result.user_days
@@ -239,12 +283,30 @@ def _write_chunk(
             continue
         report.sessions += len(spans)
         tables.append(result.table)
+        labels.extend(result.labels)
     if tables:
         combined = EVENTS_TABLE.complete(tables, [None] * len(tables))
         files = write_partitioned(storage, EVENTS_TABLE, combined)
         register_files(db, files)
         report.files_written += len(files)
         report.events_written += combined.num_rows
+
+
+def write_labels(storage: LakeStorage, labels: list[SessionLabel]) -> int:
+    """Merge ``labels`` into ``<lake>/labels.parquet``: one row per (session_id, rule), a row already
+    there is kept. Return how many rows were new."""
+    rows = storage.read_table(LABELS_PATH).to_pylist() if storage.exists(LABELS_PATH) else []
+    seen = {(row["session_id"], row["rule"]) for row in rows}
+    before = len(rows)
+    for row in labels_table(labels).to_pylist():
+        key = (row["session_id"], row["rule"])
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    if len(rows) > before or not storage.exists(LABELS_PATH):
+        rows.sort(key=lambda row: (row["date"], row["user_id"], row["session_id"], row["rule"]))
+        storage.write_parquet_atomic(LABELS_PATH, pa.Table.from_pylist(rows, schema=LABELS_SCHEMA))
+    return len(rows) - before
 
 
 def _slices(count: int, parts: int) -> list[range]:

@@ -4,26 +4,38 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.testing import TestClient
 
 from devflow.analytics.synthetic import (
+    LONG_SESSION,
     PLANTED_PERSONAS,
     RAPID_MIN_SWITCHES,
     RAPID_WINDOW_MS,
+    REGULAR,
     SESSION_IDLE_ROTATION_MS,
+    VERY_LONG_SESSION,
     SyntheticDataset,
     SyntheticSpec,
     extension_batches,
     generate,
+    generate_user_day,
+    plan_users,
 )
+from devflow.analytics.synthetic.schedule import DAY_START_JITTER_HOURS
+from devflow.analytics.synthetic.users import MIN_REGULAR_USERS
 from devflow.config import Settings
+from tests.analytics.synthetic_sessions import observed_sessions
 from tests.support.accounts import create_user
 
 SPEC = SyntheticSpec(users=12, days=6, seed=11, end_date=date(2026, 5, 14))
+#: A population month: enough sessions for the tails of the session-length distribution.
+MONTH = SyntheticSpec(users=30, days=30, seed=2, end_date=date(2026, 5, 14))
 
 BASE_KEYS = ("type", "timestamp", "workspace")
 FILE_KEYS = ["name", "path", "absolute_path", "extension", "language", "workspace", "lines", "size_bytes"]
@@ -42,6 +54,21 @@ TEXT_METRIC_KEYS = [
 @pytest.fixture(scope="module")
 def dataset() -> SyntheticDataset:
     return generate(SPEC)
+
+
+@pytest.fixture(scope="module")
+def month() -> SyntheticDataset:
+    return generate(MONTH)
+
+
+def _session_minutes(data: SyntheticDataset, persona: str) -> list[float]:
+    """Every session's length (last event − first event) of the users with ``persona``."""
+    return [
+        session.minutes
+        for user_day in data.days
+        if user_day.user.persona == persona
+        for session in observed_sessions(user_day).values()
+    ]
 
 
 def _ms(stamp: str) -> int:
@@ -119,7 +146,9 @@ def test_line_counts_follow_the_ranges_so_line_delta_is_exact(dataset: Synthetic
 
 
 def test_sessions_rotate_after_thirty_idle_minutes(dataset: SyntheticDataset) -> None:
-    """Inside a session no gap reaches 30 min; a user's next session starts more than 30 min later."""
+    """Inside a session no gap reaches 30 min; a user's next session starts more than 30 min later.
+    Most days have several sessions (a day of one marathon session has only one)."""
+    several = 0
     for user_day in dataset.days:
         previous: tuple[str, int] | None = None
         for event in user_day.events:
@@ -132,7 +161,10 @@ def test_sessions_rotate_after_thirty_idle_minutes(dataset: SyntheticDataset) ->
                 else:
                     assert gap > SESSION_IDLE_ROTATION_MS
             previous = (event["session_id"], now)
-        assert len(user_day.session_ids) == len(set(user_day.session_ids)) >= 2
+        assert len(user_day.session_ids) == len(set(user_day.session_ids)) >= 1
+        assert user_day.session_ids == list(dict.fromkeys(e["session_id"] for e in user_day.events))
+        several += len(user_day.session_ids) >= 2
+    assert several > 0.9 * len(dataset.days)
 
 
 def test_rapid_switching_flag_is_more_than_five_switches_in_sixty_seconds(dataset: SyntheticDataset) -> None:
@@ -169,6 +201,42 @@ def test_planted_users_one_per_rule(dataset: SyntheticDataset) -> None:
     assert len(regular) == SPEC.users - len(PLANTED_PERSONAS)
 
 
+def test_personas_are_planted_only_among_enough_regular_users() -> None:
+    enough = len(PLANTED_PERSONAS) * 2 + MIN_REGULAR_USERS
+    small = plan_users(SyntheticSpec(users=enough - 1, planted_per_rule=2))
+    assert {u.persona for u in small} == {REGULAR}
+    users = plan_users(SyntheticSpec(users=enough, planted_per_rule=2))
+    assert [u.persona for u in users] == [p for p in PLANTED_PERSONAS for _ in (1, 2)] + [REGULAR] * 4
+
+
+def test_regular_sessions_are_mostly_short_with_a_long_tail(month: SyntheticDataset) -> None:
+    """Mostly under two hours, sometimes 2–4 h, a few past four hours across the population, none
+    past eight; and lengths spread over the whole range where a long-session threshold is tuned."""
+    minutes = _session_minutes(month, REGULAR)
+    assert len(minutes) > 1000
+    assert sum(m < 120 for m in minutes) > 0.75 * len(minutes)
+    assert sum(120 <= m < 240 for m in minutes) > 0.05 * len(minutes)
+    assert 0 < sum(m >= 240 for m in minutes) < 0.03 * len(minutes)
+    assert max(minutes) < 8 * 60 + 5  # a session may end a little after its planned end
+    for low in range(150, 240, 30):
+        assert any(low < m <= low + 30 for m in minutes), f"no session of {low}–{low + 30} min"
+
+
+def test_long_session_persona_sessions_last_130_to_230_minutes(month: SyntheticDataset) -> None:
+    """Past RULE_LONG_SESSION_MIN (120), never past RULE_VERY_LONG_SESSION_MIN (240)."""
+    minutes = _session_minutes(month, LONG_SESSION)
+    assert len(minutes) > 20
+    assert all(130 <= m <= 230 for m in minutes), sorted(minutes)
+
+
+def test_very_long_session_persona_starts_each_day_past_four_hours(month: SyntheticDataset) -> None:
+    days = [d for d in month.days if d.user.persona == VERY_LONG_SESSION]
+    assert len(days) > 10
+    for user_day in days:
+        first = observed_sessions(user_day)[user_day.session_ids[0]]
+        assert first.minutes > 240
+
+
 def test_generated_payloads_are_accepted_by_the_api(settings: Settings, client: TestClient[Any]) -> None:
     """Checklist 74: every generated event is a valid client event (202, nothing rejected)."""
     user = create_user(settings)
@@ -182,3 +250,45 @@ def test_generated_payloads_are_accepted_by_the_api(settings: Settings, client: 
             assert body["rejected"] == [] and body["accepted_count"] == len(payload["events"])
             sent += body["accepted_count"]
     assert sent == sum(len(d.events) for d in data.days[:6]) > 0
+
+
+def test_users_live_in_real_time_zones() -> None:
+    users = plan_users(SyntheticSpec(users=40, seed=9))
+    zones = {u.time_zone for u in users}
+    assert len(zones) >= 8
+    for user in users:
+        assert user.zone.key == user.time_zone  # ZoneInfo raises on a name it does not know
+
+
+@pytest.mark.parametrize(
+    ("zone", "first_day", "utc_offsets"),
+    [
+        # the clocks go forward on 2026-03-29 (CET -> CEST)
+        ("Europe/Berlin", date(2026, 3, 16), {timedelta(hours=1), timedelta(hours=2)}),
+        # the clocks go back on 2026-11-01 (EDT -> EST)
+        ("America/New_York", date(2026, 10, 19), {timedelta(hours=-4), timedelta(hours=-5)}),
+        ("Asia/Kathmandu", date(2026, 5, 4), {timedelta(hours=5, minutes=45)}),
+    ],
+)
+def test_a_day_starts_within_the_users_local_working_hours(
+    zone: str, first_day: date, utc_offsets: set[timedelta]
+) -> None:
+    """The first event of each local working day is the user's habitual start on their own wall
+    clock, give or take the day's jitter: daylight saving changes and +05:45 included."""
+    spec = SyntheticSpec(users=12, days=1, seed=4)
+    user = replace(plan_users(spec)[6], time_zone=zone)
+    seen_offsets = set()
+    worked = 0
+    for offset in range(28):
+        day = first_day + timedelta(days=offset)
+        user_day = generate_user_day(spec, user, day)
+        if not user_day.events:
+            continue
+        worked += 1
+        start = datetime.fromtimestamp(user_day.timestamps_ms[0] / 1000, UTC).astimezone(ZoneInfo(zone))
+        assert start.date() == day
+        local_hour = start.hour + start.minute / 60 + start.second / 3600
+        assert abs(local_hour - user.start_hour) <= DAY_START_JITTER_HOURS + 1e-6, (day, start)
+        seen_offsets.add(start.utcoffset())
+    assert worked >= 15
+    assert seen_offsets == utc_offsets
