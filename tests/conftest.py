@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from devflow.app import create_app
 from devflow.config import Settings
@@ -19,7 +20,17 @@ from devflow.db.engine import make_engine
 from devflow.db.migrate import upgrade
 from devflow.models import Base
 
-PG_URL = os.environ.get("DEVFLOW_TEST_DATABASE_URL", "").strip()
+_PG_BASE_URL = os.environ.get("DEVFLOW_TEST_DATABASE_URL", "").strip()
+# pytest-xdist runs tests in several processes; each gets its own PostgreSQL database (tests clear
+# every table), named after the given one plus the worker id.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+PG_URL = (
+    make_url(_PG_BASE_URL)
+    .set(database=f"{make_url(_PG_BASE_URL).database}_{_WORKER}")
+    .render_as_string(hide_password=False)
+    if _PG_BASE_URL and _WORKER
+    else _PG_BASE_URL
+)
 # A copy of ../shared/contract/vectors: the real request/response bodies of the two clients.
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
@@ -37,19 +48,48 @@ BASE_ENV: dict[str, str] = {
 def _db_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Migrate once per run: the PostgreSQL test database, or a template SQLite file."""
     if PG_URL:
+        if PG_URL != _PG_BASE_URL:
+            _create_database(PG_URL)
         engine = make_engine(PG_URL)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         upgrade(engine)
         engine.dispose()
-        yield PG_URL
+        try:
+            yield PG_URL
+        finally:
+            if PG_URL != _PG_BASE_URL:
+                _drop_database(PG_URL)
     else:
         path = tmp_path_factory.mktemp("dbtemplate") / "template.sqlite3"
         engine = make_engine(f"sqlite:///{path}")
         upgrade(engine)
         engine.dispose()
         yield str(path)
+
+
+def _admin_engine(url: str) -> Engine:
+    """A connection to the server's ``postgres`` database, outside any transaction."""
+    return make_engine(
+        make_url(url).set(database="postgres").render_as_string(hide_password=False)
+    ).execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _create_database(url: str) -> None:
+    name = make_url(url).database
+    engine = _admin_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
+def _drop_database(url: str) -> None:
+    engine = _admin_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    engine.dispose()
 
 
 def _truncate_all(engine: Engine) -> None:
