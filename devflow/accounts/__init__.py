@@ -9,26 +9,64 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.accounts.authentication import Authenticator, Principal
-from devflow.accounts.credentials import issue_jwt
+from devflow.accounts.credentials import API_TOKEN_PREFIX, JWT_TTL_SECONDS, issue_jwt
 from devflow.accounts.models import AccountDeletion, ApiToken, User
-from devflow.accounts.pairing import cleanup_pairings
+from devflow.accounts.oauth import configured_providers
+from devflow.accounts.pairing import (
+    ApproveOutcome,
+    PairingRequest,
+    PairingState,
+    approve_pairing,
+    cleanup_pairings,
+    deny_pairing,
+    find_pairing_request,
+    normalise_user_code,
+)
 from devflow.accounts.passwords import hash_password
 from devflow.accounts.ratelimit import AuthRateLimiter
-from devflow.accounts.service import load_user
+from devflow.accounts.schemas import Credentials, TokenItem, parse_login, parse_register, parse_token_name
+from devflow.accounts.service import (
+    IssuedToken,
+    issue_api_token,
+    list_api_tokens,
+    load_user,
+    revoke_api_token,
+)
+from devflow.accounts.signin import SignedIn, count_attempt, register_password_account, sign_in_with_password
 from devflow.config import Settings
 from devflow.kernel.clock import Clock
 
 __all__ = [
+    "API_TOKEN_PREFIX",
+    "JWT_TTL_SECONDS",
     "AccountDeletion",
     "Accounts",
     "ApiToken",
+    "ApproveOutcome",
     "Authenticator",
+    "Credentials",
+    "IssuedToken",
+    "PairingRequest",
+    "PairingState",
     "Principal",
+    "SignedIn",
+    "TokenItem",
     "User",
+    "approve_pairing",
     "cleanup_pairings",
+    "configured_providers",
+    "deny_pairing",
+    "find_pairing_request",
     "hash_password",
+    "issue_api_token",
     "issue_jwt",
+    "list_api_tokens",
     "load_user",
+    "normalise_user_code",
+    "parse_login",
+    "parse_register",
+    "parse_token_name",
+    "revoke_api_token",
 ]
 
 
@@ -51,4 +89,23 @@ class Accounts:
             authenticator=Authenticator(engine, db, settings.jwt_secret, clock),
             limiter=AuthRateLimiter(db, settings.auth_rate_limit_per_minute),
             clock=clock,
+        )
+
+    def count_ip_attempt(self, client_ip: str | None) -> None:
+        """One login/register attempt from ``client_ip`` (None: not counted); ``RateLimited`` past the
+        limit. Blocking."""
+        count_attempt(self.limiter, "ip", client_ip, self.clock())
+
+    def register(self, credentials: Credentials) -> SignedIn:
+        """Create a password account from a validated body (per-email limit, bcrypt); ``AlreadyDone``
+        when the email is registered. Blocking."""
+        return register_password_account(
+            self.db, self.limiter, self.settings.jwt_secret, credentials, self.clock()
+        )
+
+    def sign_in(self, credentials: Credentials) -> SignedIn:
+        """Check a validated email + password (per-email limit, bcrypt); ``Unauthenticated`` when
+        wrong. Blocking."""
+        return sign_in_with_password(
+            self.db, self.limiter, self.settings.jwt_secret, credentials, self.clock()
         )

@@ -81,6 +81,15 @@ def is_configured(settings: Settings, provider: ProviderConfig, client_type: str
     return client_type != CLIENT_TYPE_VSCODE or settings.vscode_deeplink is not None
 
 
+def configured_providers(settings: Settings, client_type: str = CLIENT_TYPE_WEB) -> list[str]:
+    """The providers a login of ``client_type`` can use with these settings, in the contract's order."""
+    return [
+        name
+        for name in SUPPORTED_PROVIDERS
+        if is_configured(settings, provider_config(settings, name), client_type)
+    ]
+
+
 def callback_url(settings: Settings, provider: str) -> str:
     """``<OAUTH_CALLBACK_BASE_URL>/api/v1/auth/<provider>/callback``."""
     base = (settings.oauth_callback_base_url or "").rstrip("/")

@@ -136,6 +136,83 @@ def approve_pairing(
     return ApproveOutcome.EXPIRED if now > newest_other[0] else ApproveOutcome.ALREADY_USED
 
 
+def deny_pairing(db: sessionmaker[Session], user_code: str, now: datetime) -> ApproveOutcome:
+    """The user refuses a pending code: the pairing ends as expired (the exchange answers 410).
+
+    Its expiry is moved into the past rather than the row deleted, so the code's page keeps saying
+    what happened to it; no token was minted, so none needs revoking. Outcomes as :func:`approve_pairing`
+    (``APPROVED`` meaning "denied").
+    """
+    if USER_CODE_PATTERN.fullmatch(user_code) is None:
+        return ApproveOutcome.NOT_FOUND
+    with db.begin() as session:
+        pending = session.execute(
+            select(PairingCode.id, PairingCode.expires_at)
+            .where(PairingCode.user_code == user_code, PairingCode.status == PENDING)
+            .with_for_update()
+        ).first()
+        if pending is not None:
+            pairing_id, expires_at = pending
+            if now > expires_at:
+                return ApproveOutcome.EXPIRED
+            session.execute(
+                update(PairingCode)
+                .where(PairingCode.id == pairing_id)
+                .values(expires_at=now - timedelta(seconds=1))
+            )
+            return ApproveOutcome.APPROVED
+    request = find_pairing_request(db, user_code, now)
+    if request.state is PairingState.UNKNOWN:
+        return ApproveOutcome.NOT_FOUND
+    return ApproveOutcome.EXPIRED if request.state is PairingState.EXPIRED else ApproveOutcome.ALREADY_USED
+
+
+class PairingState(enum.Enum):
+    """What a person opening a pairing link can still do with its code."""
+
+    PENDING = "pending"  # waiting for approval
+    USED = "used"  # approved (and perhaps already collected by the editor)
+    EXPIRED = "expired"  # past its ten minutes, or denied
+    UNKNOWN = "unknown"  # never issued, malformed, or cleaned up long ago
+
+
+@dataclass(frozen=True, slots=True)
+class PairingRequest:
+    """A pairing as its approval page shows it: state, when the editor asked and until when."""
+
+    user_code: str
+    state: PairingState
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+def normalise_user_code(raw: str) -> str:
+    """A code as a person or a link may spell it (lower case, spaces around) in the stored form."""
+    return raw.strip().upper()
+
+
+def find_pairing_request(db: sessionmaker[Session], user_code: str, now: datetime) -> PairingRequest:
+    """The newest pairing with ``user_code`` seen as :func:`approve_pairing` would judge it (read only)."""
+    if USER_CODE_PATTERN.fullmatch(user_code) is None:
+        return PairingRequest(user_code, PairingState.UNKNOWN)
+    with db() as session:
+        # A pending row wins over used ones with the same code (codes are unique among pending rows).
+        row = session.execute(
+            select(PairingCode.status, PairingCode.created_at, PairingCode.expires_at)
+            .where(PairingCode.user_code == user_code)
+            .order_by((PairingCode.status == PENDING).desc(), PairingCode.created_at.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return PairingRequest(user_code, PairingState.UNKNOWN)
+    status, created_at, expires_at = row
+    if now > expires_at:
+        state = PairingState.EXPIRED
+    else:
+        state = PairingState.PENDING if status == PENDING else PairingState.USED
+    return PairingRequest(user_code, state, created_at, expires_at)
+
+
 class ExchangeStatus(enum.Enum):
     EXPIRED = "expired"
     TOO_MANY = "too_many"

@@ -36,8 +36,6 @@ from devflow.accounts.pairing import (
     create_pairing,
     exchange_pairing,
 )
-from devflow.accounts.passwords import hash_password, normalise_email, verify_password
-from devflow.accounts.ratelimit import AuthRateLimiter, limiter_key
 from devflow.accounts.schemas import (
     AuthOut,
     PairingCreated,
@@ -49,21 +47,18 @@ from devflow.accounts.schemas import (
     parse_token_name,
 )
 from devflow.accounts.service import (
-    PASSWORD_PROVIDER,
-    create_password_user,
     find_or_create_oauth_user,
-    find_password_user,
     issue_api_token,
     list_api_tokens,
     load_user,
-    password_account_exists,
     revoke_api_token,
     user_out,
 )
 from devflow.config import Settings
 from devflow.http.body import drain_body, read_json_body
 from devflow.http.clients import client_ip
-from devflow.http.credentials import SESSION_COOKIE, extract_credential
+from devflow.http.credentials import extract_credential
+from devflow.http.credentials import session_cookie as http_session_cookie
 from devflow.kernel.clock import iso_ms
 from devflow.kernel.errors import (
     AlreadyDone,
@@ -105,8 +100,7 @@ async def resolve_principal(request: AnyRequest, accounts: NamedDependency[Accou
 
 def session_cookie(value: str, settings: Settings, max_age: int = JWT_TTL_SECONDS) -> str:
     """The exact ``Set-Cookie`` value: Lax in development, ``SameSite=None; Secure`` in production."""
-    same_site = "SameSite=None; Secure" if settings.production else "SameSite=Lax"
-    return f"{SESSION_COOKIE}={value}; HttpOnly; Path=/; Max-Age={max_age}; {same_site}"
+    return http_session_cookie(value, production=settings.production, max_age=max_age)
 
 
 def _signed_in(user: UserOut, token: str, settings: Settings, status_code: int) -> Response[AuthOut]:
@@ -117,23 +111,12 @@ def _signed_in(user: UserOut, token: str, settings: Settings, status_code: int) 
     )
 
 
-# -- login / register rate limits (§1.8) -------------------------------------------------------
-
-
-async def _count_attempt(accounts: Accounts, kind: str, value: str | None) -> None:
-    limiter: AuthRateLimiter = accounts.limiter
-    if not limiter.enabled or value is None:
-        return
-    retry_after = await _in_thread(limiter.attempt, limiter_key(kind, value), accounts.clock())
-    if retry_after is not None:
-        raise RateLimited(retry_after)
+# -- password accounts (§3.2) -----------------------------------------------------------------
 
 
 async def _count_ip_attempt(request: AnyRequest, accounts: Accounts) -> None:
-    await _count_attempt(accounts, "ip", client_ip(request, accounts.settings.trust_proxy))
-
-
-# -- password accounts (§3.2) -----------------------------------------------------------------
+    """§1.8: the per-IP limit comes before the body is read."""
+    await _in_thread(accounts.count_ip_attempt, client_ip(request, accounts.settings.trust_proxy))
 
 
 @post("/auth/register", status_code=201, operation_id="register", tags=_TAGS)
@@ -141,16 +124,8 @@ async def register(request: AnyRequest, accounts: NamedDependency[Accounts]) -> 
     """Create a password account, set the session cookie: ``201 {user, token}``."""
     await _count_ip_attempt(request, accounts)
     credentials = parse_register(await read_json_body(request))
-    email = normalise_email(credentials.email)
-    await _count_attempt(accounts, "email", email)
-    if await _in_thread(password_account_exists, accounts.db, email):
-        raise AlreadyDone("Email already registered")
-    password_hash = await _in_thread(hash_password, credentials.password)
-    user = await _in_thread(create_password_user, accounts.db, email, password_hash, credentials.username)
-    if user is None:  # a concurrent registration of the same email won the race
-        raise AlreadyDone("Email already registered")
-    token = issue_jwt(accounts.settings.jwt_secret, user.id, PASSWORD_PROVIDER)
-    return _signed_in(user_out(user), token, accounts.settings, 201)
+    signed_in = await _in_thread(accounts.register, credentials)
+    return _signed_in(user_out(signed_in.user), signed_in.token, accounts.settings, 201)
 
 
 @post("/auth/login", status_code=200, operation_id="login", tags=_TAGS)
@@ -158,15 +133,8 @@ async def login(request: AnyRequest, accounts: NamedDependency[Accounts]) -> Res
     """Check email + password, set the session cookie: ``200 {user, token}``."""
     await _count_ip_attempt(request, accounts)
     credentials = parse_login(await read_json_body(request))
-    email = normalise_email(credentials.email)
-    await _count_attempt(accounts, "email", email)
-    user = await _in_thread(find_password_user, accounts.db, email)
-    # Unknown email: verify against the dummy hash anyway, so timing does not reveal accounts.
-    valid = await _in_thread(verify_password, credentials.password, user.password_hash if user else None)
-    if user is None or not valid:
-        raise Unauthenticated("Invalid credentials")
-    token = issue_jwt(accounts.settings.jwt_secret, user.id, PASSWORD_PROVIDER)
-    return _signed_in(user_out(user), token, accounts.settings, 200)
+    signed_in = await _in_thread(accounts.sign_in, credentials)
+    return _signed_in(user_out(signed_in.user), signed_in.token, accounts.settings, 200)
 
 
 @get("/auth/me", operation_id="me", tags=_TAGS)

@@ -16,3 +16,9 @@ def extract_credential(request: Request[Any, Any, Any]) -> str | None:
     if header is not None and header.startswith("Bearer "):
         return header[len("Bearer ") :]
     return request.cookies.get(SESSION_COOKIE) or None
+
+
+def session_cookie(value: str, *, production: bool, max_age: int) -> str:
+    """The exact ``Set-Cookie`` value (§1.5): Lax in development, ``SameSite=None; Secure`` in production."""
+    same_site = "SameSite=None; Secure" if production else "SameSite=Lax"
+    return f"{SESSION_COOKIE}={value}; HttpOnly; Path=/; Max-Age={max_age}; {same_site}"

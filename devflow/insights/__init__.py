@@ -8,19 +8,31 @@ from devflow.insights.features import build_features, duration_minutes_expr
 from devflow.insights.gates import CooldownPolicy
 from devflow.insights.metrics_source import LakeTodayMetrics
 from devflow.insights.pipeline import InsightRunSummary, Insights, evaluate_user, run_insights
+from devflow.insights.recommendations import (
+    ACTIONS,
+    EvidenceItem,
+    RecommendationItem,
+    act_on,
+    recommendations_of,
+)
 from devflow.insights.rules import RULES_BY_PRIORITY, RuleThresholds, apply_rules, churn_ratio_expr
 
 __all__ = [
+    "ACTIONS",
     "RULES_BY_PRIORITY",
     "CooldownPolicy",
+    "EvidenceItem",
     "InsightRunSummary",
     "Insights",
     "LakeTodayMetrics",
+    "RecommendationItem",
     "RuleThresholds",
+    "act_on",
     "apply_rules",
     "build_features",
     "churn_ratio_expr",
     "duration_minutes_expr",
     "evaluate_user",
+    "recommendations_of",
     "run_insights",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any, Final
 
 import anyio.to_thread
@@ -12,20 +11,17 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_409_CONFLICT
-from sqlalchemy import select, update
 
 from devflow.accounts import Principal
 from devflow.http.body import read_json_body
-from devflow.insights.models import Recommendation, WorkflowState
 from devflow.insights.pipeline import MODES, Insights, Mode, evaluate_user
-from devflow.kernel.clock import iso_ms
-from devflow.kernel.errors import AlreadyDone, NotFound, NotPermitted, ValidationFailed
+from devflow.insights.recommendations import ACTIONS, RecommendationItem, act_on, recommendations_of
+from devflow.kernel.errors import NotFound, ValidationFailed
 from devflow.kernel.jsontext import ABSENT
 
 DEFAULT_LIMIT: Final = 20
 MAX_LIMIT: Final = 100
 MAX_BIGINT: Final = 9_223_372_036_854_775_807
-ACTIONS: Final[tuple[str, ...]] = ("accepted", "dismissed", "snoozed")
 _DIGITS: Final = re.compile(r"[0-9]+")
 
 MODE_MESSAGE: Final = "mode must be one of real, force, demo"
@@ -46,43 +42,6 @@ def _positive_integer(raw: str) -> int | None:
     return int(significant)
 
 
-class EvidenceItem(msgspec.Struct, frozen=True):
-    """One cited figure: ``metric: value`` under the extension's "Why?" button."""
-
-    metric: str
-    value: float | int | str | None
-
-
-def _evidence(code_context: Any) -> list[EvidenceItem]:
-    """``code_context.evidence`` when it is an array of ``{metric, value}`` objects, else ``[]``."""
-    items = code_context.get("evidence") if isinstance(code_context, dict) else None
-    if not isinstance(items, list):
-        return []
-    out: list[EvidenceItem] = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("metric"), str):
-            return []
-        value = item.get("value")
-        if isinstance(value, bool) or not isinstance(value, int | float | str | None):
-            return []
-        out.append(EvidenceItem(metric=item["metric"], value=value))
-    return out
-
-
-class RecommendationItem(msgspec.Struct, frozen=True):
-    """One recommendation as both clients read it (§3.8)."""
-
-    id: int
-    state_type: str
-    confidence_score: float
-    recommendation_type: str
-    recommendation_text: str
-    reasoning: str | None
-    user_action: str | None
-    created_at: str
-    evidence: list[EvidenceItem]
-
-
 class PendingOut(msgspec.Struct, frozen=True):
     recommendation: RecommendationItem | None
 
@@ -96,41 +55,14 @@ class ActionOut(msgspec.Struct, frozen=True):
     user_action: str
 
 
-def _item(rec: Recommendation, state: WorkflowState) -> RecommendationItem:
-    reasoning = rec.code_context.get("reasoning") if isinstance(rec.code_context, dict) else None
-    return RecommendationItem(
-        id=int(rec.id),
-        state_type=state.state_type,
-        confidence_score=round(float(state.confidence_score), 2),
-        recommendation_type=rec.recommendation_type,
-        recommendation_text=rec.recommendation_text,
-        reasoning=reasoning if isinstance(reasoning, str) else None,
-        user_action=rec.user_action,
-        created_at=iso_ms(rec.created_at) or "",
-        evidence=_evidence(rec.code_context),
-    )
-
-
-def _items(insights: Insights, user_id: uuid.UUID, *, pending: bool, limit: int) -> list[RecommendationItem]:
-    query = (
-        select(Recommendation, WorkflowState)
-        .join(WorkflowState, WorkflowState.id == Recommendation.workflow_state_id)
-        .where(Recommendation.user_id == user_id)
-        .order_by(Recommendation.created_at.desc(), Recommendation.id.desc())
-        .limit(limit)
-    )
-    if pending:
-        query = query.where(Recommendation.user_action.is_(None))
-    with insights.db() as db:
-        return [_item(rec, state) for rec, state in db.execute(query)]
-
-
 @get("/recommendations/pending", operation_id="recommendations_pending", tags=["recommendations"])
 async def pending_recommendation(
     insights: NamedDependency[Insights], principal: NamedDependency[Principal]
 ) -> PendingOut:
     """The caller's pending recommendation, or ``null`` (never 404)."""
-    items = await anyio.to_thread.run_sync(lambda: _items(insights, principal.user_id, pending=True, limit=1))
+    items = await anyio.to_thread.run_sync(
+        lambda: recommendations_of(insights, principal.user_id, pending=True, limit=1)
+    )
     return PendingOut(recommendation=items[0] if items else None)
 
 
@@ -153,7 +85,7 @@ async def list_recommendations(
     """The caller's recommendations with any ``user_action``, newest first (ties: higher id first)."""
     limit = _parse_limit(request)
     items = await anyio.to_thread.run_sync(
-        lambda: _items(insights, principal.user_id, pending=False, limit=limit)
+        lambda: recommendations_of(insights, principal.user_id, pending=False, limit=limit)
     )
     return ListOut(recommendations=items)
 
@@ -185,29 +117,6 @@ async def trigger_recommendation(
     return Response(content=result.body(), status_code=status)
 
 
-def _act(insights: Insights, user_id: uuid.UUID, recommendation_id: int, action: str) -> None:
-    """Steps 5–8 of the action endpoint: existence, ownership, state, then an atomic conditional update."""
-    with insights.db() as db, db.begin():
-        row = db.execute(
-            select(Recommendation.user_id, Recommendation.user_action).where(
-                Recommendation.id == recommendation_id
-            )
-        ).first()
-        if row is None:
-            raise NotFound("Recommendation not found")
-        if row.user_id != user_id:
-            raise NotPermitted("Forbidden")
-        if row.user_action is not None:
-            raise AlreadyDone("Recommendation already acted on")
-        result = db.execute(
-            update(Recommendation)
-            .where(Recommendation.id == recommendation_id, Recommendation.user_action.is_(None))
-            .values(user_action=action, acted_at=insights.clock())
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise AlreadyDone("Recommendation already acted on")
-
-
 @post(
     "/recommendations/{recommendation_id:str}/action",
     operation_id="recommendations_action",
@@ -233,7 +142,7 @@ async def act_on_recommendation(
         raise ValidationFailed(ID_MESSAGE)
     if numeric_id > MAX_BIGINT:
         raise NotFound("Recommendation not found")
-    await anyio.to_thread.run_sync(_act, insights, principal.user_id, numeric_id, action)
+    await anyio.to_thread.run_sync(act_on, insights, principal.user_id, numeric_id, action)
     return ActionOut(id=numeric_id, user_action=action)
 
 
