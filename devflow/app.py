@@ -34,6 +34,7 @@ from devflow.metrics.routes import ROUTES as METRICS_ROUTES
 from devflow.services import Services, build_services
 from devflow.telemetry import Telemetry
 from devflow.telemetry.routes import ROUTES as TELEMETRY_ROUTES
+from devflow.web import error_page, page_aware, template_config, web_routes
 
 log = logging.getLogger("devflow.app")
 
@@ -123,10 +124,11 @@ def create_app(
         dependencies={"principal": Provide(resolve_principal)},
     )
     app = Litestar(
-        route_handlers=[api],
+        route_handlers=[api, *web_routes(settings)],  # the built-in pages live outside /api/v1
         dependencies=service_dependencies(services),
         lifespan=[lifespan],
-        exception_handlers=exception_handlers(),
+        exception_handlers=page_aware(exception_handlers(), API_PREFIX),
+        template_config=template_config(),
         request_max_body_size=DEFAULT_BODY_LIMIT,
         openapi_config=None,
         debug=False,
@@ -135,5 +137,11 @@ def create_app(
     app.state["services"] = services
     # The edge gate wraps routing and exception handling so that every response, 404/405/500 included,
     # carries the contract's headers, and refuses cross-site cookie writes before any route runs (§1.6).
-    app.asgi_handler = EdgeGate(app.asgi_handler, settings.cors_allowed_origins, settings.public_url)
+    app.asgi_handler = EdgeGate(
+        app.asgi_handler,
+        settings.cors_allowed_origins,
+        settings.public_url,
+        page_error=error_page,
+        api_prefix=API_PREFIX,
+    )
     return app

@@ -11,7 +11,7 @@ serves ``HEAD`` wherever ``GET`` is served: the ``GET`` runs and its body is dro
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,10 +64,30 @@ def _has_session_cookie(scope: Scope) -> bool:
 class EdgeGate:
     """Outermost HTTP layer: preflight, CORS headers, the cross-site check, HEAD, last-resort JSON 500."""
 
-    def __init__(self, app: Any, allowed_origins: Iterable[str], public_url: str | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        allowed_origins: Iterable[str],
+        public_url: str | None = None,
+        *,
+        page_error: Callable[[int], bytes] | None = None,
+        api_prefix: str = "/api/v1",
+    ) -> None:
         self.app = app
         self.allowed = frozenset(allowed_origins)
         self._public = _origin_key(public_url) if public_url else None
+        # The built-in pages' HTML error body for a status; paths under ``api_prefix`` keep JSON.
+        self._page_error = page_error
+        self._api_prefix = api_prefix
+
+    async def _send_error(
+        self, scope: Scope, send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]]
+    ) -> None:
+        path = scope["path"]
+        if self._page_error is None or path == self._api_prefix or path.startswith(self._api_prefix + "/"):
+            await _send_json(send, status, body, extra)
+            return
+        await _send_body(send, status, self._page_error(status), b"text/html; charset=utf-8", extra)
 
     def _cross_site_cookie_write(self, scope: Scope) -> bool:
         """§1.6: a state change that the ``session`` cookie would authenticate, from a foreign origin."""
@@ -118,10 +138,10 @@ class EdgeGate:
             await self._preflight(scope, send, cors_headers, origin is not None)
             return
         if "//" in scope["path"]:
-            await _send_json(send, 404, b'{"error":"Not found"}', cors_headers)
+            await self._send_error(scope, send, 404, b'{"error":"Not found"}', cors_headers)
             return
         if self._cross_site_cookie_write(scope):
-            await _send_json(send, 403, b'{"error":"Forbidden"}', cors_headers)
+            await self._send_error(scope, send, 403, b'{"error":"Forbidden"}', cors_headers)
             return
         head = scope["method"] == "HEAD"
         if head:
@@ -148,7 +168,7 @@ class EdgeGate:
         except Exception:
             log.exception("unhandled error escaped the application")
             if not started:
-                await _send_json(send, 500, b'{"error":"Internal server error"}', cors_headers)
+                await self._send_error(scope, send, 500, b'{"error":"Internal server error"}', cors_headers)
 
     @staticmethod
     async def _preflight(
@@ -178,8 +198,14 @@ def _with_head(allow: bytes) -> bytes:
 
 
 async def _send_json(send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    await _send_body(send, status, body, b"application/json", extra)
+
+
+async def _send_body(
+    send: Any, status: int, body: bytes, content_type: bytes, extra: list[tuple[bytes, bytes]]
+) -> None:
     headers: list[tuple[bytes, bytes]] = [
-        (b"content-type", b"application/json"),
+        (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
         *extra,
     ]

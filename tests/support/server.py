@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -22,10 +23,17 @@ def free_port() -> int:
 class ServerProcess:
     """``devflow serve`` on 127.0.0.1 with the given environment; waits for /health."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        log_path: Path | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.port = port or free_port()
         self.env = {**os.environ, **env, "PORT": str(self.port)}
         self.log_path = log_path
+        self.extra_args = list(extra_args)  # e.g. ["--workers", "1"]
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -35,7 +43,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "devflow", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "devflow", "serve", "--port", str(self.port), *self.extra_args],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
