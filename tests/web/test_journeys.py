@@ -166,7 +166,8 @@ def test_journey_1_register_token_telemetry_etl_dashboard(
         start = now - dt.timedelta(days=days_ago, hours=1)
         events += workday(start, str(uuid.uuid4()), scale)
     with web_server.api() as api:
-        response = api.post("/telemetry", json={"events": events}, headers={"Authorization": f"Bearer {token}"})
+        bearer = {"Authorization": f"Bearer {token}"}
+        response = api.post("/telemetry", json={"events": events}, headers=bearer)
         assert response.status_code == 202, response.text
         assert response.json()["accepted_count"] == len(events), response.text
     run_etl(web_server)
@@ -190,7 +191,8 @@ def test_journey_1_register_token_telemetry_etl_dashboard(
     assert len(custom["series"]) == 4
 
     page.goto(web_server.base_url + "/settings")
-    expect(page.locator("#token-table tbody tr").filter(has_text="journey laptop")).not_to_contain_text("never")
+    used = page.locator("#token-table tbody tr").filter(has_text="journey laptop")
+    expect(used).not_to_contain_text("never")  # the telemetry request used it
 
     phone = browser.new_context(viewport=PHONE, storage_state=context.storage_state())
     try:
