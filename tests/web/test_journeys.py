@@ -5,6 +5,7 @@ saved as a PNG in the test's temporary folder (one in dark mode, one at phone wi
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import re
 import time
 import uuid
@@ -342,3 +343,19 @@ def test_journey_5_sign_out(page: Page, web_server: WebServer, tmp_path: Path) -
     assert missing is not None and missing.status == 404
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     shot(page, tmp_path, "02-not-found")
+    # The edge gate's own refusals (an empty path segment) follow the same rule as the app's errors.
+    for path, content_type in (
+        ("//evil.example", "text/html; charset=utf-8"),
+        ("/api/v1//health", "application/json"),
+    ):
+        conn = http.client.HTTPConnection("127.0.0.1", web_server.port, timeout=10)
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read()
+        conn.close()
+        assert response.status == 404 and response.getheader("content-type") == content_type, path
+        assert (
+            (b"Page not found" in body)
+            if content_type.startswith("text/html")
+            else body == b'{"error":"Not found"}'
+        )

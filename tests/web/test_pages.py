@@ -353,3 +353,14 @@ def test_pages_forbid_framing_and_caching(client: TestClient[Any]) -> None:
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert "max-age=31536000" in css.headers["cache-control"]
     assert "prefers-color-scheme: dark" in css.text
+
+
+def test_sign_in_offers_the_configured_oauth_providers(make_client: Callable[..., TestClient[Any]]) -> None:
+    plain = make_client()
+    assert "/api/v1/auth/" not in plain.get("/login").text
+    with_github = make_client(
+        GITHUB_CLIENT_ID="id", GITHUB_CLIENT_SECRET="secret", OAUTH_CALLBACK_BASE_URL="http://localhost:3000"
+    )
+    for path in ("/login", "/register"):
+        page = with_github.get(path).text
+        assert 'href="/api/v1/auth/github"' in page and "/api/v1/auth/google" not in page
