@@ -95,10 +95,10 @@ def bar_chart(
     values: Sequence[DayValues],
     *,
     up_kind: str,
-    down_kind: str,
-    highlight_kind: str,
     up_title: str,
+    down_kind: str = "down",
     down_title: str = "",
+    highlight_kind: str = "highlight",
     highlight_title: str = "",
 ) -> BarChart:
     """Bars above a baseline for ``up``, below it for ``down``, on one shared scale."""
@@ -115,7 +115,7 @@ def bar_chart(
     bars: list[Bar] = []
     for i, v in enumerate(values):
         x = i * slot + (slot - width) / 2
-        label = f"{v.day:%d %b %Y}"
+        label = f"{v.day.day} {v.day:%b %Y}"
         if v.up:
             bars.append(
                 Bar(x, width, baseline - v.up * scale, v.up * scale, up_kind, f"{label}: {v.up:,} {up_title}")

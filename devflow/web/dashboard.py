@@ -57,11 +57,16 @@ class RangeChoice:
         return urlencode({"range": self.key})
 
 
+def _text(params: Any, name: str) -> str:
+    value = params.get(name)
+    return value if isinstance(value, str) else ""  # absent, or a file in a multipart form
+
+
 def choose_range(params: Any, today: dt.date) -> RangeChoice:
     """The range named by ``range`` (``today``, ``7d``, ``30d``, ``custom`` with ``from``/``to``)."""
-    key = params.get("range") or DEFAULT_RANGE
+    key = _text(params, "range") or DEFAULT_RANGE
     if key == CUSTOM:
-        return RangeChoice(CUSTOM, params.get("from") or "", params.get("to") or "")
+        return RangeChoice(CUSTOM, _text(params, "from"), _text(params, "to"))
     if key not in PRESETS:
         key = DEFAULT_RANGE
     days = PRESETS[key][1]
@@ -100,19 +105,13 @@ def _figures(
         switching=switching,
         recommendations=recommendations,
         lines_chart=bar_chart(
-            lines,
-            up_kind="added",
-            down_kind="deleted",
-            highlight_kind="added",
-            up_title="lines added",
-            down_title="lines deleted",
+            lines, up_kind="added", up_title="lines added", down_kind="deleted", down_title="lines deleted"
         ),
         switches_chart=bar_chart(
             switches,
             up_kind="switches",
-            down_kind="switches",
-            highlight_kind="rapid",
             up_title="context switches",
+            highlight_kind="rapid",
             highlight_title="rapid switches",
         ),
     )

@@ -1,5 +1,6 @@
 """The built-in pages in a real browser: Debian's Chromium driven by Playwright, against one real
-``devflow serve`` (its own database and data dir) shared by every journey of a test session."""
+``devflow serve`` (its own database and data dir) shared by every journey that a test process runs
+(with ``pytest -n 2`` the journeys may spread over both processes: one server and browser each)."""
 
 from __future__ import annotations
 
@@ -84,8 +85,11 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole session; each test gets its own context (cookies)."""
+def browser(web_server: WebServer) -> Iterator[Browser]:
+    """One headless Chromium for the whole session; each test gets its own context (cookies).
+
+    It depends on the server so that it closes first: the server's graceful shutdown would otherwise
+    wait for the browser's keep-alive connections."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -35,10 +35,10 @@ def test_bars_share_one_scale_around_the_baseline() -> None:
 
 
 def test_an_empty_range_draws_no_bars_and_long_ranges_thin_their_labels() -> None:
-    quiet = bar_chart([DayValues(DAY, up=0)], up_kind="a", down_kind="b", highlight_kind="c", up_title="")
+    quiet = bar_chart([DayValues(DAY, up=0)], up_kind="a", up_title="")
     assert quiet.empty and quiet.bars == () and quiet.ticks == ()
     month = [DayValues(DAY + dt.timedelta(days=i), up=i) for i in range(30)]
-    chart = bar_chart(month, up_kind="a", down_kind="b", highlight_kind="c", up_title="")
+    chart = bar_chart(month, up_kind="a", up_title="")
     assert len(chart.days) <= 7 and chart.days[0].text == "14 May"
     assert [d.minor for d in chart.days[:3]] == [False, True, False]
 

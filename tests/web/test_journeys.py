@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from tests.metrics.events import editor_switch, file_save, text_change
 from tests.web.conftest import LAPTOP, PASSWORD, PHONE, WebServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = pytest.mark.slow
 
 
 def shot(page: Page, folder: Path, name: str) -> None:
