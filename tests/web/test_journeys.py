@@ -329,9 +329,10 @@ def test_journey_4_revoked_token_is_refused(page: Page, web_server: WebServer, t
 
 
 def test_journey_5_sign_out(page: Page, web_server: WebServer, tmp_path: Path) -> None:
-    """Signing out ends the session: the dashboard then redirects to the sign-in page; unknown pages
-    are HTML error pages."""
-    sign_up(page, web_server, new_email("journey5"))
+    """Signing out ends the session: the dashboard then redirects to the sign-in page (where the
+    keyboard alone signs back in); unknown pages are HTML error pages."""
+    email = new_email("journey5")
+    sign_up(page, web_server, email)
     page.get_by_role("button", name="Sign out").first.click()
     page.wait_for_url(re.compile(r"/login$"))
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -339,6 +340,19 @@ def test_journey_5_sign_out(page: Page, web_server: WebServer, tmp_path: Path) -
     assert urlsplit(page.url).path == "/login"
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     shot(page, tmp_path, "01-login")
+    for _ in range(12):  # skip link, header links, then the form: Tab reaches every control
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "email":
+            break
+    else:
+        raise AssertionError("Tab never reached the email field")
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/dashboard$"))
+    expect(page.get_by_role("heading", name="Your activity")).to_be_visible()
+    page.context.clear_cookies()
     missing = page.goto(web_server.base_url + "/no-such-page")
     assert missing is not None and missing.status == 404
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
