@@ -116,7 +116,9 @@ def _signed_in(user: UserOut, token: str, settings: Settings, status_code: int) 
 
 async def _count_ip_attempt(request: AnyRequest, accounts: Accounts) -> None:
     """§1.8: the per-IP limit comes before the body is read."""
-    await _in_thread(accounts.count_ip_attempt, client_ip(request, accounts.settings.trust_proxy))
+    ip = client_ip(request, accounts.settings.trust_proxy)
+    if accounts.limiter.enabled and ip is not None:  # no thread hop when nothing is counted
+        await _in_thread(accounts.count_ip_attempt, ip)
 
 
 @post("/auth/register", status_code=201, operation_id="register", tags=_TAGS)

@@ -62,7 +62,10 @@ def _has_session_cookie(scope: Scope) -> bool:
 
 
 class EdgeGate:
-    """Outermost HTTP layer: preflight, CORS headers, the cross-site check, HEAD, last-resort JSON 500."""
+    """Outermost HTTP layer: preflight, CORS headers, the cross-site check, HEAD, last-resort 500.
+
+    Its own error answers are the contract's JSON under the API prefix; elsewhere (the built-in pages)
+    they are the ``page_error`` HTML when one is given."""
 
     def __init__(
         self,
