@@ -18,6 +18,7 @@ from devflow.app import create_app
 from devflow.config import Settings
 from devflow.db.engine import make_engine
 from devflow.db.migrate import upgrade
+from devflow.kernel.clock import Clock, utc_now
 from devflow.models import Base
 
 _PG_BASE_URL = os.environ.get("DEVFLOW_TEST_DATABASE_URL", "").strip()
@@ -135,12 +136,13 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture()
 def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient[Any]]]:
-    """Start the real app with extra environment variables; closed at teardown."""
+    """Start the real app with extra environment variables (and, optionally, a clock that the test
+    moves instead of sleeping); closed at teardown."""
     clients: list[TestClient[Any]] = []
 
-    def build(**env: str) -> TestClient[Any]:
+    def build(*, clock: Clock = utc_now, **env: str) -> TestClient[Any]:
         client: TestClient[Any] = TestClient(
-            app=create_app(make_settings(**env)), raise_server_exceptions=False
+            app=create_app(make_settings(**env), clock=clock), raise_server_exceptions=False
         )
         client.__enter__()
         clients.append(client)

@@ -106,14 +106,15 @@ def test_lists_are_trimmed() -> None:
     assert s.admin_user_ids == frozenset({a, b})
 
 
-def test_frontend_url_trailing_slashes_and_empty_59() -> None:
+def test_frontend_url_trailing_slashes_and_empty() -> None:
+    """Checklist #59."""
     s = Settings.from_env({"FRONTEND_URL": "https://app.example.com//"})
     assert s.verification_uri == "https://app.example.com/extension/pair"
     assert s.web_app_url == "https://app.example.com//"
     assert Settings.from_env({"FRONTEND_URL": ""}).verification_uri == "http://localhost:3000/extension/pair"
 
 
-def test_public_url_port_and_trailing_slashes_131() -> None:
+def test_public_url_port_and_trailing_slashes() -> None:
     """#131: with FRONTEND_URL unset and PORT=3000 the link is the service's own pairing page."""
     assert Settings.from_env({"PORT": "3000"}).verification_uri == "http://localhost:3000/extension/pair"
     assert Settings.from_env({"PORT": "8123"}).verification_uri == "http://localhost:8123/extension/pair"
@@ -140,7 +141,7 @@ def test_production_requires_secret_and_frontend(var: str) -> None:
 
 
 @pytest.mark.parametrize("var", ["DEVFLOW_ENV", "NODE_ENV"])
-def test_production_jwt_secret_of_31_bytes_is_refused_130(var: str) -> None:
+def test_production_jwt_secret_of_31_bytes_is_refused(var: str) -> None:
     """#130: a 31-byte secret is refused, naming the variable; 32 bytes are enough (bytes, not chars)."""
     env = {var: "production", "FRONTEND_URL": "https://app.example.com"}
     with pytest.raises(ConfigError, match="JWT_SECRET"):
@@ -170,7 +171,7 @@ def test_dev_secret_generated_once_and_kept(tmp_path: Path) -> None:
     )
 
 
-def test_serve_refuses_to_start_with_a_short_production_secret_130(
+def test_serve_refuses_to_start_with_a_short_production_secret(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """#130 through the command: exit status 2 and a message naming JWT_SECRET, before any I/O."""

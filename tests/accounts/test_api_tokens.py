@@ -26,10 +26,10 @@ def _issue(client: TestClient[Any], headers: dict[str, str], name: str = "Work l
     return dict(response.json())
 
 
-def test_issue_token_format_48_49_15(
-    client: TestClient[Any], settings: Settings, db: sessionmaker[Session]
-) -> None:
-    """#48 201 with id/name/token/token_prefix/created_at, ``dvf_`` + 43 chars, prefix = token[4:10].
+def test_issue_token_format(client: TestClient[Any], settings: Settings, db: sessionmaker[Session]) -> None:
+    """Checklist #48, #49, #15.
+
+    #48 201 with id/name/token/token_prefix/created_at, ``dvf_`` + 43 chars, prefix = token[4:10].
     #49 the stored hash is sha256_hex(token[4:]) and the plaintext is stored nowhere."""
     user = create_user(settings)
     body = _issue(client, user.jwt_headers)
@@ -53,7 +53,7 @@ def test_issue_token_format_48_49_15(
     assert _issue(client, user.jwt_headers, name="   ")["name"] == "   "
 
 
-def test_issue_token_schema_errors_50(client: TestClient[Any], settings: Settings) -> None:
+def test_issue_token_schema_errors(client: TestClient[Any], settings: Settings) -> None:
     """#50 ``{}``, ``{"name":""}``, a 65-character name (and a non-string) → 400 schema error."""
     user = create_user(settings)
     for body in ({}, {"name": ""}, {"name": "x" * 65}, {"name": 5}):
@@ -66,7 +66,7 @@ def test_issue_token_schema_errors_50(client: TestClient[Any], settings: Setting
     assert _issue(client, user.jwt_headers, name="x" * 64)["name"] == "x" * 64
 
 
-def test_token_callers_cannot_manage_tokens_51_52(client: TestClient[Any], settings: Settings) -> None:
+def test_token_callers_cannot_manage_tokens(client: TestClient[Any], settings: Settings) -> None:
     """#51 a token with a valid body → 403, with an invalid body → 400 (schema before 403);
     #52 GET /auth/tokens with a token → 403; no credential → 401 before anything else."""
     user = create_user(settings)
@@ -82,7 +82,7 @@ def test_token_callers_cannot_manage_tokens_51_52(client: TestClient[Any], setti
     assert response.status_code == 401
 
 
-def test_list_tokens_newest_first_own_only_52(client: TestClient[Any], settings: Settings) -> None:
+def test_list_tokens_newest_first_own_only(client: TestClient[Any], settings: Settings) -> None:
     """#52 200 {"tokens": [...]}: newest first, revoked included, exactly six keys, only the caller's."""
     user = create_user(settings)
     other = create_user(settings)
@@ -120,7 +120,7 @@ def test_token_use_sets_last_used_at_53(
     assert TIMESTAMP_RE.match(listed[0]["last_used_at"])
 
 
-def test_revoke_token_54_55(client: TestClient[Any], settings: Settings) -> None:
+def test_revoke_token(client: TestClient[Any], settings: Settings) -> None:
     """#54 DELETE own id → 204 and the token then gets 401; #55 another user's id, an already
     revoked id, or ``not-a-uuid`` → 404 Token not found, and the other user's token still works."""
     user = create_user(settings)
@@ -146,7 +146,7 @@ def test_revoke_token_54_55(client: TestClient[Any], settings: Settings) -> None
     )
 
 
-def test_empty_or_unknown_dvf_token_is_401_56(client: TestClient[Any]) -> None:
+def test_empty_or_unknown_dvf_token_is_401(client: TestClient[Any]) -> None:
     """#56 ``Bearer dvf_`` (empty secret) or an unknown ``dvf_…`` → 401."""
     for credential in ("dvf_", "dvf_" + "A" * 43, "dvf_x"):
         response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {credential}"})

@@ -66,10 +66,12 @@ def test_odd_bodies_and_paths_are_4xx_1_3(client: TestClient[Any], settings: Set
         _is_clear_4xx(client.request(method, path, **kwargs))
 
 
-def test_odd_provider_profiles_never_500_3_3(
+def test_odd_provider_profiles_never_500(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider
 ) -> None:
-    """A profile with NULs in the name is stored without them; an unusable account id is a 502."""
+    """Contract §3.3.
+
+    A profile with NULs in the name is stored without them; an unusable account id is a 502."""
     client = make_client(**fake_provider.env())
     response = _login(
         client, fake_provider, "google", {"sub": "nul-name-1", "name": "Nul\u0000Name", "email": "a\u0000"}

@@ -66,7 +66,7 @@ def _session_cookie(response: Any) -> str:
     return value.removeprefix("session=")
 
 
-def test_google_start_redirects_to_authorize_url_37(
+def test_google_start_redirects_to_authorize_url(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider, db: sessionmaker[Session]
 ) -> None:
     """#37 GET /auth/google → 302 to Google's authorize URL with client_id, the callback
@@ -90,7 +90,7 @@ def test_google_start_redirects_to_authorize_url_37(
     assert pkce_challenge(row.code_verifier) == started["code_challenge"]
 
 
-def test_github_start_uses_github_scope_38(
+def test_github_start_uses_github_scope(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider
 ) -> None:
     """#38 GET /auth/github → 302 to GitHub's authorize URL with scope ``read:user user:email``."""
@@ -101,7 +101,7 @@ def test_github_start_uses_github_scope_38(
     assert started["client_id"] == "github-client"
 
 
-def test_unsupported_provider_and_static_routes_39(client: TestClient[Any]) -> None:
+def test_unsupported_provider_and_static_routes(client: TestClient[Any]) -> None:
     """#39 GET /auth/facebook → 400 Unsupported provider (start and callback); GET /auth/register → 405."""
     assert client.get("/api/v1/auth/facebook").json() == {"error": "Unsupported provider"}
     assert client.get("/api/v1/auth/facebook").status_code == 400
@@ -110,7 +110,7 @@ def test_unsupported_provider_and_static_routes_39(client: TestClient[Any]) -> N
     assert client.get("/api/v1/auth/register").status_code == 405
 
 
-def test_unconfigured_provider_is_503_40(
+def test_unconfigured_provider_is_503(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider
 ) -> None:
     """#40 GOOGLE_CLIENT_ID unset → 503 Provider not configured; so is a vscode login without
@@ -130,7 +130,7 @@ def test_unconfigured_provider_is_503_40(
     assert client.get("/api/v1/auth/github", follow_redirects=False).status_code == 302  # web still works
 
 
-def test_provider_error_keeps_state_41(
+def test_provider_error_keeps_state(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider
 ) -> None:
     """#41 callback ``?error=access_denied&state=S`` → 400 Provider error with the code; S is
@@ -144,7 +144,7 @@ def test_provider_error_keeps_state_41(
     assert _callback(client, "google", code="c1", state=started["state"]).status_code == 302
 
 
-def test_invalid_states_42(
+def test_invalid_states(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider, db: sessionmaker[Session]
 ) -> None:
     """#42 unknown state, a replayed state, a state older than 5 minutes, no state → 400 Invalid
@@ -172,7 +172,7 @@ def test_invalid_states_42(
     assert response.status_code == 400 and response.json() == INVALID_STATE
 
 
-def test_state_of_other_provider_is_consumed_43(
+def test_state_of_other_provider_is_consumed(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider
 ) -> None:
     """#43 a Google state used on /auth/github/callback → 400, and it is then consumed for Google too."""
@@ -185,7 +185,7 @@ def test_state_of_other_provider_is_consumed_43(
     assert response.status_code == 400 and response.json() == INVALID_STATE
 
 
-def test_missing_code_after_state_check_3_3(
+def test_missing_code_after_state_check(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider
 ) -> None:
     """§3.3 step 4: a valid state without ``code`` → 400 Missing code (and the state is used up)."""
@@ -196,7 +196,7 @@ def test_missing_code_after_state_check_3_3(
     assert _callback(client, "github", state=started["state"], code="x").json() == INVALID_STATE
 
 
-def test_login_completes_on_another_replica_44(
+def test_login_completes_on_another_replica(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider
 ) -> None:
     """#44 start on replica A, finish on replica B (another app instance on the same database) → success."""
@@ -208,7 +208,7 @@ def test_login_completes_on_another_replica_44(
     assert response.status_code == 302
 
 
-def test_web_and_vscode_redirects_45(
+def test_web_and_vscode_redirects(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider
 ) -> None:
     """#45 web → Set-Cookie session (dev attributes) and 302 to WEB_APP_URL; vscode → 302 to
@@ -237,7 +237,7 @@ def test_web_and_vscode_redirects_45(
     assert _jwt_claims(token)["provider"] == "github"
 
 
-def test_same_account_same_user_other_provider_other_user_46(
+def test_same_account_same_user_other_provider_other_user(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider, db: sessionmaker[Session]
 ) -> None:
     """#46 a second login with the same provider account → the same user id; the same email through
@@ -261,7 +261,7 @@ def test_same_account_same_user_other_provider_other_user_46(
     assert users["github"].password_hash is None
 
 
-def test_provider_failures_are_502_47(
+def test_provider_failures_are_502(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider
 ) -> None:
     """#47 the token endpoint answering 500 → 502 Provider request failed; also a token answer without
@@ -290,7 +290,7 @@ def test_provider_failures_are_502_47(
     assert response.status_code == 502 and response.json() == {"error": "Provider request failed"}
 
 
-def test_provider_requests_are_well_formed_3_3(
+def test_provider_requests_are_well_formed(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider
 ) -> None:
     """§3.3 step 5: the token request is form-encoded with client id/secret, code, redirect_uri,
@@ -307,7 +307,7 @@ def test_provider_requests_are_well_formed_3_3(
     assert profile["accept"] == "application/json" and profile["user_agent"] == "devflow-backend"
 
 
-def test_github_email_and_username_fallbacks_3_3(
+def test_github_email_and_username_fallbacks(
     make_client: Callable[..., TestClient[Any]], fake_provider: FakeProvider, db: sessionmaker[Session]
 ) -> None:
     """§3.3 GitHub without a public email → the first primary+verified /user/emails entry, else the

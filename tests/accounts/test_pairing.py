@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from devflow.accounts.pairing import (
     new_user_code,
 )
 from devflow.config import Settings
+from devflow.kernel.clock import ManualClock
 from tests.support.accounts import TestUser, create_user
 
 CODE_RE = re.compile(r"^[BCDFGHJKMNPQRSTVWXZ23456789]{4}-[BCDFGHJKMNPQRSTVWXZ23456789]{4}$")
@@ -64,7 +64,7 @@ def _let_a_second_pass(db: sessionmaker[Session], pairing_id: str) -> None:
     _age(db, pairing_id, last_exchange_at=datetime.now(UTC) - timedelta(seconds=2))
 
 
-def test_create_pairing_57_58_59(make_client: Callable[..., TestClient[Any]]) -> None:
+def test_create_pairing(make_client: Callable[..., TestClient[Any]]) -> None:
     """#57 no body → 201 with UUID id, pattern code, 600 s, verification_uri; #58 an empty
     form-encoded body → 201; #59 trailing slashes of FRONTEND_URL are all removed."""
     client = make_client()
@@ -83,7 +83,7 @@ def test_create_pairing_57_58_59(make_client: Callable[..., TestClient[Any]]) ->
     assert _create(empty)["verification_uri"] == "http://localhost:3000/extension/pair"
 
 
-def test_user_codes_use_the_alphabet_uniformly_5_2() -> None:
+def test_user_codes_use_the_alphabet_uniformly() -> None:
     """§5.2 codes are 8 symbols of the 27-symbol alphabet; over many draws every symbol shows up."""
     seen: set[str] = set()
     for _ in range(400):
@@ -93,13 +93,15 @@ def test_user_codes_use_the_alphabet_uniformly_5_2() -> None:
     assert seen == set(USER_CODE_ALPHABET)
 
 
-def test_full_flow_60_61_63_64(
-    client: TestClient[Any], settings: Settings, db: sessionmaker[Session]
+def test_full_flow(
+    make_client: Callable[..., TestClient[Any]], settings: Settings, db: sessionmaker[Session]
 ) -> None:
     """#60 exchange while pending → pending; #61 a second exchange within 1 s → 429, after 1 s → 200;
     #63 approve → {"ok":true} and the token is listed as ``VSCode (paired <UTC date>)``;
     #64 the first exchange after approval delivers the token (which works), the next says consumed
-    and the stored plaintext is null."""
+    and the stored plaintext is null. The test moves the app's clock instead of sleeping."""
+    clock = ManualClock()
+    client = make_client(clock=clock)
     user = create_user(settings)
     pairing = _create(client)
     pid = pairing["pairing_id"]
@@ -108,7 +110,7 @@ def test_full_flow_60_61_63_64(
     response = _exchange(client, pid)
     assert response.status_code == 429 and response.json() == {"error": "Too many requests"}
     assert response.headers["retry-after"] == "1"
-    time.sleep(1.05)
+    clock.advance(timedelta(seconds=1.05))
     assert _exchange(client, pid).json() == {"status": "pending"}
 
     response = _approve(client, pairing["user_code"], user)
@@ -136,7 +138,7 @@ def test_full_flow_60_61_63_64(
         assert row is not None and row.status == "consumed" and row.token_plaintext is None
 
 
-def test_exchange_limiter_is_shared_by_replicas_62(make_client: Callable[..., TestClient[Any]]) -> None:
+def test_exchange_limiter_is_shared_by_replicas(make_client: Callable[..., TestClient[Any]]) -> None:
     """#62 an exchange on replica A then on replica B within 1 s → 429 (the limiter is the row)."""
     replica_a, replica_b = make_client(), make_client()
     pid = _create(replica_a)["pairing_id"]
@@ -144,7 +146,7 @@ def test_exchange_limiter_is_shared_by_replicas_62(make_client: Callable[..., Te
     assert _exchange(replica_b, pid).status_code == 429
 
 
-def test_concurrent_exchanges_deliver_once_65(
+def test_concurrent_exchanges_deliver_once(
     client: TestClient[Any], settings: Settings, db: sessionmaker[Session]
 ) -> None:
     """#65 (service level, limiter off) ten threads exchange one approved pairing at once: exactly
@@ -169,7 +171,7 @@ def test_concurrent_exchanges_deliver_once_65(
     assert all(r.status is ExchangeStatus.CONSUMED for r in results if r is not delivered[0])
 
 
-def test_exchange_of_unknown_or_expired_66(client: TestClient[Any], db: sessionmaker[Session]) -> None:
+def test_exchange_of_unknown_or_expired(client: TestClient[Any], db: sessionmaker[Session]) -> None:
     """#66 exchange with ``not-a-uuid``, an unknown UUID, or an expired row → 410 {"status":"expired"};
     the expired row is deleted. Upper-case UUIDs are accepted (the pattern is case-insensitive).
     #9 the 410 carries the CORS headers."""
@@ -190,7 +192,7 @@ def test_exchange_of_unknown_or_expired_66(client: TestClient[Any], db: sessionm
         assert session.get(PairingCode, uuid.UUID(pid)) is None
 
 
-def test_approve_errors_67_9(client: TestClient[Any], settings: Settings) -> None:
+def test_approve_errors(client: TestClient[Any], settings: Settings) -> None:
     """#67 approve without credentials → 401; with a token → 403; ``kq7t-m3hd``, ``ABCD-1234`` or an
     unknown valid code → 404 (and #9: these errors carry CORS headers)."""
     user = create_user(settings)
@@ -210,7 +212,7 @@ def test_approve_errors_67_9(client: TestClient[Any], settings: Settings) -> Non
         assert response.headers["access-control-allow-credentials"] == "true"
 
 
-def test_approve_expired_pending_68(
+def test_approve_expired_pending(
     client: TestClient[Any], settings: Settings, db: sessionmaker[Session]
 ) -> None:
     """#68 approve of an expired pending pairing → 410 Pairing expired (the row is deleted; then 404)."""
@@ -222,7 +224,7 @@ def test_approve_expired_pending_68(
     assert _approve(client, pairing["user_code"], user).status_code == 404
 
 
-def test_approve_twice_69(client: TestClient[Any], settings: Settings, db: sessionmaker[Session]) -> None:
+def test_approve_twice(client: TestClient[Any], settings: Settings, db: sessionmaker[Session]) -> None:
     """#69 approving twice → the second gets 409 Pairing already used, and no second token is minted;
     once the used row has expired, approve says 410."""
     user = create_user(settings)
@@ -239,7 +241,7 @@ def test_approve_twice_69(client: TestClient[Any], settings: Settings, db: sessi
     assert response.status_code == 410 and response.json() == {"error": "Pairing expired"}
 
 
-def test_new_pending_row_wins_over_consumed_one_70(
+def test_new_pending_row_wins_over_consumed_one(
     client: TestClient[Any], settings: Settings, db: sessionmaker[Session]
 ) -> None:
     """#70 a consumed row and a new pending row with the same code → approve succeeds on the pending one."""
@@ -293,7 +295,7 @@ def _install_token_insert_failure(engine: Engine) -> Callable[[], None]:
     return remove
 
 
-def test_failed_token_mint_leaves_row_pending_71(
+def test_failed_token_mint_leaves_row_pending(
     client: TestClient[Any], settings: Settings, db: sessionmaker[Session], engine: Engine
 ) -> None:
     """#71 a forced token-mint failure during approve (a trigger rejects the api_tokens INSERT)
@@ -316,7 +318,7 @@ def test_failed_token_mint_leaves_row_pending_71(
     assert _approve(client, pairing["user_code"], user).status_code == 200
 
 
-def test_expired_undelivered_token_is_revoked_72(
+def test_expired_undelivered_token_is_revoked(
     client: TestClient[Any], settings: Settings, db: sessionmaker[Session]
 ) -> None:
     """#72 an approved pairing that expires without an exchange → its token is revoked (401), by the
@@ -350,7 +352,7 @@ def test_expired_undelivered_token_is_revoked_72(
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
-def test_exchange_revokes_undelivered_token_without_cleanup_72(
+def test_exchange_revokes_undelivered_token_without_cleanup(
     client: TestClient[Any], settings: Settings, db: sessionmaker[Session]
 ) -> None:
     """#72 / §5.3 the exchange of an expired approved row revokes the token itself and deletes the row."""
@@ -368,9 +370,7 @@ def test_exchange_revokes_undelivered_token_without_cleanup_72(
         assert session.get(PairingCode, uuid.UUID(pairing["pairing_id"])) is None
 
 
-def test_cleanup_deletes_rows_an_hour_past_expiry_5_2(
-    client: TestClient[Any], db: sessionmaker[Session]
-) -> None:
+def test_cleanup_deletes_rows_an_hour_past_expiry(client: TestClient[Any], db: sessionmaker[Session]) -> None:
     """§5.2 cleanup deletes rows whose ``expires_at`` is more than 3600 s past, and keeps the others."""
     old, recent, live = _create(client), _create(client), _create(client)
     now = datetime.now(UTC)
@@ -383,7 +383,7 @@ def test_cleanup_deletes_rows_an_hour_past_expiry_5_2(
     assert left == {uuid.UUID(recent["pairing_id"]), uuid.UUID(live["pairing_id"])}
 
 
-def test_random_ids_create_no_limiter_state_73(client: TestClient[Any], db: sessionmaker[Session]) -> None:
+def test_random_ids_create_no_limiter_state(client: TestClient[Any], db: sessionmaker[Session]) -> None:
     """#73 10,000 exchanges with random UUIDs → all 410, and no limiter state appears anywhere.
 
     300 of them go over HTTP; the other 9,700 call the exchange service the route calls (the HTTP
@@ -402,7 +402,7 @@ def test_random_ids_create_no_limiter_state_73(client: TestClient[Any], db: sess
         assert row is not None and row.last_exchange_at is None
 
 
-def test_pairing_code_collisions_retry_then_fail_5_2(db: sessionmaker[Session]) -> None:
+def test_pairing_code_collisions_retry_then_fail(db: sessionmaker[Session]) -> None:
     """§5.2 a code colliding with a pending row is drawn again; after 5 collisions create fails (the
     route's 500). The code source is injected so that collisions with a real pending row happen."""
     now = datetime.now(UTC)

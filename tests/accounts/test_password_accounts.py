@@ -53,7 +53,7 @@ def _assert_schema_error(response: Any) -> list[dict[str, Any]]:
     return list(body["details"])
 
 
-def test_register_returns_user_jwt_and_dev_cookie_16_35(client: TestClient[Any]) -> None:
+def test_register_returns_user_jwt_and_dev_cookie(client: TestClient[Any]) -> None:
     """#16 register → 201, provider password, username from the local part, exact dev cookie.
     #35 the issued JWT: HS256, claims sub/provider/iat/exp, exp − iat = 604800."""
     response = client.post(
@@ -80,7 +80,7 @@ def test_register_returns_user_jwt_and_dev_cookie_16_35(client: TestClient[Any])
     assert claims["exp"] - claims["iat"] == 604800
 
 
-def test_production_cookie_is_secure_samesite_none_17(make_client: Callable[..., TestClient[Any]]) -> None:
+def test_production_cookie_is_secure_samesite_none(make_client: Callable[..., TestClient[Any]]) -> None:
     """#17 with DEVFLOW_ENV=production, then NODE_ENV=production: ``Secure`` and ``SameSite=None``."""
     for index, env in enumerate(({"DEVFLOW_ENV": "production"}, {"NODE_ENV": "production"})):
         client = make_client(FRONTEND_URL="https://app.example.com", **env)
@@ -92,7 +92,7 @@ def test_production_cookie_is_secure_samesite_none_17(make_client: Callable[...,
         assert attributes == ["HttpOnly", "Path=/", "Max-Age=604800", "SameSite=None", "Secure"]
 
 
-def test_duplicate_email_conflicts_case_insensitively_18(
+def test_duplicate_email_conflicts_case_insensitively(
     client: TestClient[Any], db: sessionmaker[Session]
 ) -> None:
     """#18 register ``User@Example.com`` after ``user@example.com`` → 409; also with CORS (#9)."""
@@ -108,7 +108,7 @@ def test_duplicate_email_conflicts_case_insensitively_18(
     assert response.headers["access-control-allow-credentials"] == "true"
 
 
-def test_register_schema_errors_19_20(client: TestClient[Any]) -> None:
+def test_register_schema_errors(client: TestClient[Any]) -> None:
     """#19 leading space in the email, #20 short password, ``a@b``, no email, 2- or 51-char username."""
     details = _assert_schema_error(
         client.post("/api/v1/auth/register", json={"email": " user@example.com", "password": "correct-horse"})
@@ -140,7 +140,7 @@ def test_register_schema_errors_19_20(client: TestClient[Any]) -> None:
     assert response.status_code == 400 and response.json() == {"error": "Invalid JSON"}
 
 
-def test_taken_username_is_replaced_21(client: TestClient[Any], db: sessionmaker[Session]) -> None:
+def test_taken_username_is_replaced(client: TestClient[Any], db: sessionmaker[Session]) -> None:
     """#21 register ``user@other.com`` while ``user`` is taken → 201 with another username;
     a supplied username that is free is used as-is."""
     insert_password_user(db, "user@example.com", "correct-horse", username="user")
@@ -151,7 +151,7 @@ def test_taken_username_is_replaced_21(client: TestClient[Any], db: sessionmaker
     assert response.json()["user"]["username"] == "password-user@oth"  # <provider>-<first 8 of id>
 
 
-def test_username_candidates_fall_through_in_order_21(db: sessionmaker[Session]) -> None:
+def test_username_candidates_fall_through_in_order(db: sessionmaker[Session]) -> None:
     """#21 (service level) the third candidate is candidate 2 + ``-`` + 6 hex chars, then the last resort."""
     from devflow.accounts.service import create_password_user
 
@@ -165,7 +165,7 @@ def test_username_candidates_fall_through_in_order_21(db: sessionmaker[Session])
     assert long is not None and long.username == "L" * 50
 
 
-def test_long_password_registers_and_logs_in_23(client: TestClient[Any]) -> None:
+def test_long_password_registers_and_logs_in(client: TestClient[Any]) -> None:
     """#23 a 100-character password (only its first 72 bytes count) → 201, then login → 200."""
     password = "é" * 30 + "p" * 70  # 100 characters, 130 UTF-8 bytes: the cut falls inside 'p's
     response = client.post("/api/v1/auth/register", json={"email": "long@example.com", "password": password})
@@ -174,7 +174,7 @@ def test_long_password_registers_and_logs_in_23(client: TestClient[Any]) -> None
     assert response.status_code == 200, response.text
 
 
-def test_login_with_mixed_case_email_24(client: TestClient[Any], db: sessionmaker[Session]) -> None:
+def test_login_with_mixed_case_email(client: TestClient[Any], db: sessionmaker[Session]) -> None:
     """#24 correct password with a mixed-case email → 200 ``{user, token}`` plus the cookie.
     #11 a disallowed Origin still gets the 200 and the cookie, without CORS headers."""
     user = insert_password_user(db, "mixed@example.com", "correct-horse")
@@ -195,7 +195,7 @@ def test_login_with_mixed_case_email_24(client: TestClient[Any], db: sessionmake
     assert "access-control-allow-origin" not in response.headers
 
 
-def test_login_failures_25_27(client: TestClient[Any], db: sessionmaker[Session]) -> None:
+def test_login_failures(client: TestClient[Any], db: sessionmaker[Session]) -> None:
     """#25 wrong password → 401 Invalid credentials; unknown email → the same; #27 no password → 400."""
     insert_password_user(db, "known@example.com", "correct-horse")
     for body in (
@@ -210,7 +210,7 @@ def test_login_failures_25_27(client: TestClient[Any], db: sessionmaker[Session]
     _assert_schema_error(client.post("/api/v1/auth/login", json={"email": "a@b", "password": "x"}))
 
 
-def test_unknown_email_takes_as_long_as_wrong_password_26(client: TestClient[Any]) -> None:
+def test_unknown_email_takes_as_long_as_wrong_password(client: TestClient[Any]) -> None:
     """#26 over 20 attempts each, the median latency of an unknown email is at least half that of a
     wrong password (both run one cost-12 bcrypt)."""
     assert (
@@ -234,7 +234,7 @@ def test_unknown_email_takes_as_long_as_wrong_password_26(client: TestClient[Any
     assert unknown_email >= wrong_password / 2, (unknown_email, wrong_password)
 
 
-def test_dummy_hash_is_a_cost_12_bcrypt_hash_26() -> None:
+def test_dummy_hash_is_a_cost_12_bcrypt_hash() -> None:
     """#26 the fixed dummy hash really costs what a real account's check costs."""
     from devflow.accounts.passwords import DUMMY_HASH, hash_password
 
@@ -243,7 +243,7 @@ def test_dummy_hash_is_a_cost_12_bcrypt_hash_26() -> None:
     assert bcrypt.checkpw(b"anything", DUMMY_HASH) is False
 
 
-def test_me_with_each_credential_30_31(client: TestClient[Any], settings: Settings) -> None:
+def test_me_with_each_credential(client: TestClient[Any], settings: Settings) -> None:
     """#30 Bearer JWT → exactly id/username/email/provider; #31 cookie only → 200; Bearer dvf_ → 200."""
     user = create_user(settings)
     for kwargs in ({"headers": user.jwt_headers}, {"headers": user.token_headers}):
@@ -268,7 +268,7 @@ def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def test_me_rejects_bad_credentials_32(client: TestClient[Any], settings: Settings) -> None:
+def test_me_rejects_bad_credentials(client: TestClient[Any], settings: Settings) -> None:
     """#32 no credential, bad signature, expired, ``alg: none`` and HS512 JWTs → 401 (with CORS, #9)."""
     user = create_user(settings)
     now = int(time.time())
@@ -298,9 +298,7 @@ def test_jwt_with_future_iat_is_accepted_1_4(client: TestClient[Any], settings: 
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
-def test_me_for_deleted_user_33(
-    client: TestClient[Any], settings: Settings, db: sessionmaker[Session]
-) -> None:
+def test_me_for_deleted_user(client: TestClient[Any], settings: Settings, db: sessionmaker[Session]) -> None:
     """#33 a valid JWT of a deleted user → 404 User not found."""
     user = create_user(settings)
     with db.begin() as session:
@@ -310,7 +308,7 @@ def test_me_for_deleted_user_33(
     assert response.json() == {"error": "User not found"}
 
 
-def test_credential_precedence_34(client: TestClient[Any], settings: Settings) -> None:
+def test_credential_precedence(client: TestClient[Any], settings: Settings) -> None:
     """#34 ``Basic abc`` plus a valid cookie → 200 (cookie used); an invalid Bearer plus a valid
     cookie → 401 (the Bearer credential wins, valid or not)."""
     user = create_user(settings)
@@ -320,7 +318,7 @@ def test_credential_precedence_34(client: TestClient[Any], settings: Settings) -
     assert client.get("/api/v1/auth/me", headers={"Authorization": "bearer " + user.jwt}).status_code == 200
 
 
-def test_logout_clears_cookie_without_parsing_body_36(client: TestClient[Any]) -> None:
+def test_logout_clears_cookie_without_parsing_body(client: TestClient[Any]) -> None:
     """#36 logout without credentials, ``Content-Type: application/json`` and body ``{`` → 204,
     empty body, ``Set-Cookie: session=`` with Max-Age=0, Path=/ and HttpOnly."""
     response = client.post("/api/v1/auth/logout", content=b"{", headers={"Content-Type": "application/json"})
@@ -331,7 +329,7 @@ def test_logout_clears_cookie_without_parsing_body_36(client: TestClient[Any]) -
     assert attributes == ["HttpOnly", "Path=/", "Max-Age=0", "SameSite=Lax"]
 
 
-def test_auth_route_preflight_and_body_limit_6_13_14(client: TestClient[Any]) -> None:
+def test_auth_route_preflight_and_body_limit(client: TestClient[Any]) -> None:
     """#13 OPTIONS /auth/login from an allowed origin → 204 with the CORS grant; #14 from a
     disallowed origin → bare 204; #6 a 2 MiB login body → 413."""
     response = client.options(
@@ -355,8 +353,10 @@ def test_auth_route_preflight_and_body_limit_6_13_14(client: TestClient[Any]) ->
     assert response.status_code == 413 and response.json() == {"error": "Payload too large"}
 
 
-def test_get_on_post_only_auth_routes_is_405_39(client: TestClient[Any]) -> None:
-    """§1.1 static segments win: GET /auth/register, /login, /logout, /pairings → 405 with Allow."""
+def test_get_on_post_only_auth_routes_is_405(client: TestClient[Any]) -> None:
+    """Checklist #39.
+
+    §1.1 static segments win: GET /auth/register, /login, /logout, /pairings → 405 with Allow."""
     for path in ("register", "login", "logout", "pairings"):
         response = client.get(f"/api/v1/auth/{path}")
         assert response.status_code == 405, path

@@ -34,7 +34,7 @@ def _login(client: TestClient[Any], email: str, forwarded_for: str | None = None
     )
 
 
-def test_eleventh_attempt_from_one_ip_is_refused_28(
+def test_eleventh_attempt_from_one_ip_is_refused(
     make_client: Callable[..., TestClient[Any]], db: sessionmaker[Session]
 ) -> None:
     """#28 with AUTH_RATE_LIMIT_PER_MINUTE=10 the 11th login attempt from one IP within 60 s → 429,
@@ -54,7 +54,7 @@ def test_eleventh_attempt_from_one_ip_is_refused_28(
     assert response.status_code == 429
 
 
-def test_per_ip_limit_with_trusted_proxy_28(
+def test_per_ip_limit_with_trusted_proxy(
     make_client: Callable[..., TestClient[Any]], db: sessionmaker[Session]
 ) -> None:
     """#28 behind one trusted proxy: the client is the rightmost X-Forwarded-For entry; entries the
@@ -69,7 +69,7 @@ def test_per_ip_limit_with_trusted_proxy_28(
     assert _login(client, "proxy10@example.com", "203.0.113.8").status_code == 401
 
 
-def test_per_email_and_per_ip_limits_29(
+def test_per_email_and_per_ip_limits(
     make_client: Callable[..., TestClient[Any]], db: sessionmaker[Session]
 ) -> None:
     """#29 with TRUST_PROXY=1: 11 attempts for one email from 11 addresses → the 11th gets 429

@@ -115,7 +115,7 @@ def test_device_pairing_end_to_end(server: ServerProcess, db: sessionmaker[Sessi
         assert gone.status_code == 410 and gone.json() == {"status": "expired"}
 
 
-def test_concurrent_exchanges_deliver_token_once_65(server: ServerProcess, db: sessionmaker[Session]) -> None:
+def test_concurrent_exchanges_deliver_token_once(server: ServerProcess, db: sessionmaker[Session]) -> None:
     """#65 ten simultaneous exchanges of an approved pairing over HTTP → exactly one response carries
     the token; the others get 429 or consumed. Repeated with the limiter window open each round."""
     api = server.base_url + "/api/v1"
@@ -147,7 +147,7 @@ def test_concurrent_exchanges_deliver_token_once_65(server: ServerProcess, db: s
             )
 
 
-def test_concurrent_registrations_of_one_email_22(server: ServerProcess) -> None:
+def test_concurrent_registrations_of_one_email(server: ServerProcess) -> None:
     """#22 two simultaneous registrations of one new email → one 201 and one 409, never a 500
     (three rounds, each over two real connections)."""
     api = server.base_url + "/api/v1"
@@ -188,7 +188,7 @@ def test_loopback_peer_skips_per_ip_limit_only_1_8(database_url: str, tmp_path: 
     assert log.count("TRUST_PROXY is unset") == 1
 
 
-def test_oauth_login_survives_a_restart_44(
+def test_oauth_login_survives_a_restart(
     database_url: str, tmp_path: Path, fake_provider: FakeProvider
 ) -> None:
     """#44 start the OAuth login on one server process, restart the service, complete the callback

@@ -48,7 +48,8 @@ def _assert_401(resp: Any, origin_allowed: bool = True) -> None:
         assert "access-control-allow-origin" not in resp.headers
 
 
-def test_valid_jwt_bearer_and_cookie_and_token_30_31(client: TestClient[Any], settings: Settings) -> None:
+def test_valid_jwt_bearer_and_cookie_and_token(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #30, #31."""
     user = create_user(settings)
     for kwargs in (
         {"headers": user.jwt_headers},
@@ -67,7 +68,8 @@ def test_valid_jwt_bearer_and_cookie_and_token_30_31(client: TestClient[Any], se
 
 
 @pytest.mark.parametrize("origin_allowed", [True, False])
-def test_bad_jwts_are_401_32(client: TestClient[Any], settings: Settings, origin_allowed: bool) -> None:
+def test_bad_jwts_are_401(client: TestClient[Any], settings: Settings, origin_allowed: bool) -> None:
+    """Checklist #32."""
     user = create_user(settings)
     sub = str(user.id)
     bad = {
@@ -89,9 +91,10 @@ def test_bad_jwts_are_401_32(client: TestClient[Any], settings: Settings, origin
     _assert_401(_me(client, origin), origin_allowed)  # no credential at all
 
 
-def test_bearer_wins_over_cookie_and_other_schemes_fall_back_34(
+def test_bearer_wins_over_cookie_and_other_schemes_fall_back(
     client: TestClient[Any], settings: Settings
 ) -> None:
+    """Checklist #34."""
     user = create_user(settings)
     client.cookies.set("session", user.jwt)
     try:
@@ -121,7 +124,8 @@ def test_revoked_token_is_401(client: TestClient[Any], settings: Settings) -> No
     _assert_401(_me(client, headers=user.token_headers))
 
 
-def test_invalid_json_is_400_with_cors_5(client: TestClient[Any]) -> None:
+def test_invalid_json_is_400_with_cors(client: TestClient[Any]) -> None:
+    """Checklist #5."""
     for origin, allowed in ((ALLOWED, True), (OTHER, False)):
         resp = client.post(
             "/api/v1/auth/login",
@@ -133,7 +137,8 @@ def test_invalid_json_is_400_with_cors_5(client: TestClient[Any]) -> None:
         assert ("access-control-allow-origin" in resp.headers) is allowed
 
 
-def test_body_over_1_mib_is_413_with_cors_6(client: TestClient[Any]) -> None:
+def test_body_over_1_mib_is_413_with_cors(client: TestClient[Any]) -> None:
+    """Checklist #6."""
     body = b'{"email":"a@b.co","password":"' + b"x" * (2 * 1024 * 1024) + b'"}'
     for origin, allowed in ((ALLOWED, True), (OTHER, False)):
         resp = client.post(

@@ -71,7 +71,7 @@ def test_head_is_served_wherever_get_is_121(client: TestClient[Any], settings: S
         pytest.param(b'{"a":' * 2000 + b"1" + b"}" * 2000, id="objects-2000"),
     ],
 )
-def test_invalid_utf8_and_deep_nesting_are_invalid_json_on_every_route_122_123(
+def test_invalid_utf8_and_deep_nesting_are_invalid_json_on_every_route(
     client: TestClient[Any], settings: Settings, body: bytes
 ) -> None:
     """#122/#123: never a 500, always ``400 {"error":"Invalid JSON"}``."""
@@ -82,9 +82,10 @@ def test_invalid_utf8_and_deep_nesting_are_invalid_json_on_every_route_122_123(
         assert response.json() == {"error": "Invalid JSON"}, path
 
 
-def test_invalid_utf8_inside_one_telemetry_event_is_invalid_json_122(
+def test_invalid_utf8_inside_one_telemetry_event_is_invalid_json(
     client: TestClient[Any], settings: Settings
 ) -> None:
+    """Checklist #122."""
     user = create_user(settings)
     event = vector_events("file_save")[0]
     good = b'{"events":[' + _encode(event) + b"," + _encode(event).replace(b'"acme', b'"\xffacme', 1) + b"]}"
@@ -114,7 +115,7 @@ def _encode(value: Any) -> bytes:
     "timestamp",
     ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", "9999-12-31T23:59:59.9999Z"],
 )
-def test_timestamps_beyond_years_1_to_9999_are_invalid_per_event_124(
+def test_timestamps_beyond_years_1_to_9999_are_invalid_per_event(
     client: TestClient[Any], settings: Settings, timestamp: str
 ) -> None:
     """#124: the batch is 202 and only the middle event is rejected; resending gives the same."""
@@ -128,8 +129,10 @@ def test_timestamps_beyond_years_1_to_9999_are_invalid_per_event_124(
         assert body["rejected"] == [{"index": 1, "reason": "invalid_timestamp"}]
 
 
-def test_year_1_itself_is_a_valid_instant_124(client: TestClient[Any], settings: Settings) -> None:
-    """The lower bound is inclusive: 0001-01-01T00:30:00-01:00 is 01:30 UTC on day one, accepted."""
+def test_year_1_itself_is_a_valid_instant(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #124.
+
+    The lower bound is inclusive: 0001-01-01T00:30:00-01:00 is 01:30 UTC on day one, accepted."""
     user = create_user(settings)
     event = dict(vector_events("file_save")[0])
     event["timestamp"] = "0001-01-01T00:30:00-01:00"
@@ -137,7 +140,7 @@ def test_year_1_itself_is_a_valid_instant_124(client: TestClient[Any], settings:
     assert body["accepted_count"] == 1 and body["rejected"] == []
 
 
-def test_unpaired_surrogate_escape_is_decoded_as_replacement_character_125(
+def test_unpaired_surrogate_escape_is_decoded_as_replacement_character(
     client: TestClient[Any], settings: Settings
 ) -> None:
     """#125: ``"src/\\ud800x.ts"`` → accepted, stored with U+FFFD; a proper pair stays an emoji."""
@@ -167,7 +170,7 @@ def _jwt(settings: Settings, claims: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_jwt_claims_of_the_wrong_type_are_401_127(client: TestClient[Any], settings: Settings) -> None:
+def test_jwt_claims_of_the_wrong_type_are_401(client: TestClient[Any], settings: Settings) -> None:
     """#127: a correctly signed JWT whose exp is a string or whose sub is a number → 401, never 500."""
     user = create_user(settings)
     good = {
@@ -192,7 +195,7 @@ def test_jwt_claims_of_the_wrong_type_are_401_127(client: TestClient[Any], setti
             assert response.json() == {"error": "Unauthorized"}
 
 
-def test_database_outage_with_an_api_token_is_503_128(make_client: Callable[..., TestClient[Any]]) -> None:
+def test_database_outage_with_an_api_token_is_503(make_client: Callable[..., TestClient[Any]]) -> None:
     """#128: the token lookup cannot reach the database → 503 with Retry-After, never 500 or 401."""
     client = make_client(DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/nothing?connect_timeout=2")
     token = {"Authorization": "Bearer dvf_" + "A" * 43}
@@ -209,9 +212,7 @@ def test_database_outage_with_an_api_token_is_503_128(make_client: Callable[...,
         assert response.headers["access-control-allow-origin"] == ALLOWED
 
 
-def test_items_carry_the_evidence_of_their_code_context_129(
-    client: TestClient[Any], settings: Settings
-) -> None:
+def test_items_carry_the_evidence_of_their_code_context(client: TestClient[Any], settings: Settings) -> None:
     """#129: ``evidence`` is code_context.evidence when it is an array of {metric, value}, else []."""
     user = create_user(settings)
     cited = [{"metric": "lines_deleted", "value": 50}, {"metric": "top_file", "value": "src/a.ts"}]
@@ -239,7 +240,8 @@ def test_items_carry_the_evidence_of_their_code_context_129(
         assert acted.status_code == 200
 
 
-def test_demo_recommendation_carries_its_four_pairs_129(client: TestClient[Any], settings: Settings) -> None:
+def test_demo_recommendation_carries_its_four_pairs(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #129."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=30)
     assert (
@@ -261,7 +263,7 @@ def _cookie(user: Any) -> dict[str, str]:
     return {"Cookie": f"session={user.jwt}"}
 
 
-def test_cookie_authenticated_writes_from_a_foreign_origin_are_refused_133(
+def test_cookie_authenticated_writes_from_a_foreign_origin_are_refused(
     make_client: Callable[..., TestClient[Any]], settings: Settings
 ) -> None:
     """#133: the pairing stays pending for a foreign Origin; allowed, absent and Bearer pass."""
@@ -290,9 +292,10 @@ def test_cookie_authenticated_writes_from_a_foreign_origin_are_refused_133(
     assert _approve(client, code, {**_cookie(user), "Origin": "http://testserver.local"}).status_code == 200
 
 
-def test_logout_from_a_foreign_origin_keeps_the_cookie_133(
+def test_logout_from_a_foreign_origin_keeps_the_cookie(
     make_client: Callable[..., TestClient[Any]], settings: Settings
 ) -> None:
+    """Checklist #133."""
     client = make_client(CORS_ALLOWED_ORIGINS="https://dash.example.com")
     user = create_user(settings)
     refused = client.post("/api/v1/auth/logout", headers={**_cookie(user), "Origin": FOREIGN})
@@ -303,10 +306,12 @@ def test_logout_from_a_foreign_origin_keeps_the_cookie_133(
     assert allowed.status_code == 204 and "Max-Age=0" in allowed.headers["set-cookie"]
 
 
-def test_credential_free_routes_and_public_url_are_unaffected_133(
+def test_credential_free_routes_and_public_url_are_unaffected(
     make_client: Callable[..., TestClient[Any]], settings: Settings
 ) -> None:
-    """Login and register carry no credential; PUBLIC_URL's origin counts as the service's own."""
+    """Checklist #133.
+
+    Login and register carry no credential; PUBLIC_URL's origin counts as the service's own."""
     client = make_client(
         CORS_ALLOWED_ORIGINS="https://dash.example.com", PUBLIC_URL="https://devflow.example"
     )
@@ -325,7 +330,7 @@ def test_credential_free_routes_and_public_url_are_unaffected_133(
     assert client.get("/api/v1/auth/me", headers={**_cookie(user), "Origin": FOREIGN}).status_code == 200
 
 
-def test_trailing_slash_telemetry_is_the_same_route_4(client: TestClient[Any], settings: Settings) -> None:
+def test_trailing_slash_telemetry_is_the_same_route(client: TestClient[Any], settings: Settings) -> None:
     """#4 (corrected in 1.1): ``POST /telemetry/`` → 202 like ``/telemetry``; ``//telemetry`` → 404."""
     user = create_user(settings)
     event = vector_events("file_save")[0]

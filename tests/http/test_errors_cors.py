@@ -20,13 +20,15 @@ def assert_cors(resp: Any, allowed: bool) -> None:
         assert "access-control-allow-credentials" not in resp.headers
 
 
-def test_health_1(client: TestClient[Any]) -> None:
+def test_health(client: TestClient[Any]) -> None:
+    """Checklist #1."""
     resp = client.get("/api/v1/health")
     assert resp.status_code == 200
     assert resp.json() == {"status": "ok"}
 
 
-def test_unknown_path_is_json_404_2(client: TestClient[Any]) -> None:
+def test_unknown_path_is_json_404(client: TestClient[Any]) -> None:
+    """Checklist #2."""
     for origin, allowed in ((ALLOWED, True), (OTHER, False)):
         resp = client.get("/api/v1/nope", headers={"Origin": origin})
         assert resp.status_code == 404
@@ -35,7 +37,8 @@ def test_unknown_path_is_json_404_2(client: TestClient[Any]) -> None:
         assert_cors(resp, allowed)
 
 
-def test_method_not_allowed_has_allow_header_3(client: TestClient[Any]) -> None:
+def test_method_not_allowed_has_allow_header(client: TestClient[Any]) -> None:
+    """Checklist #3."""
     for origin, allowed in ((ALLOWED, True), (OTHER, False)):
         resp = client.post("/api/v1/health", headers={"Origin": origin})
         assert resp.status_code == 405
@@ -53,7 +56,8 @@ def test_trailing_slash_is_same_route_and_double_slash_is_404(client: TestClient
     assert resp.json() == {"error": "Not found"}
 
 
-def test_preflight_allowed_origin_13(client: TestClient[Any]) -> None:
+def test_preflight_allowed_origin(client: TestClient[Any]) -> None:
+    """Checklist #13."""
     resp = client.options(
         "/api/v1/auth/login",
         headers={
@@ -75,14 +79,16 @@ def test_preflight_without_requested_headers_defaults(client: TestClient[Any]) -
     assert resp.headers["access-control-allow-headers"] == "Content-Type, Authorization"
 
 
-def test_preflight_disallowed_origin_is_bare_204_14(client: TestClient[Any]) -> None:
+def test_preflight_disallowed_origin_is_bare_204(client: TestClient[Any]) -> None:
+    """Checklist #14."""
     resp = client.options("/api/v1/auth/login", headers={"Origin": OTHER})
     assert resp.status_code == 204
     assert_cors(resp, False)
     assert "access-control-allow-methods" not in resp.headers
 
 
-def test_no_origin_processed_normally_12(client: TestClient[Any]) -> None:
+def test_no_origin_processed_normally(client: TestClient[Any]) -> None:
+    """Checklist #12."""
     resp = client.get("/api/v1/health")
     assert resp.status_code == 200
     assert "access-control-allow-origin" not in resp.headers

@@ -34,7 +34,8 @@ def _client(settings: Settings) -> TestClient[Any]:
     return TestClient(app=create_app(settings, [boom, db_probe]), raise_server_exceptions=False)
 
 
-def test_unhandled_exception_is_json_500_with_cors_10(settings: Settings) -> None:
+def test_unhandled_exception_is_json_500_with_cors(settings: Settings) -> None:
+    """Checklist #10."""
     with _client(settings) as client:
         resp = client.get("/api/v1/probe/boom", headers={"Origin": ALLOWED})
     assert resp.status_code == 500

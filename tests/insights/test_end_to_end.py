@@ -143,10 +143,10 @@ def _edits(session_id: str, added: int, deleted: int, rapid: int) -> list[dict[s
     return events
 
 
-def test_107_rule_cases_through_ingest_and_etl(
+def test_rule_cases_through_ingest_and_etl(
     make_client: Callable[..., TestClient[Any]], settings: Settings
 ) -> None:
-    """107 over HTTP: churn 0.5 → high_churn; 31 rapid switches → rapid_context_switching, 30 → no;
+    """Checklist #107 over HTTP: churn 0.5 → high_churn; 31 rapid switches → rapid_context_switching, 30 → no;
     deleted 40 / added 20 → delete_heavy_rewriting; 30 / 20 → high_churn; nothing → no_rule_fired."""
     admin = create_user(settings)
     client = make_client(ADMIN_USER_IDS=str(admin.id))

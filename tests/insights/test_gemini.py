@@ -99,10 +99,12 @@ def test_valid_reply_creates_a_gemini_recommendation(
     assert sent["top_file"] is None and sent["top_files"] == []
 
 
-def test_111_normal_verdict_starts_the_evaluation_cooldown(
+def test_normal_verdict_starts_the_evaluation_cooldown(
     gemini_client: TestClient[Any], gemini: FakeGemini, settings: Settings
 ) -> None:
-    """111: the model says normal → recommendation_id null; a second real trigger → cooldown, and the model
+    """Checklist #111.
+
+    The model says normal → recommendation_id null; a second real trigger → cooldown, and the model
     was called exactly once."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=250)
@@ -130,10 +132,12 @@ def test_111_normal_verdict_starts_the_evaluation_cooldown(
     assert evaluations(settings, user.id) == ["normal"]
 
 
-def test_113_invented_number_is_downgraded(
+def test_invented_number_is_downgraded(
     gemini_client: TestClient[Any], gemini: FakeGemini, settings: Settings
 ) -> None:
-    """113: evidence citing a number that is not in the input → downgraded to normal (confidence ≤ 0.3),
+    """Checklist #113.
+
+    Evidence citing a number that is not in the input → downgraded to normal (confidence ≤ 0.3),
     no recommendation, and the evaluation gate starts."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=250)
@@ -167,14 +171,14 @@ def test_113_invented_number_is_downgraded(
     ],
     ids=["non-json", "empty", "extra-key", "7-evidence", "241-chars", "http-429", "http-500", "timeout"],
 )
-def test_112_failures_give_llm_failed(
+def test_failures_give_llm_failed(
     gemini_client: TestClient[Any],
     gemini: FakeGemini,
     settings: Settings,
     reply: Reply,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """112: non-JSON, an extra key, 7 evidence items, a 241-char text, a 429/500 and a timeout →
+    """Checklist #112: non-JSON, an extra key, 7 evidence items, a 241-char text, a 429/500 and a timeout →
     llm_failed; no recommendation; the failed call starts the evaluation cooldown; the key is never logged."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=250)

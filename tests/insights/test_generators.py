@@ -89,8 +89,10 @@ def test_valid_reply_decodes() -> None:
         json.dumps([model_output()]),
     ],
 )
-def test_112_invalid_replies_are_rejected(reply: str) -> None:
-    """112: non-JSON, an extra key, 7 evidence items, a 241-char text (and every other violation) fail."""
+def test_invalid_replies_are_rejected(reply: str) -> None:
+    """Checklist #112.
+
+    Non-JSON, an extra key, 7 evidence items, a 241-char text (and every other violation) fail."""
     with pytest.raises(InvalidGeneratorReply):
         decode_output(reply)
 
@@ -113,8 +115,10 @@ def test_schema_boundaries_accepted() -> None:
 # -- §7.4 evidence guard -----------------------------------------------------------------------
 
 
-def test_113_invented_number_is_downgraded() -> None:
-    """113: lines_added 999 against an input of 220 → normal, confidence ≤ 0.3, canned text, no evidence."""
+def test_invented_number_is_downgraded() -> None:
+    """Checklist #113.
+
+    Lines_added 999 against an input of 220 → normal, confidence ≤ 0.3, canned text, no evidence."""
     out, downgraded = guard_evidence(
         payload(), output_with([{"metric": "lines_added", "value": 999}], confidence_score=0.9)
     )
@@ -147,7 +151,8 @@ def test_113_invented_number_is_downgraded() -> None:
         (1.0, "1", True),
     ],
 )
-def test_113_matching_rules(candidate: Any, value: Any, matches: bool) -> None:
+def test_matching_rules(candidate: Any, value: Any, matches: bool) -> None:
+    """Checklist #113."""
     assert evidence_matches(candidate, value) is matches
 
 

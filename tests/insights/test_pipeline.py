@@ -36,10 +36,10 @@ def trigger(client: TestClient[Any], user: TestUser, mode: str | None = None) ->
     return body
 
 
-def test_106_very_long_session_gives_a_template_recommendation(
+def test_very_long_session_gives_a_template_recommendation(
     client: TestClient[Any], settings: Settings
 ) -> None:
-    """106: a 250-minute session → very_long_session, generator "template", text citing 250."""
+    """Checklist #106: a 250-minute session → very_long_session, generator "template", text citing 250."""
     user = create_user(settings)
     session_id = add_session(settings, user.id, minutes=250)
     body = trigger(client, user)
@@ -64,8 +64,8 @@ def test_106_very_long_session_gives_a_template_recommendation(
     del session_id
 
 
-def test_107_no_rule_fired_persists_nothing(client: TestClient[Any], settings: Settings) -> None:
-    """107: nothing fires → no_rule_fired; nothing persisted, no evaluation recorded."""
+def test_no_rule_fired_persists_nothing(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #107: nothing fires → no_rule_fired; nothing persisted, no evaluation recorded."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=30)
     assert trigger(client, user) == {"skipped": True, "reason": "no_rule_fired"}
@@ -74,10 +74,10 @@ def test_107_no_rule_fired_persists_nothing(client: TestClient[Any], settings: S
     assert evaluations(settings, user.id) == [] and workflow_states(settings, user.id) == []
 
 
-def test_107_long_session_threshold_from_env(
+def test_long_session_threshold_from_env(
     make_client: Callable[..., TestClient[Any]], settings: Settings
 ) -> None:
-    """107: RULE_LONG_SESSION_MIN=15 → a 20-minute session fires long_session."""
+    """Checklist #107: RULE_LONG_SESSION_MIN=15 → a 20-minute session fires long_session."""
     client = make_client(RULE_LONG_SESSION_MIN="15")
     user = create_user(settings)
     add_session(settings, user.id, minutes=20)
@@ -92,8 +92,10 @@ def test_current_session_is_the_latest_one(client: TestClient[Any], settings: Se
     assert trigger(client, user) == {"skipped": True, "reason": "no_rule_fired"}
 
 
-def test_108_pending_blocks_real_and_force_replaces_it(client: TestClient[Any], settings: Settings) -> None:
-    """108: a pending recommendation created 10 min ago → real gives cooldown; force creates a new one
+def test_pending_blocks_real_and_force_replaces_it(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #108.
+
+    A pending recommendation created 10 min ago → real gives cooldown; force creates a new one
     and the old one becomes expired."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=250)
@@ -106,8 +108,10 @@ def test_108_pending_blocks_real_and_force_replaces_it(client: TestClient[Any], 
     assert rows == {old: "expired", body["recommendation_id"]: None}
 
 
-def test_108_pending_older_than_cooldown_does_not_block(client: TestClient[Any], settings: Settings) -> None:
-    """§7.2 gate 1: a pending recommendation blocks only for INSIGHT_COOLDOWN_MINUTES (45) after creation."""
+def test_pending_older_than_cooldown_does_not_block(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #108.
+
+    §7.2 gate 1: a pending recommendation blocks only for INSIGHT_COOLDOWN_MINUTES (45) after creation."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=250)
     old = add_recommendation(settings, user.id, created_ago=timedelta(minutes=46))
@@ -129,10 +133,10 @@ def test_force_expires_nothing_up_front(client: TestClient[Any], settings: Setti
 
 
 @pytest.mark.parametrize("action", ["accepted", "dismissed", "expired"])
-def test_109_acted_recommendations_never_block(
-    client: TestClient[Any], settings: Settings, action: str
-) -> None:
-    """109: the latest recommendation accepted, dismissed or expired 1 min after creation → not blocked."""
+def test_acted_recommendations_never_block(client: TestClient[Any], settings: Settings, action: str) -> None:
+    """Checklist #109.
+
+    The latest recommendation accepted, dismissed or expired 1 min after creation → not blocked."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=250)
     add_recommendation(
@@ -154,10 +158,12 @@ def test_109_acted_recommendations_never_block(
         (timedelta(hours=2), timedelta(minutes=10), True),
     ],
 )
-def test_110_snooze_window_runs_from_acted_at(
+def test_snooze_window_runs_from_acted_at(
     client: TestClient[Any], settings: Settings, created_ago: timedelta, snoozed_ago: timedelta, blocked: bool
 ) -> None:
-    """110: snoozed 20 min ago → cooldown; 35 min ago → not blocked; created 2 h ago, snoozed 10 min ago
+    """Checklist #110.
+
+    Snoozed 20 min ago → cooldown; 35 min ago → not blocked; created 2 h ago, snoozed 10 min ago
     → cooldown."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=250)

@@ -41,8 +41,8 @@ def action_url(rec_id: object) -> str:
     return f"/api/v1/recommendations/{rec_id}/action"
 
 
-def test_114_no_session_real_is_200_and_demo_is_409(client: TestClient[Any], settings: Settings) -> None:
-    """114: no session → real 200 no_session; demo 409 no_session."""
+def test_no_session_real_is_200_and_demo_is_409(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #114: no session → real 200 no_session; demo 409 no_session."""
     user = create_user(settings)
     resp = client.post(TRIGGER, json={}, headers=user.jwt_headers)
     assert resp.status_code == 200
@@ -54,10 +54,12 @@ def test_114_no_session_real_is_200_and_demo_is_409(client: TestClient[Any], set
     assert resp.json() == {"skipped": True, "reason": "no_session"}
 
 
-def test_115_demo_creates_the_canned_recommendation_and_expires_the_previous(
+def test_demo_creates_the_canned_recommendation_and_expires_the_previous(
     client: TestClient[Any], settings: Settings
 ) -> None:
-    """115: exact canned text, state demo, confidence 1; a second demo leaves exactly one pending."""
+    """Checklist #115.
+
+    Exact canned text, state demo, confidence 1; a second demo leaves exactly one pending."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=20)
     first = client.post(TRIGGER, json={"mode": "demo"}, headers=user.token_headers)
@@ -84,10 +86,12 @@ def test_115_demo_creates_the_canned_recommendation_and_expires_the_previous(
     assert [s for s, _ in workflow_states(settings, user.id)] == ["demo", "demo"]
 
 
-def test_115_ten_concurrent_demo_triggers_leave_exactly_one_pending(
+def test_ten_concurrent_demo_triggers_leave_exactly_one_pending(
     client: TestClient[Any], settings: Settings
 ) -> None:
-    """115: ten concurrent demo triggers → exactly one pending (per-user lock + partial unique index)."""
+    """Checklist #115.
+
+    Ten concurrent demo triggers → exactly one pending (per-user lock + partial unique index)."""
     user = create_user(settings)
     add_session(settings, user.id, minutes=5)
     statuses: list[int] = []
@@ -107,8 +111,8 @@ def test_115_ten_concurrent_demo_triggers_leave_exactly_one_pending(
     assert len(recommendation_rows(settings, user.id)) == 10
 
 
-def test_116_mode_validation(client: TestClient[Any], settings: Settings) -> None:
-    """116: invalid mode → 400 with the exact message; no body, {} and null mode mean real."""
+def test_mode_validation(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #116: invalid mode → 400 with the exact message; no body, {} and null mode mean real."""
     user = create_user(settings)
     for body in ({"mode": "production"}, {"mode": ""}, {"mode": 1}, {"mode": ["demo"]}, [], "demo", 3):
         resp = client.post(TRIGGER, content=json.dumps(body), headers={**JSON, **user.jwt_headers})
@@ -138,8 +142,10 @@ def test_trigger_check_order_401_then_invalid_json(client: TestClient[Any], sett
         assert client.get(url).status_code == 401
 
 
-def test_117_pending_none_then_item(client: TestClient[Any], settings: Settings) -> None:
-    """117: null when none; else the item: integer id, number confidence, reasoning from code_context."""
+def test_pending_none_then_item(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #117.
+
+    Null when none; else the item: integer id, number confidence, reasoning from code_context."""
     user = create_user(settings)
     assert client.get(PENDING, headers=user.token_headers).json() == {"recommendation": None}
     rec_id = add_recommendation(
@@ -163,15 +169,17 @@ def test_117_pending_none_then_item(client: TestClient[Any], settings: Settings)
     assert item["created_at"].endswith("Z") and len(item["created_at"]) == 24
 
 
-def test_117_reasoning_null_when_not_a_string(client: TestClient[Any], settings: Settings) -> None:
-    """§3.8: reasoning is code_context.reasoning when it is a string, else null."""
+def test_reasoning_null_when_not_a_string(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #117: §3.8: reasoning is code_context.reasoning when it is a string, else null."""
     user = create_user(settings)
     add_recommendation(settings, user.id, created_ago=timedelta(minutes=1), code_context={"reasoning": 5})
     assert client.get(PENDING, headers=user.jwt_headers).json()["recommendation"]["reasoning"] is None
 
 
-def test_118_list_order_limits_and_validation(client: TestClient[Any], settings: Settings) -> None:
-    """118: newest first (ties by higher id), default 20, clamp 100, limit validation, empty history."""
+def test_list_order_limits_and_validation(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #118.
+
+    Newest first (ties by higher id), default 20, clamp 100, limit validation, empty history."""
     user = create_user(settings)
     other = create_user(settings)
     assert client.get(LIST, headers=user.jwt_headers).json() == {"recommendations": []}
@@ -196,8 +204,8 @@ def test_118_list_order_limits_and_validation(client: TestClient[Any], settings:
     assert resp.status_code == 400
 
 
-def test_118_ties_broken_by_higher_id(client: TestClient[Any], settings: Settings) -> None:
-    """§3.8 / §8 item 20: equal created_at → higher id first."""
+def test_ties_broken_by_higher_id(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #118: §3.8 / §8 item 20: equal created_at → higher id first."""
     user = create_user(settings)
     from tests.insights.support import database
 
@@ -217,8 +225,10 @@ def test_118_ties_broken_by_higher_id(client: TestClient[Any], settings: Setting
     assert [item["id"] for item in body] == [second, first]
 
 
-def test_119_action_outcomes(client: TestClient[Any], settings: Settings) -> None:
-    """119: owner snoozes with a token → 200; repeat → 409; expired → 409; other user → 403; unknown → 404."""
+def test_action_outcomes(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #119.
+
+    Owner snoozes with a token → 200; repeat → 409; expired → 409; other user → 403; unknown → 404."""
     user = create_user(settings)
     other = create_user(settings)
     rec_id = add_recommendation(settings, user.id, created_ago=timedelta(minutes=5))
@@ -246,8 +256,8 @@ def test_119_action_outcomes(client: TestClient[Any], settings: Settings) -> Non
         assert resp.json() == {"error": "Recommendation not found"}
 
 
-def test_119_action_validation_order(client: TestClient[Any], settings: Settings) -> None:
-    """119 and §3.8 steps 1–4: 401, Invalid JSON, then the body before the id."""
+def test_action_validation_order(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #119 and §3.8 steps 1–4: 401, Invalid JSON, then the body before the id."""
     user = create_user(settings)
     id_msg = {"error": "Validation failed", "message": "id must be a positive integer"}
     action_msg = {
@@ -267,8 +277,8 @@ def test_119_action_validation_order(client: TestClient[Any], settings: Settings
     assert resp.json() == action_msg
 
 
-def test_120_two_concurrent_actions_one_wins(client: TestClient[Any], settings: Settings) -> None:
-    """120: two concurrent actions on one pending recommendation → exactly one 200 and one 409."""
+def test_two_concurrent_actions_one_wins(client: TestClient[Any], settings: Settings) -> None:
+    """Checklist #120: two concurrent actions on one pending recommendation → exactly one 200 and one 409."""
     user = create_user(settings)
     for attempt in range(5):
         rec_id = add_recommendation(settings, user.id, created_ago=timedelta(minutes=1 + attempt))

@@ -56,13 +56,13 @@ def rule_of(**row: Any) -> str | None:
         ({"lines_added": 0, "lines_deleted": 51}, "delete_heavy_rewriting"),
     ],
 )
-def test_107_rule_cases(row: dict[str, Any], expected: str | None) -> None:
-    """107: each case of the checklist (and the boundaries around it) on a one-row frame."""
+def test_rule_cases(row: dict[str, Any], expected: str | None) -> None:
+    """Checklist #107: each case of the checklist (and the boundaries around it) on a one-row frame."""
     assert rule_of(**row) == expected
 
 
-def test_107_priority_order_when_every_rule_matches() -> None:
-    """Priority: very_long > long > delete_heavy > high_churn > rapid, evaluated per row."""
+def test_priority_order_when_every_rule_matches() -> None:
+    """Checklist #107: Priority: very_long > long > delete_heavy > high_churn > rapid, evaluated per row."""
     f = frame(
         duration_minutes=[300, 200, 10, 10, 10],
         lines_added=[10, 10, 10, 100, 0],
@@ -72,8 +72,8 @@ def test_107_priority_order_when_every_rule_matches() -> None:
     assert apply_rules(f, DEFAULT)["rule"].to_list() == list(RULES_BY_PRIORITY)
 
 
-def test_107_thresholds_come_from_settings() -> None:
-    """107: with RULE_LONG_SESSION_MIN=15 a 20-minute session → long_session."""
+def test_thresholds_come_from_settings() -> None:
+    """Checklist #107: with RULE_LONG_SESSION_MIN=15 a 20-minute session → long_session."""
     thresholds = RuleThresholds.from_settings(Settings.from_env({"RULE_LONG_SESSION_MIN": "15"}))
     assert thresholds.long_session_min == 15
     assert apply_rules(frame(duration_minutes=[20]), thresholds)["rule"][0] == "long_session"

@@ -74,9 +74,10 @@ def test_worked_examples_of_6_1_for_both_definitions(make_settings: Callable[...
         assert body["total_lines_added"] == sum(t[0] for _, t in sessions.values())
 
 
-def test_96_fifty_line_paste_counts_50_under_line_delta_and_2_under_typing(
+def test_fifty_line_paste_counts_50_under_line_delta_and_2_under_typing(
     make_settings: Callable[..., Settings],
 ) -> None:
+    """Checklist #96."""
     settings = make_settings()
     user = create_user(settings)
     sid = str(uuid.uuid4())
@@ -115,7 +116,8 @@ def test_line_delta_baseline_crosses_days_and_ignores_other_files_and_sessions(
         assert [e["lines_added"] for e in body["series"]] == [0, 30]
 
 
-def test_97_undo_of_six_line_paste_under_line_delta(make_settings: Callable[..., Settings]) -> None:
+def test_undo_of_six_line_paste_under_line_delta(make_settings: Callable[..., Settings]) -> None:
+    """Checklist #97."""
     settings = make_settings()
     user = create_user(settings)
     sid = str(uuid.uuid4())
@@ -133,7 +135,8 @@ def test_97_undo_of_six_line_paste_under_line_delta(make_settings: Callable[...,
         assert (body["total_lines_added"], body["total_lines_deleted"]) == (0, 6)
 
 
-def test_98_ratios_capped_at_1_and_per_day(make_settings: Callable[..., Settings]) -> None:
+def test_ratios_capped_at_1_and_per_day(make_settings: Callable[..., Settings]) -> None:
+    """Checklist #98."""
     settings = make_settings()
     user = create_user(settings)
     sid = str(uuid.uuid4())
@@ -157,7 +160,8 @@ def test_98_ratios_capped_at_1_and_per_day(make_settings: Callable[..., Settings
     assert (body["total_lines_added"], body["total_lines_deleted"], body["ratio"]) == (200, 290, 1)
 
 
-def test_100_top_files_exact_over_the_range_ties_by_path(make_settings: Callable[..., Settings]) -> None:
+def test_top_files_exact_over_the_range_ties_by_path(make_settings: Callable[..., Settings]) -> None:
+    """Checklist #100."""
     settings = make_settings()
     user = create_user(settings)
     events = []
@@ -187,7 +191,8 @@ def test_100_top_files_exact_over_the_range_ties_by_path(make_settings: Callable
     assert body["switch_count"] == 123
 
 
-def test_101_rapid_flag_and_rejected_switch(make_settings: Callable[..., Settings]) -> None:
+def test_rapid_flag_and_rejected_switch(make_settings: Callable[..., Settings]) -> None:
+    """Checklist #101."""
     settings = make_settings()
     user = create_user(settings)
     sid = str(uuid.uuid4())
@@ -211,7 +216,8 @@ def test_101_rapid_flag_and_rejected_switch(make_settings: Callable[..., Setting
     assert body["top_files"] == [{"path": "a.ts", "count": 1}, {"path": "b.ts", "count": 1}]
 
 
-def test_102_utc_day_bucket(make_settings: Callable[..., Settings]) -> None:
+def test_utc_day_bucket(make_settings: Callable[..., Settings]) -> None:
+    """Checklist #102."""
     settings = make_settings()
     user = create_user(settings)
     with _client(make_settings, user) as client:
@@ -221,7 +227,8 @@ def test_102_utc_day_bucket(make_settings: Callable[..., Settings]) -> None:
     assert [e["switch_count"] for e in body["series"]] == [0, 1]
 
 
-def test_103_104_session_grain_selection_order_and_isolation(make_settings: Callable[..., Settings]) -> None:
+def test_session_grain_selection_order_and_isolation(make_settings: Callable[..., Settings]) -> None:
+    """Checklist #103, #104."""
     settings = make_settings()
     user, other = create_user(settings), create_user(settings)
     s_first, s_same_a, s_same_b = "00000000-0000-4000-8000-000000000001", str(uuid.uuid4()), str(uuid.uuid4())

@@ -49,40 +49,44 @@ def _message(response: Any) -> str:
         ("from=2026-13-45&to=2026-05-01", "from and to must be YYYY-MM-DD"),  # order: 2 before 3
     ],
 )
-def test_91_94_date_validation_in_order(
+def test_date_validation_in_order(
     client: TestClient[Any], user: TestUser, endpoint: str, query: str, message: str
 ) -> None:
+    """Checklist #91, #94."""
     assert _message(_get(client, user, endpoint, query)) == message
 
 
 @pytest.mark.parametrize("top_n", ["0", "21", "abc", "1.5", "", "-1", "+5", "05x"])
 @pytest.mark.parametrize("grain", ["daily", "session"])
-def test_99_top_n_must_be_1_to_20(client: TestClient[Any], user: TestUser, top_n: str, grain: str) -> None:
+def test_top_n_must_be_1_to_20(client: TestClient[Any], user: TestUser, top_n: str, grain: str) -> None:
+    """Checklist #99."""
     query = f"from=2026-05-08&to=2026-05-14&grain={grain}&top_n={top_n}"
     assert _message(_get(client, user, "context-switching", query)) == "top_n must be an integer 1..20"
 
 
-def test_99_range_checks_come_before_top_n(client: TestClient[Any], user: TestUser) -> None:
+def test_range_checks_come_before_top_n(client: TestClient[Any], user: TestUser) -> None:
+    """Checklist #99."""
     query = "from=2026-05-10&to=2026-05-01&top_n=0"
     assert _message(_get(client, user, "context-switching", query)) == "from must be <= to"
 
 
-def test_99_valid_top_n_and_churn_ignores_top_n(client: TestClient[Any], user: TestUser) -> None:
+def test_valid_top_n_and_churn_ignores_top_n(client: TestClient[Any], user: TestUser) -> None:
+    """Checklist #99."""
     for top_n in ("1", "20", "07"):
         response = _get(client, user, "context-switching", f"from=2026-05-08&to=2026-05-08&top_n={top_n}")
         assert response.status_code == 200
     assert _get(client, user, "churn", "from=2026-05-08&to=2026-05-08&top_n=abc").status_code == 200
 
 
-def test_94_leap_year_range_has_366_series_entries(client: TestClient[Any], user: TestUser) -> None:
+def test_leap_year_range_has_366_series_entries(client: TestClient[Any], user: TestUser) -> None:
+    """Checklist #94."""
     body = _get(client, user, "churn", "from=2024-01-01&to=2024-12-31").json()
     assert len(body["series"]) == 366
     assert body["series"][0]["date"] == "2024-01-01" and body["series"][-1]["date"] == "2024-12-31"
 
 
-def test_95_empty_range_gives_null_ratio_and_dense_zero_series(
-    client: TestClient[Any], user: TestUser
-) -> None:
+def test_empty_range_gives_null_ratio_and_dense_zero_series(client: TestClient[Any], user: TestUser) -> None:
+    """Checklist #95."""
     body = _get(client, user, "churn", "from=2026-05-08&to=2026-05-14").json()
     assert body["ratio"] is None
     assert body["total_lines_added"] == 0 and body["total_lines_deleted"] == 0
@@ -118,12 +122,14 @@ def test_unauthenticated_is_401_before_validation(client: TestClient[Any], endpo
     assert response.json() == {"error": "Unauthorized"}
 
 
-def test_104_token_caller_gets_200(client: TestClient[Any], user: TestUser) -> None:
+def test_token_caller_gets_200(client: TestClient[Any], user: TestUser) -> None:
+    """Checklist #104."""
     response = client.get("/api/v1/metrics/churn?from=2026-05-08&to=2026-05-08", headers=user.token_headers)
     assert response.status_code == 200
 
 
-def test_105_etl_run_guards(make_settings: Callable[..., Settings], make_client: Callable[..., Any]) -> None:
+def test_etl_run_guards(make_settings: Callable[..., Settings], make_client: Callable[..., Any]) -> None:
+    """Checklist #105."""
     settings = make_settings()
     admin, other = create_user(settings), create_user(settings)
     client = make_client(ADMIN_USER_IDS=f" {str(admin.id).upper()} ")

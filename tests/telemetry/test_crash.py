@@ -56,9 +56,7 @@ def _post(port: int, token: str, events: list[dict[str, Any]]) -> int:
 
 
 @pytest.mark.slow
-def test_sigkill_loses_no_acknowledged_event_88(
-    make_settings: Callable[..., Settings], tmp_path: Path
-) -> None:
+def test_sigkill_loses_no_acknowledged_event(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     """#88 kill -9 while 3 clients post; restart; every 202-acknowledged event is in the lake, none
     twice in the de-duplicated view; re-sending an acknowledged batch changes no count."""
     settings = make_settings().with_dev_secret()

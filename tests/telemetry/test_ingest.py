@@ -36,9 +36,7 @@ def _reasons(response: Any) -> list[tuple[int, str]]:
     return [(item["index"], item["reason"]) for item in body["rejected"]]
 
 
-def test_every_vector_is_accepted_and_read_back_intact_74(
-    client: TestClient[Any], settings: Settings
-) -> None:
+def test_every_vector_is_accepted_and_read_back_intact(client: TestClient[Any], settings: Settings) -> None:
     """#74 each client payload sample → 202, accepted_count = events.length, nothing rejected; every
     event is in the lake (DuckDB) with its raw JSON and typed columns intact."""
     user = create_user(settings)
@@ -96,7 +94,7 @@ def test_every_vector_is_accepted_and_read_back_intact_74(
         assert row[20].isoformat() == event["timestamp"][:10]  # Hive partition = UTC date
 
 
-def test_body_not_an_object_75(client: TestClient[Any], settings: Settings) -> None:
+def test_body_not_an_object(client: TestClient[Any], settings: Settings) -> None:
     """#75 ``[]`` (and other non-objects, or an absent body) → 400 body must be a JSON object."""
     user = create_user(settings)
     expected = {"error": "Validation failed", "message": "body must be a JSON object"}
@@ -113,7 +111,7 @@ def test_body_not_an_object_75(client: TestClient[Any], settings: Settings) -> N
     assert (empty.status_code, empty.json()) == (400, expected)
 
 
-def test_events_missing_or_empty_76(client: TestClient[Any], settings: Settings) -> None:
+def test_events_missing_or_empty(client: TestClient[Any], settings: Settings) -> None:
     """#76 ``{}``, ``{"events":[]}``, non-array events → 400 events must be a non-empty array."""
     user = create_user(settings)
     for body in ({}, {"events": []}, {"events": None}, {"events": {"a": 1}}, {"events": "x"}):
@@ -125,7 +123,7 @@ def test_events_missing_or_empty_76(client: TestClient[Any], settings: Settings)
         }
 
 
-def test_invalid_json_and_auth_order_5_89(client: TestClient[Any], settings: Settings) -> None:
+def test_invalid_json_and_auth_order(client: TestClient[Any], settings: Settings) -> None:
     """#89 no credential with an invalid body → 401; a revoked token → 401. #5 and §3.6 order: bad
     JSON with a valid credential → 400 Invalid JSON, even when it starts like an array."""
     user = create_user(settings)
@@ -142,7 +140,7 @@ def test_invalid_json_and_auth_order_5_89(client: TestClient[Any], settings: Set
     assert (response.status_code, response.json()) == (401, {"error": "Unauthorized"})
 
 
-def test_without_top_level_fields_and_trailing_slash_77(client: TestClient[Any], settings: Settings) -> None:
+def test_without_top_level_fields_and_trailing_slash(client: TestClient[Any], settings: Settings) -> None:
     """#77 no top-level workspace/machine_timestamp/session → 202, all accepted; wrongly typed ones
     are ignored too; ``/telemetry/`` is the same route (§1.1)."""
     user = create_user(settings)
@@ -154,7 +152,7 @@ def test_without_top_level_fields_and_trailing_slash_77(client: TestClient[Any],
     assert response.status_code == 202
 
 
-def test_poison_batch_78(client: TestClient[Any], settings: Settings) -> None:
+def test_poison_batch(client: TestClient[Any], settings: Settings) -> None:
     """#78 three events, index 1 of type ``session_start`` → 202 2/1; quarantined, not stored."""
     user = create_user(settings)
     events = vector_events("mixed")[:3]
@@ -174,7 +172,7 @@ def test_poison_batch_78(client: TestClient[Any], settings: Settings) -> None:
     assert json.loads(quarantined[0][3]) == events[1]
 
 
-def test_timestamps_79_102(client: TestClient[Any], settings: Settings) -> None:
+def test_timestamps(client: TestClient[Any], settings: Settings) -> None:
     """#79 no zone / Feb 30 → invalid_timestamp; now+2h → timestamp_in_future; now+30min and a
     +02:00 offset → accepted. #102 ``23:30-02:00`` is stored on the next UTC day."""
     user = create_user(settings)
@@ -207,7 +205,7 @@ def test_timestamps_79_102(client: TestClient[Any], settings: Settings) -> None:
     assert stored[8] == "2026-05-12 10:00:00.123456|2026-05-12"
 
 
-def test_session_id_80(client: TestClient[Any], settings: Settings) -> None:
+def test_session_id(client: TestClient[Any], settings: Settings) -> None:
     """#80 ``"abc"`` or missing session_id → invalid_session_id; upper-case UUIDs are stored lower-case."""
     user = create_user(settings)
     missing = file_save()
@@ -226,7 +224,7 @@ def test_session_id_80(client: TestClient[Any], settings: Settings) -> None:
     assert lake_sql(client, "SELECT session_id FROM events") == [(SESSION_A,)]
 
 
-def test_required_fields_81_101_126(client: TestClient[Any], settings: Settings) -> None:
+def test_required_fields(client: TestClient[Any], settings: Settings) -> None:
     """#81 text_change without metrics.is_large_paste, file_save without file.path; #101 editor_switch
     without is_rapid_context_switching; #126 missing or non-object containers by their own path; the
     §4.6 order and reason paths for the other checks."""
@@ -328,7 +326,7 @@ def test_required_fields_81_101_126(client: TestClient[Any], settings: Settings)
     assert lake_sql(client, "SELECT count(*) FROM quarantine") == [(len(cases),)]
 
 
-def test_optional_fields_82(client: TestClient[Any], settings: Settings) -> None:
+def test_optional_fields(client: TestClient[Any], settings: Settings) -> None:
     """#82 git_activity without branch, terminal_open without shell_type, editor_switch without from,
     ``file.extension`` ``""`` → accepted; ``null`` optional fields count as absent; 1.0 is an integer."""
     user = create_user(settings)
@@ -357,7 +355,7 @@ def test_optional_fields_82(client: TestClient[Any], settings: Settings) -> None
     assert lake_sql(client, "SELECT characters_added FROM events WHERE batch_index = 6") == [(1,)]
 
 
-def test_session_ownership_conflict_83(client: TestClient[Any], settings: Settings) -> None:
+def test_session_ownership_conflict(client: TestClient[Any], settings: Settings) -> None:
     """#83 A posts B's session_id plus a new session → 202; A's events for B's session are rejected
     with session_ownership_conflict, the rest is stored, and B's session is unchanged."""
     alice, bob = create_user(settings), create_user(settings)
@@ -396,7 +394,7 @@ def test_session_ownership_conflict_83(client: TestClient[Any], settings: Settin
     ]
 
 
-def test_rejected_list_capped_84(client: TestClient[Any], settings: Settings) -> None:
+def test_rejected_list_capped(client: TestClient[Any], settings: Settings) -> None:
     """#84 150 invalid events + 1 valid → rejected_count 150, 100 entries in ascending order, 1 accepted."""
     user = create_user(settings)
     events: list[Any] = [{"type": "nope"}] * 150 + [file_save()]
@@ -406,7 +404,7 @@ def test_rejected_list_capped_84(client: TestClient[Any], settings: Settings) ->
     assert lake_sql(client, "SELECT count(*) FROM quarantine") == [(150,)]
 
 
-def test_large_batches_85(client: TestClient[Any], settings: Settings) -> None:
+def test_large_batches(client: TestClient[Any], settings: Settings) -> None:
     """#85 5,000 text_change events (~3.5 MB) → 202; 10,000 → 202; 10,001 → 413 with its message.
     Bodies over 1 MiB are accepted on this route; over 16 MiB → 413."""
     user = create_user(settings)
@@ -438,7 +436,7 @@ def test_large_batches_85(client: TestClient[Any], settings: Settings) -> None:
     assert lake_sql(client, "SELECT count(*) FROM events") == [(10_000,)]  # the 5,000 are a subset
 
 
-def test_body_limits_5_7(client: TestClient[Any], settings: Settings) -> None:
+def test_body_limits(client: TestClient[Any], settings: Settings) -> None:
     """#5 ``{"events":[`` → 400 Invalid JSON. #7 a 17 MiB body → 413; a 15 MiB valid batch → 202
     (the route's limit is 16 MiB, not the 1 MiB default)."""
     user = create_user(settings)
@@ -459,7 +457,7 @@ def test_body_limits_5_7(client: TestClient[Any], settings: Settings) -> None:
     assert (response.status_code, response.json()["accepted_count"]) == (202, 100)
 
 
-def test_resend_is_deduplicated_86(client: TestClient[Any], settings: Settings) -> None:
+def test_resend_is_deduplicated(client: TestClient[Any], settings: Settings) -> None:
     """#86 the same batch twice → both 202 with the same accepted_count; the de-duplicated view holds
     each event once (the first copy), duplicates inside one batch collapse too."""
     user = create_user(settings)
@@ -476,7 +474,7 @@ def test_resend_is_deduplicated_86(client: TestClient[Any], settings: Settings) 
     assert lake_sql(client, "SELECT count(*) FROM events") == [(distinct,)]
 
 
-def test_session_span_widens_87(client: TestClient[Any], settings: Settings) -> None:
+def test_session_span_widens(client: TestClient[Any], settings: Settings) -> None:
     """#87 batch 1: S at 10:00 and 10:05; batch 2: S at 09:50 and 10:20 → start 09:50, last 10:20;
     a later batch inside the span changes nothing."""
     user = create_user(settings)
@@ -493,7 +491,7 @@ def test_session_span_widens_87(client: TestClient[Any], settings: Settings) -> 
     assert row.last_event_at == datetime(2026, 5, 14, 10, 20, tzinfo=UTC)
 
 
-def test_unknown_keys_preserved_90(client: TestClient[Any], settings: Settings) -> None:
+def test_unknown_keys_preserved(client: TestClient[Any], settings: Settings) -> None:
     """#90 an extra key (``metrics.focus_duration_ms``) → accepted and kept in the stored raw event;
     non-ASCII text round-trips, and the fingerprint is §4.7's even with floats."""
     user = create_user(settings)
