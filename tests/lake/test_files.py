@@ -1,4 +1,4 @@
-"""Storage, partitioned writes, registration and readers of the lake (DESIGN.md flow 2)."""
+"""Storage, partitioned writes, registration and readers of the lake (docs/design.md flow 2)."""
 
 from __future__ import annotations
 

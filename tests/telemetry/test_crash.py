@@ -1,4 +1,4 @@
-"""Durability of acknowledged telemetry across ``kill -9`` (checklist 88, DESIGN.md invariant 1).
+"""Durability of acknowledged telemetry across ``kill -9`` (checklist 88, docs/design.md invariant 1).
 
 The real server runs as a subprocess. Client threads post batches until the server is SIGKILLed
 mid-stream; after a restart (which replays the dead process's spool), every event that had been

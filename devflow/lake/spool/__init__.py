@@ -1,1 +1,1 @@
-"""The durable spool in front of the lake: acknowledged means on disk (DESIGN.md flow 2)."""
+"""The durable spool in front of the lake: acknowledged means on disk (docs/design.md flow 2)."""
