@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Row, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,11 +101,7 @@ def approve_pairing(
     if USER_CODE_PATTERN.fullmatch(user_code) is None:
         return ApproveOutcome.NOT_FOUND
     with db.begin() as session:
-        pending = session.execute(
-            select(PairingCode.id, PairingCode.expires_at)
-            .where(PairingCode.user_code == user_code, PairingCode.status == PENDING)
-            .with_for_update()
-        ).first()
+        pending = _lock_pending(session, user_code)
         if pending is not None:
             pairing_id, expires_at = pending
             if now > expires_at:
@@ -136,6 +132,15 @@ def approve_pairing(
     return ApproveOutcome.EXPIRED if now > newest_other[0] else ApproveOutcome.ALREADY_USED
 
 
+def _lock_pending(session: Session, user_code: str) -> Row[uuid.UUID, datetime] | None:
+    """The pending row of a code (id, expires_at), locked until the transaction ends."""
+    return session.execute(
+        select(PairingCode.id, PairingCode.expires_at)
+        .where(PairingCode.user_code == user_code, PairingCode.status == PENDING)
+        .with_for_update()
+    ).first()
+
+
 def deny_pairing(db: sessionmaker[Session], user_code: str, now: datetime) -> ApproveOutcome:
     """The user refuses a pending code: the pairing ends as expired (the exchange answers 410).
 
@@ -146,11 +151,7 @@ def deny_pairing(db: sessionmaker[Session], user_code: str, now: datetime) -> Ap
     if USER_CODE_PATTERN.fullmatch(user_code) is None:
         return ApproveOutcome.NOT_FOUND
     with db.begin() as session:
-        pending = session.execute(
-            select(PairingCode.id, PairingCode.expires_at)
-            .where(PairingCode.user_code == user_code, PairingCode.status == PENDING)
-            .with_for_update()
-        ).first()
+        pending = _lock_pending(session, user_code)
         if pending is not None:
             pairing_id, expires_at = pending
             if now > expires_at:
