@@ -99,7 +99,7 @@ def questions(con: Any) -> list[tuple[str, str]]:
     else:
         session_length = (
             "SELECT median(minutes) AS median_minutes FROM (SELECT session_id, "
-            "date_diff('second', min(\"timestamp\"), max(\"timestamp\")) / 60 AS minutes "
+            'date_diff(\'second\', min("timestamp"), max("timestamp")) / 60 AS minutes '
             "FROM events GROUP BY session_id)"
         )
     if "metrics_coding_time" in views:
@@ -114,13 +114,13 @@ def questions(con: Any) -> list[tuple[str, str]]:
         languages = (
             "SELECT file_language AS language, count(*) AS events, sum(CASE WHEN gap <= 300 "
             "THEN gap ELSE 0 END) / 3600 AS coding_hours FROM (SELECT file_language, "
-            "date_diff('second', lag(\"timestamp\") OVER (PARTITION BY session_id ORDER BY \"timestamp\"), "
+            'date_diff(\'second\', lag("timestamp") OVER (PARTITION BY session_id ORDER BY "timestamp"), '
             '"timestamp") AS gap FROM events) GROUP BY ALL ORDER BY events DESC'
         )
     return [
         (
             "top churn users last week",
-            f"SELECT {who} AS user, sum(d.lines_deleted) / nullif(sum(d.lines_added), 0) AS churn "
+            f"SELECT {who} AS user, sum(d.lines_deleted) / nullif(sum(d.lines_added), 0) AS churn "  # noqa: S608
             f"FROM user_daily d {join_users} WHERE d.date > (SELECT max(date) FROM user_daily) - 7 "
             "GROUP BY ALL ORDER BY churn DESC NULLS LAST LIMIT 10",
         ),
@@ -132,10 +132,13 @@ def questions(con: Any) -> list[tuple[str, str]]:
             "SELECT from_file, to_file, count(*) AS switches FROM events WHERE type = 'editor_switch' "
             "GROUP BY ALL ORDER BY switches DESC LIMIT 20",
         ),
-        ("daily active users", "SELECT date, count(DISTINCT user_id) AS users FROM events GROUP BY date ORDER BY date"),
+        (
+            "daily active users",
+            "SELECT date, count(DISTINCT user_id) AS users FROM events GROUP BY date ORDER BY date",
+        ),
         (
             "share of rapid switches per user",
-            f"SELECT {who} AS user, sum(d.rapid_switch_count) / nullif(sum(d.switch_count), 0) AS share "
+            f"SELECT {who} AS user, sum(d.rapid_switch_count) / nullif(sum(d.switch_count), 0) AS share "  # noqa: S608
             f"FROM user_daily d {join_users} GROUP BY ALL ORDER BY share DESC NULLS LAST",
         ),
     ]
@@ -160,7 +163,7 @@ def time_questions(connect: Callable[[], Any], repeat: int) -> list[tuple[str, f
 
 
 def time_day_scans(lake: str, connect: Callable[[], Any], day: str) -> list[tuple[str, float, int]]:
-    """One day through ``events`` vs ``events_all``, and Polars ``scan_events`` with and without de-duplication."""
+    """One day through ``events`` vs ``events_all``, and ``scan_events`` with and without de-duplication."""
     import polars as pl
 
     from devflow.analytics import scan_events
@@ -188,7 +191,9 @@ def pipeline(users: int, days: int, seed: int, workers: int) -> None:
     devflow = [sys.executable, "-m", "devflow"]
     try:
         gen = [*devflow, "generate", "--users", str(users), "--days", str(days), "--seed", str(seed)]
-        gen_wall, gen_cpu, _ = _run("generate", [*gen, "--end-date", END_DATE, "--workers", str(workers)], env)
+        gen_wall, gen_cpu, _ = _run(
+            "generate", [*gen, "--end-date", END_DATE, "--workers", str(workers)], env
+        )
         grid = ["--set", "RULE_HIGH_CHURN_RATIO=0.3,0.4,0.5", "--set", "RULE_LONG_SESSION_MIN=90,120,150"]
         bt_wall, bt_cpu, _ = _run("backtest", [*devflow, "backtest", *grid], env)
         print(f"devflow generate: {gen_wall:.1f} s wall, {gen_cpu:.1f} s CPU ({workers} workers)")
@@ -221,7 +226,9 @@ def main() -> None:
     con = connect()
     total = con.sql("SELECT count(*) FROM events_all").fetchall()[0][0]
     con.close()
-    print(f"lake {lake}: {total} stored events; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"lake {lake}: {total} stored events; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
     print(f"{'question':42s} {'best ms':>9s} {'median ms':>10s} {'rows':>6s}")
     for label, best, median, rows in time_questions(connect, args.repeat):
         flag = "" if best <= 1000 else "  > 1 s"
