@@ -70,6 +70,32 @@ def _cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+    import duckdb
+
+    from devflow.analytics import connect
+
+    con = connect(args.lake, settings)
+    try:
+        relation = con.sql(args.query)
+        if relation is None:  # a statement without a result (SET, CREATE VIEW …)
+            return 0
+        if args.csv:
+            relation.write_csv(str(args.csv), header=True)
+            print(f"{relation.shape[0]} rows → {args.csv}")
+        elif args.parquet:
+            relation.write_parquet(str(args.parquet))
+            print(f"{relation.shape[0]} rows → {args.parquet}")
+        else:
+            relation.show(max_width=args.width, max_rows=args.max_rows)
+    except duckdb.Error as exc:
+        print(f"devflow sql: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    return 0
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -102,6 +128,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="processes that build the events (default 1: on a busy machine more only add overhead)",
     )
     gen.set_defaults(func=_cmd_generate)
+
+    sql = sub.add_parser(
+        "sql",
+        help="run one SQL query over the analyst views (events, users, sessions, metrics, …)",
+        description="Run a DuckDB query over the analyst views of devflow.analytics.connect() and "
+        "print the result, or write it to a CSV or Parquet file. The data dictionary: "
+        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE comment IS NOT NULL.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sql.add_argument("query", help='e.g. "SELECT type, count(*) FROM events GROUP BY type"')
+    target = sql.add_mutually_exclusive_group()
+    target.add_argument("--csv", type=Path, default=None, help="write the result to this CSV file")
+    target.add_argument("--parquet", type=Path, default=None, help="write the result to this Parquet file")
+    sql.add_argument("--lake", default=None, help="lake path or URL (default: DEVFLOW_LAKE_URL)")
+    sql.add_argument("--max-rows", type=int, default=40, help="rows printed (the file gets them all)")
+    sql.add_argument("--width", type=int, default=120, help="printed table width")
+    sql.set_defaults(func=_cmd_sql)
 
     bt = sub.add_parser("backtest", help="replay the insight rules over history for a grid of thresholds")
     bt.add_argument(
