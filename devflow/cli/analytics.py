@@ -41,12 +41,25 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
-    from devflow.analytics.backtest import format_table, parse_grid, run_backtest, write_outputs
+    from devflow.analytics.backtest import format_scores, format_table, parse_grid, run_backtest
+    from devflow.analytics.runs import compare_runs, resolve_run, write_run
 
+    root = args.out or (settings.data_dir / "backtest")
+    if args.compare:
+        try:
+            a, b = (resolve_run(ref, root) for ref in args.compare)
+        except ValueError as exc:
+            print(f"devflow backtest: {exc}", file=sys.stderr)
+            return 2
+        print(compare_runs(a, b))
+        return 0
     try:
         grid = parse_grid(args.set or [])
     except ValueError as exc:
         print(f"devflow backtest: {exc}", file=sys.stderr)
+        return 2
+    if args.labels is not None and not args.labels.exists():
+        print(f"devflow backtest: labels file {args.labels} not found", file=sys.stderr)
         return 2
     started = time.perf_counter()
     result = run_backtest(
@@ -56,17 +69,19 @@ def _cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         date_from=args.date_from,
         date_to=args.date_to,
         cadence=timedelta(minutes=args.cadence_minutes) if args.cadence_minutes else None,
+        labels=args.labels,
     )
     computed = time.perf_counter() - started
-    out_dir = args.out or (settings.data_dir / "backtest")
-    paths = write_outputs(result, out_dir)
+    folder = write_run(result, root, settings)
     print(
         f"backtest {result.date_from} – {result.date_to}, every {result.cadence.total_seconds() / 60:g} min: "
         f"{result.features.height} evaluations, {result.summary.height} combinations in {computed:.1f} s"
     )
     print(format_table(result.summary))
-    for kind, path in paths.items():
-        print(f"{kind}: {path}")
+    if not result.summary["current"].any():
+        print("(the configured thresholds are not on this grid: no ★ row)")
+    print(format_scores(result.scores, result.summary))
+    print(f"run: {folder}  (manifest.json, backtest.csv/.parquet, scores, per_user, nudges, backtest.png)")
     return 0
 
 
@@ -164,5 +179,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="evaluation cadence (default: INSIGHT_CHECK_INTERVAL_SECONDS)",
     )
     bt.add_argument("--lake", default=None, help="lake path or URL (default: DEVFLOW_LAKE_URL)")
-    bt.add_argument("--out", type=Path, default=None, help="output folder (default: <data dir>/backtest)")
+    bt.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="runs folder; each run gets a subfolder (default: <data dir>/backtest)",
+    )
+    bt.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="labels to score against, Parquet or CSV with user_id, session_id, rule "
+        "(default: <lake>/labels.parquet)",
+    )
+    bt.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        default=None,
+        help="compare two earlier runs (folders or run ids under --out) instead of running",
+    )
     bt.set_defaults(func=_cmd_backtest)
