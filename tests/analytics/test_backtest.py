@@ -354,7 +354,3 @@ def test_a_researchers_labels_file_replaces_the_generators(generated: Settings, 
         row = own.scores.filter(pl.col("rule") == rule).row(0, named=True)
         assert row["tp"] + row["fn"] == mine.filter(pl.col("rule") == rule).unique().height
         assert row["tp"] + row["fp"] == nudged.filter(pl.col("rule") == rule).height
-    assert (
-        own.scores.filter(pl.col("rule") == "high_churn")["precision"].item() < 1.0
-        or nudged.filter(pl.col("rule") == "high_churn").height == 3
-    )
