@@ -8,7 +8,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from devflow.cli.common import command_services
+from devflow.cli.common import command_services, progress_bar
 from devflow.config import Settings
 
 
@@ -23,8 +23,8 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         end_date=args.end_date or default_end_date(),
         intensity=args.intensity,
     )
-    with command_services(settings) as services:
-        report = write_synthetic(settings, spec, db=services.db, workers=args.workers)
+    with command_services(settings) as services, progress_bar("generating user-days") as update:
+        report = write_synthetic(settings, spec, db=services.db, workers=args.workers, progress=update)
     first = spec.end_date - timedelta(days=spec.days - 1)
     print(
         f"generated {report.events_written} events for {spec.users} users over {spec.days} days "
@@ -62,15 +62,17 @@ def _cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         print(f"devflow backtest: labels file {args.labels} not found", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    result = run_backtest(
-        args.lake,
-        settings=settings,
-        grid=grid,
-        date_from=args.date_from,
-        date_to=args.date_to,
-        cadence=timedelta(minutes=args.cadence_minutes) if args.cadence_minutes else None,
-        labels=args.labels,
-    )
+    with progress_bar("backtest steps") as update:
+        result = run_backtest(
+            args.lake,
+            settings=settings,
+            grid=grid,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            cadence=timedelta(minutes=args.cadence_minutes) if args.cadence_minutes else None,
+            labels=args.labels,
+            progress=update,
+        )
     computed = time.perf_counter() - started
     folder = write_run(result, root, settings)
     print(
@@ -131,9 +133,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "generate",
         help="write realistic synthetic telemetry (users, sessions, events) through the ingest path",
     )
-    gen.add_argument("--users", type=_positive_int, default=20)
-    gen.add_argument("--days", type=_positive_int, default=7)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument(
+        "--users", type=_positive_int, default=20, help="users to create (planted personas included)"
+    )
+    gen.add_argument(
+        "--days", type=_positive_int, default=7, help="local days per user, ending at --end-date"
+    )
+    gen.add_argument("--seed", type=int, default=0, help="the same seed gives the same data")
     gen.add_argument("--end-date", type=_date, default=None, help="last local day (default: today, UTC)")
     gen.add_argument("--intensity", type=float, default=1.0, help="scales events per hour (default 1)")
     gen.add_argument(
