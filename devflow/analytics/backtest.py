@@ -5,9 +5,9 @@ the users active in the last ``INSIGHT_ACTIVITY_WINDOW_MINUTES``, drops those in
 computes their features (current session, today's metrics) and applies the rules. The backtest
 does the same at every instant of a fixed cadence over a past date range, all at once:
 
-1. **Per-event figures, once.** The ETL's own SQL (``sql/metrics/01_events_dedup.sql`` and the
-   line-counting query of the definition in force) gives every ``text_change`` its line delta;
-   editor switches give the switch counts. Nothing is re-implemented here.
+1. **Per-event figures, once.** The metrics' own definition (:func:`devflow.metrics.event_metrics`,
+   the transform the ETL stores) gives every de-duplicated ``text_change`` its line delta under the
+   definition in force and every editor switch its counts. Nothing is re-implemented here.
 2. **Features as of each instant**, vectorised with Polars as-of joins: the current session is the
    one of the user's latest event at or before the instant (its ``start_time`` is the session's
    first event), and today's metrics are cumulative sums over the user's UTC day up to the instant.
@@ -51,7 +51,7 @@ from devflow.insights import (
     churn_ratio_expr,
     duration_minutes_expr,
 )
-from devflow.metrics import RAW_COLUMNS, lines_sql, sql_text
+from devflow.metrics import RAW_COLUMNS, event_metrics
 
 if TYPE_CHECKING:
     import duckdb
@@ -174,7 +174,8 @@ def _event_frames(
 
     ``activity``: user_id, session_id, ts — every stored event (copies do not change min/max).
     ``metric events``: user_id, ts, lines_added, lines_deleted, switches, rapid — per event, by
-    the ETL's SQL, so the baselines of a session reach back before the range.
+    the metrics' own definition (``devflow.metrics.event_metrics``), so the baselines of a session
+    reach back before the range.
     """
     params = {"lo": date_from - timedelta(days=1), "hi": date_to + timedelta(days=1)}
     columns = ", ".join(f'"{c}"' for c in RAW_COLUMNS)
@@ -183,37 +184,22 @@ def _event_frames(
         "SELECT DISTINCT session_id FROM events_all WHERE date BETWEEN $lo AND $hi",
         params,
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE raw_events AS SELECT {columns} FROM events_all "  # noqa: S608
-        "WHERE session_id IN (SELECT session_id FROM backtest_sessions)"
-    )
     try:
-        activity = con.sql(
-            'SELECT user_id, session_id, "timestamp" AS ts FROM events_all '
+        raw = con.sql(
+            f"SELECT {columns} FROM events_all "  # noqa: S608
             "WHERE session_id IN (SELECT session_id FROM backtest_sessions)"
         ).pl()
-        con.execute(f"CREATE OR REPLACE TEMP TABLE backtest_dedup AS {sql_text('01_events_dedup')}")
-        dedup_columns = [row[0] for row in con.sql("DESCRIBE backtest_dedup").fetchall()]
-        # The line query reports each text_change with its UTC ``day``, passed through from its
-        # input untouched; the backtest needs the instant, so it hands the event's timestamp in
-        # that column (the query's logic never reads it).
-        carry = ' REPLACE ("timestamp" AS day)' if "day" in dedup_columns else ""
-        con.execute(f"CREATE OR REPLACE TEMP VIEW events_dedup AS SELECT *{carry} FROM backtest_dedup")  # noqa: S608
-        con.execute(f"CREATE OR REPLACE TEMP VIEW event_lines AS {lines_sql(definition)}")
-        line_columns = [row[0] for row in con.sql("DESCRIBE event_lines").fetchall()]
-        instant = '"timestamp"' if "timestamp" in line_columns else "day"
-        metric_events = con.sql(
-            f"SELECT user_id, CAST({instant} AS TIMESTAMPTZ) AS ts, lines_added, lines_deleted, "  # noqa: S608
-            "0 AS switches, 0 AS rapid FROM event_lines "
-            'UNION ALL SELECT user_id, "timestamp", 0, 0, 1, '
-            "CASE WHEN is_rapid_context_switching THEN 1 ELSE 0 END "
-            "FROM backtest_dedup WHERE type = 'editor_switch'"
-        ).pl()
     finally:
-        con.execute("DROP VIEW IF EXISTS event_lines")
-        con.execute("DROP VIEW IF EXISTS events_dedup")
-        for table in ("backtest_dedup", "raw_events", "backtest_sessions"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute("DROP TABLE IF EXISTS backtest_sessions")
+    activity = raw.select("user_id", "session_id", pl.col("timestamp").alias("ts"))
+    metric_events = event_metrics(raw, definition).select(
+        "user_id",
+        pl.col("timestamp").alias("ts"),
+        "lines_added",
+        "lines_deleted",
+        "switches",
+        "rapid",
+    )
     return activity, metric_events
 
 

@@ -32,7 +32,7 @@ from devflow.db.engine import make_engine, make_session_factory
 from devflow.insights.gates import CooldownPolicy, apply_gates
 from devflow.insights.rules import RULES_BY_PRIORITY
 from devflow.lake.storage import LakeStorage
-from devflow.metrics.compute import RAW_COLUMNS, compute_session_metrics, duckdb_connection
+from devflow.metrics import RAW_COLUMNS, session_metrics_frames
 
 SPEC = SyntheticSpec(users=12, days=7, seed=5, end_date=date(2026, 5, 14))
 NOW = datetime(2026, 5, 16, tzinfo=UTC)
@@ -137,11 +137,10 @@ def test_features_as_of_an_instant_match_the_etl_on_the_events_up_to_it(generate
     events = pa.concat_tables(tables).select(list(RAW_COLUMNS))
     sample = features.filter(pl.col("lines_added") > 0).sort("user_id", "at").gather_every(97)
     assert sample.height >= 3
-    con = duckdb_connection()
     for row in sample.iter_rows(named=True):
         mine = pc.equal(events["user_id"], row["user_id"])
         upto = events.filter(pc.and_(mine, pc.less_equal(events["timestamp"], row["at"])))
-        day = compute_session_metrics(con, upto, "line-delta").session_day
+        day = session_metrics_frames(upto, "line-delta").session_day
         today = pl.from_arrow(day).filter((pl.col("date") == row["date"]) & pl.col("path").is_null())  # type: ignore[union-attr]
         assert row["lines_added"] == today["lines_added"].sum()
         assert row["lines_deleted"] == today["lines_deleted"].sum()
