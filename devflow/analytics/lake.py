@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from devflow.accounts import User
 from devflow.analytics.catalog import apply_comments
 from devflow.analytics.catalog import describe as _describe
-from devflow.analytics.events_view import register_lake_views
+from devflow.analytics.events_view import ZONE_MAP_LIMIT, register_lake_views
 from devflow.analytics.events_view import scan_events as _scan_lake_events
 from devflow.config import Settings
 from devflow.db.engine import make_engine
@@ -183,7 +183,9 @@ def register_views(
         "__devflow_users_source", users if users is not None else pa.Table.from_batches([], USERS_SCHEMA)
     )
     con.execute(f"CREATE OR REPLACE VIEW users AS {USERS_SQL}")
-    register_lake_views(con, storage, zones="users")
+    known = con.sql("SELECT user_id, time_zone FROM users WHERE time_zone IS NOT NULL").fetchall()
+    zones: dict[str, str] | str = dict(known) if len(known) <= ZONE_MAP_LIMIT else "users"
+    register_lake_views(con, storage, zones=zones)
     for view, kind, schema in (
         ("metrics_daily", METRICS_DAILY_DIR, SESSION_DAY_SCHEMA),
         ("metrics_session", METRICS_SESSION_DIR, SESSION_SCHEMA),
