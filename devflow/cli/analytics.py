@@ -113,6 +113,33 @@ def _cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from devflow.accounts import User, issue_api_token
+
+    if settings.production:
+        print("devflow token: development only (DEVFLOW_ENV=production)", file=sys.stderr)
+        return 2
+    with command_services(settings) as services:
+        with services.db() as session:
+            user = session.scalars(
+                select(User).where(func.lower(User.email) == args.email.strip().lower())
+            ).first()
+        if user is None:
+            print(f"devflow token: no user with email {args.email}", file=sys.stderr)
+            return 2
+        issued = issue_api_token(services.db, user.id, args.name, datetime.now(UTC))
+    if issued is None:
+        print(f"devflow token: user {args.email} was just deleted", file=sys.stderr)
+        return 2
+    # The token itself is the command's output (stdout only; never logged).
+    print(issued.plaintext)
+    return 0
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -166,6 +193,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sql.add_argument("--max-rows", type=int, default=40, help="rows printed (the file gets them all)")
     sql.add_argument("--width", type=int, default=120, help="printed table width")
     sql.set_defaults(func=_cmd_sql)
+
+    token = sub.add_parser(
+        "token",
+        help="development only: print a new API token for a user (e.g. a generated one) by email",
+        description="Mint an API token (dvf_…) for the user with this email and print it, to call the "
+        "API as that user: curl -H 'Authorization: Bearer <token>' … Refused when DEVFLOW_ENV=production.",
+    )
+    token.add_argument("--email", required=True, help="the user's email, e.g. dana0000@devflow.example")
+    token.add_argument("--name", default="devflow token (development)", help="the token's name")
+    token.set_defaults(func=_cmd_token)
 
     bt = sub.add_parser("backtest", help="replay the insight rules over history for a grid of thresholds")
     bt.add_argument(
