@@ -5,7 +5,9 @@ from __future__ import annotations
 from devflow.analytics.lake import (
     connect,
     scan_events,
+    scan_metrics_coding_time,
     scan_metrics_daily,
+    scan_metrics_file_switches,
     scan_metrics_session,
     scan_quarantine,
     scan_user_daily,
@@ -14,7 +16,9 @@ from devflow.analytics.lake import (
 __all__ = [
     "connect",
     "scan_events",
+    "scan_metrics_coding_time",
     "scan_metrics_daily",
+    "scan_metrics_file_switches",
     "scan_metrics_session",
     "scan_quarantine",
     "scan_user_daily",
