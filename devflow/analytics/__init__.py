@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from devflow.analytics.lake import (
     connect,
+    describe,
     scan_events,
     scan_metrics_coding_time,
     scan_metrics_daily,
@@ -15,6 +16,7 @@ from devflow.analytics.lake import (
 
 __all__ = [
     "connect",
+    "describe",
     "scan_events",
     "scan_metrics_coding_time",
     "scan_metrics_daily",
