@@ -178,6 +178,7 @@ class Settings:
     metrics_etl_interval_seconds: float = 60.0
     metrics_etl_batch_size: int = 1_000_000
     metrics_line_counting: str = "line-delta"
+    coding_time_gap_minutes: float = 10.0
     auth_rate_limit_per_minute: int = 10
     trust_proxy: int | None = None
     # New (devflow-specific): lake writer tuning. The contract bounds the flush interval at 10 s.
@@ -274,6 +275,7 @@ class Settings:
             metrics_etl_interval_seconds=_positive_number(env, "METRICS_ETL_INTERVAL_SECONDS", 60),
             metrics_etl_batch_size=_positive_int(env, "METRICS_ETL_BATCH_SIZE", 1_000_000),
             metrics_line_counting=line_counting,
+            coding_time_gap_minutes=_positive_number(env, "CODING_TIME_GAP_MINUTES", 10),
             auth_rate_limit_per_minute=_rate_limit(env),
             trust_proxy=_trust_proxy(env),
             lake_flush_interval_seconds=min(10.0, _positive_number(env, "DEVFLOW_LAKE_FLUSH_SECONDS", 2.0)),

@@ -10,10 +10,13 @@ Views (all read-only; nothing here writes to the lake; every view and column is 
 * ``sessions``         one row per session: start, end, duration (active minutes when known);
 * ``events_all``       every stored row, re-sent duplicates included;
 * ``quarantine``       rejected events with their ``reason`` and raw JSON;
-* ``metrics_daily``    the ETL's rows per (user, session, UTC ``date``): ``path`` null = the
-                       session's totals that day, ``path`` set = editor switches to that file;
-* ``metrics_session``  the ETL's rows per session: totals and the UTC ``dates`` it spans (the
-                       layout is the metrics context's, see :mod:`devflow.metrics.layout`);
+* ``metrics_daily``    the ETL's totals per (user, session, UTC ``date``);
+* ``metrics_file_switches``  editor switches per (user, session, UTC ``date``, ``path``);
+* ``metrics_coding_time``    coding seconds per (user, session, UTC 15-minute ``bucket_start``,
+                       language, workspace, file);
+* ``metrics_session``  the ETL's rows per session: totals, start, end, duration, active seconds,
+                       per-type event counts and the UTC ``dates`` it spans (the layout is the
+                       metrics context's, see :mod:`devflow.metrics.layout`);
 * ``user_daily``       one row per (user, date): the sums of ``metrics_daily`` plus ``churn_ratio``
                        as the insight rules see it (contract §7.2 step 4).
 
@@ -41,7 +44,16 @@ from devflow.config import Settings
 from devflow.db.engine import make_engine
 from devflow.insights import churn_ratio_expr
 from devflow.lake.storage import LakeStorage
-from devflow.metrics import METRICS_DAILY_DIR, METRICS_SESSION_DIR, SESSION_DAY_SCHEMA, SESSION_SCHEMA
+from devflow.metrics import (
+    CODING_TIME_SCHEMA,
+    FILE_SWITCH_SCHEMA,
+    METRICS_CODING_TIME_DIR,
+    METRICS_DAILY_DIR,
+    METRICS_FILE_SWITCHES_DIR,
+    METRICS_SESSION_DIR,
+    SESSION_DAY_SCHEMA,
+    SESSION_SCHEMA,
+)
 from devflow.telemetry import QUARANTINE_DIR, QUARANTINE_SCHEMA
 
 if TYPE_CHECKING:
@@ -189,6 +201,8 @@ def register_views(
     for view, kind, schema in (
         ("metrics_daily", METRICS_DAILY_DIR, SESSION_DAY_SCHEMA),
         ("metrics_session", METRICS_SESSION_DIR, SESSION_SCHEMA),
+        ("metrics_file_switches", METRICS_FILE_SWITCHES_DIR, FILE_SWITCH_SCHEMA),
+        ("metrics_coding_time", METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA),
     ):
         source = _metrics_source(con, storage, kind, schema)
         con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")  # noqa: S608
@@ -276,12 +290,27 @@ def scan_quarantine(lake: LakeRef = None, settings: Settings | None = None) -> p
 
 
 def scan_metrics_daily(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:
-    """The ``metrics_daily`` rows (per user, session, date; ``path`` rows hold switch counts)."""
+    """The ``metrics_daily`` rows (totals per user, session, date)."""
     return _scan_folder(lake_storage(lake, settings), METRICS_DAILY_DIR, SESSION_DAY_SCHEMA, "*/*.parquet")
 
 
+def scan_metrics_file_switches(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:
+    """The ``metrics_file_switches`` rows (switches per user, session, date, path)."""
+    return _scan_folder(
+        lake_storage(lake, settings), METRICS_FILE_SWITCHES_DIR, FILE_SWITCH_SCHEMA, "*/*.parquet"
+    )
+
+
+def scan_metrics_coding_time(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:
+    """The ``metrics_coding_time`` rows (seconds per user, session, 15-minute bucket, language,
+    workspace, file)."""
+    return _scan_folder(
+        lake_storage(lake, settings), METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA, "*/*.parquet"
+    )
+
+
 def scan_metrics_session(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:
-    """The ``metrics_session`` rows (per session; ``path`` rows hold switch counts)."""
+    """The ``metrics_session`` rows (one per session)."""
     return _scan_folder(lake_storage(lake, settings), METRICS_SESSION_DIR, SESSION_SCHEMA, "*/*.parquet")
 
 
