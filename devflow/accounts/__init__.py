@@ -33,6 +33,12 @@ from devflow.accounts.service import (
     revoke_api_token,
 )
 from devflow.accounts.signin import SignedIn, count_attempt, register_password_account, sign_in_with_password
+from devflow.accounts.user_settings import (
+    effective_path_privacy,
+    is_valid_time_zone,
+    user_path_privacy_modes,
+    user_time_zone,
+)
 from devflow.config import Settings
 from devflow.kernel.clock import Clock
 
@@ -56,8 +62,10 @@ __all__ = [
     "cleanup_pairings",
     "configured_providers",
     "deny_pairing",
+    "effective_path_privacy",
     "find_pairing_request",
     "hash_password",
+    "is_valid_time_zone",
     "issue_api_token",
     "issue_jwt",
     "list_api_tokens",
@@ -67,6 +75,8 @@ __all__ = [
     "parse_register",
     "parse_token_name",
     "revoke_api_token",
+    "user_path_privacy_modes",
+    "user_time_zone",
 ]
 
 
