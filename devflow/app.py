@@ -31,6 +31,8 @@ from devflow.kernel.clock import Clock, utc_now
 from devflow.kernel.files import restrict_new_files
 from devflow.metrics import Metrics
 from devflow.metrics.routes import ROUTES as METRICS_ROUTES
+from devflow.rights.deletion import resume_deletions
+from devflow.rights.routes import ROUTES as RIGHTS_ROUTES
 from devflow.services import Services, build_services
 from devflow.telemetry import Telemetry
 from devflow.telemetry.routes import ROUTES as TELEMETRY_ROUTES
@@ -70,7 +72,8 @@ def _constant(value: Any) -> Provide:
 
 def service_dependencies(services: Services) -> dict[str, Provide]:
     """The objects handlers receive by name (``accounts: Accounts``, ``metrics: Metrics``, …)."""
-    provided: dict[str, Settings | Accounts | Telemetry | Metrics | Insights] = {
+    provided: dict[str, Services | Settings | Accounts | Telemetry | Metrics | Insights] = {
+        "services": services,
         "settings": services.settings,
         "accounts": services.accounts,
         "telemetry": services.telemetry,
@@ -100,6 +103,8 @@ def create_app(
         app.state["services"] = services
         # The lake writer replays spools left by crashed processes before the first request.
         await anyio.to_thread.run_sync(service_lifecycle.start, services)
+        # Account deletions a killed process left half-done finish before the first request.
+        await anyio.to_thread.run_sync(resume_deletions, services)
         if multiprocessing.parent_process() is None:  # uvicorn workers: the supervisor warned once
             warn_if_proxy_unconfigured(settings)
         # Background jobs (ETL, pairing cleanup, insights), each guarded by its runner lock.
@@ -119,6 +124,7 @@ def create_app(
             *TELEMETRY_ROUTES,
             *METRICS_ROUTES,
             *INSIGHT_ROUTES,
+            *RIGHTS_ROUTES,
             *extra_route_handlers,
         ],
         dependencies={"principal": Provide(resolve_principal)},

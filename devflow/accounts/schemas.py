@@ -160,3 +160,11 @@ class PairingCreated(msgspec.Struct):
     user_code: str
     verification_uri: str
     expires_in: int
+
+
+class ErrorOut(msgspec.Struct, omit_defaults=True):
+    """The contract's error body (documented in the OpenAPI description of the issue-16 routes)."""
+
+    error: str
+    message: str | None = None
+    details: list[dict[str, str]] | None = None

@@ -165,8 +165,9 @@ def _context_commands() -> list[Callable[[argparse._SubParsersAction[argparse.Ar
     """Each group of commands contributes a ``register(subparsers)`` function here."""
     from devflow.cli.analytics import register as register_analytics
     from devflow.cli.jobs import register as register_jobs
+    from devflow.cli.rights import register as register_rights
 
-    return [register_jobs, register_analytics]
+    return [register_jobs, register_analytics, register_rights]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
