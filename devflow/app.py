@@ -24,6 +24,7 @@ from devflow.http.body import DEFAULT_BODY_LIMIT
 from devflow.http.edge import EdgeGate
 from devflow.http.errors import exception_handlers
 from devflow.http.health import health
+from devflow.http.openapi import openapi_config, openapi_json
 from devflow.insights import Insights
 from devflow.insights.routes import ROUTES as INSIGHT_ROUTES
 from devflow.jobs import start_scheduler, stop_scheduler
@@ -120,6 +121,7 @@ def create_app(
         path=API_PREFIX,
         route_handlers=[
             health,
+            openapi_json,
             *ACCOUNT_ROUTES,
             *TELEMETRY_ROUTES,
             *METRICS_ROUTES,
@@ -136,7 +138,7 @@ def create_app(
         exception_handlers=page_aware(exception_handlers(), API_PREFIX),
         template_config=template_config(),
         request_max_body_size=DEFAULT_BODY_LIMIT,
-        openapi_config=None,
+        openapi_config=openapi_config(),
         debug=False,
         logging_config=None,
     )

@@ -34,7 +34,6 @@ from devflow.metrics.compute import (
     BUCKET_SECONDS,
     CODING_TIME_SCHEMA,
     DEFAULT_CODING_GAP_MINUTES,
-    EVENT_TYPES,
     FILE_SWITCH_SCHEMA,
     LINE_DEFINITIONS,
     METRIC_TYPES,
@@ -42,6 +41,7 @@ from devflow.metrics.compute import (
     SESSION_SCHEMA,
     SessionMetrics,
 )
+from devflow.telemetry import EVENT_TYPES
 
 _INGESTION_ORDER = ["received_at", "batch_id", "batch_index"]
 EVENT_METRICS_SCHEMA: dict[str, pl.DataType] = {
