@@ -183,6 +183,13 @@ class Settings:
     # New (devflow-specific): lake writer tuning. The contract bounds the flush interval at 10 s.
     lake_flush_interval_seconds: float = 2.0
     lake_flush_max_bytes: int = 64 * 1024 * 1024
+    # New (issue 15): connections per process (PostgreSQL; unset = 10 plus 20 overflow).
+    database_pool_size: int | None = None
+    # New (issue 15): Prometheus exposition at GET /metrics, off by default; bearer token if set.
+    metrics_exporter_enabled: bool = False
+    metrics_exporter_token: str | None = field(default=None, repr=False)
+    # New (issue 15): "text" (default) or "json" (one JSON object per line, with the request id).
+    log_format: str = "text"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests use it to vary one knob)."""
@@ -278,6 +285,14 @@ class Settings:
             trust_proxy=_trust_proxy(env),
             lake_flush_interval_seconds=min(10.0, _positive_number(env, "DEVFLOW_LAKE_FLUSH_SECONDS", 2.0)),
             lake_flush_max_bytes=_positive_int(env, "DEVFLOW_LAKE_FLUSH_MAX_BYTES", 64 * 1024 * 1024),
+            database_pool_size=(
+                _positive_int(env, "DATABASE_POOL_SIZE", 10)
+                if _non_empty(env, "DATABASE_POOL_SIZE")
+                else None
+            ),
+            metrics_exporter_enabled=(env.get("METRICS_EXPORTER_ENABLED") or "").strip().lower() == "true",
+            metrics_exporter_token=_non_empty(env, "METRICS_EXPORTER_TOKEN"),
+            log_format="json" if (env.get("LOG_FORMAT") or "").strip().lower() == "json" else "text",
         )
 
     def with_dev_secret(self) -> Settings:
