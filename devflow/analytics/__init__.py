@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from devflow.analytics.lake import (
     connect,
+    describe,
     scan_events,
     scan_metrics_daily,
     scan_metrics_session,
@@ -13,6 +14,7 @@ from devflow.analytics.lake import (
 
 __all__ = [
     "connect",
+    "describe",
     "scan_events",
     "scan_metrics_daily",
     "scan_metrics_session",

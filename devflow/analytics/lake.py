@@ -1,9 +1,13 @@
 """Analyst access to the lake: a DuckDB connection with named views, and the same as Polars frames.
 
-Views (all read-only; nothing here writes to the lake):
+Views (all read-only; nothing here writes to the lake; every view and column is described in
+:mod:`devflow.analytics.catalog`, as DuckDB comments and by :func:`describe`):
 
 * ``events``           accepted events, each (``session_id``, ``fingerprint``) once
-                       (:mod:`devflow.analytics.events_view`), plus the Hive ``date``;
+                       (:mod:`devflow.analytics.events_view`), plus the Hive ``date`` and the
+                       local-time columns of each user's zone;
+* ``users``            the accounts (id, username, time zone, created), read from the database;
+* ``sessions``         one row per session: start, end, duration (active minutes when known);
 * ``events_all``       every stored row, re-sent duplicates included;
 * ``quarantine``       rejected events with their ``reason`` and raw JSON;
 * ``metrics_daily``    the ETL's rows per (user, session, UTC ``date``): ``path`` null = the
@@ -19,15 +23,22 @@ Views (all read-only; nothing here writes to the lake):
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.dataset as pads
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
+from devflow.accounts import User
+from devflow.analytics.catalog import apply_comments
+from devflow.analytics.catalog import describe as _describe
 from devflow.analytics.events_view import register_lake_views
 from devflow.analytics.events_view import scan_events as _scan_lake_events
 from devflow.config import Settings
+from devflow.db.engine import make_engine
 from devflow.insights import churn_ratio_expr
 from devflow.lake.storage import LakeStorage
 from devflow.metrics import METRICS_DAILY_DIR, METRICS_SESSION_DIR, SESSION_DAY_SCHEMA, SESSION_SCHEMA
@@ -36,6 +47,17 @@ from devflow.telemetry import QUARANTINE_DIR, QUARANTINE_SCHEMA
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
+
+log = logging.getLogger("devflow.analytics")
+
+USERS_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string()),
+        pa.field("username", pa.string()),
+        pa.field("time_zone", pa.string()),
+        pa.field("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 
 DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     # Extensions cannot be downloaded here; a miss would cost seconds of failed download.
@@ -90,9 +112,71 @@ def _metrics_source(
     return name
 
 
-def register_views(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> None:
-    """Create (or refresh) every analyst view on ``con`` over ``storage``."""
-    register_lake_views(con, storage)
+def load_users(settings: Settings) -> pa.Table:
+    """The accounts (``USERS_SCHEMA``) from the settings' database; empty, with a warning, when the
+    database cannot be read (no database yet, not migrated, unreachable)."""
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return pa.Table.from_batches([], USERS_SCHEMA)  # opening would create an empty file
+    engine = make_engine(url)
+    try:
+        with engine.connect() as db:
+            rows = db.execute(select(User.id, User.username, User.time_zone, User.created_at)).all()
+    except SQLAlchemyError as exc:
+        log.warning("analyst views: users not readable from the database (%s)", type(exc).__name__)
+        rows = []
+    finally:
+        engine.dispose()
+    return pa.table(
+        {
+            "user_id": [str(r[0]) for r in rows],
+            "username": [r[1] for r in rows],
+            "time_zone": [r[2] for r in rows],
+            "created_at": [r[3] for r in rows],
+        },
+        schema=USERS_SCHEMA,
+    )
+
+
+USERS_SQL = """
+SELECT user_id, username,
+    -- a zone DuckDB does not know would break every local-time column: such rows read as UTC
+    CASE WHEN time_zone IN (SELECT name FROM pg_timezone_names()) THEN time_zone END AS time_zone,
+    created_at
+FROM __devflow_users_source
+"""
+
+#: Session bounds from every stored row: min and max are the same with or without re-sent copies.
+SESSIONS_FROM_EVENTS_SQL = """
+SELECT s.user_id, s.session_id, s.started_at, s.ended_at,
+    (epoch_ms(s.ended_at) - epoch_ms(s.started_at)) / 60000.0 AS duration_minutes,
+    CAST(NULL AS DOUBLE) AS active_minutes,
+    CAST(timezone(coalesce(u.time_zone, 'UTC'), s.started_at) AS DATE) AS local_start_date
+FROM (SELECT user_id, session_id, min("timestamp") AS started_at, max("timestamp") AS ended_at
+      FROM events_all GROUP BY user_id, session_id) s
+LEFT JOIN users u ON u.user_id = s.user_id
+"""
+
+#: The metrics' session rows, once they carry the session bounds (metrics layout of issue 13).
+SESSIONS_FROM_METRICS_SQL = """
+SELECT m.user_id, m.session_id, m.started_at, m.ended_at,
+    m.duration_seconds / 60.0 AS duration_minutes,
+    m.active_seconds / 60.0 AS active_minutes,
+    CAST(timezone(coalesce(u.time_zone, 'UTC'), m.started_at) AS DATE) AS local_start_date
+FROM metrics_session m LEFT JOIN users u ON u.user_id = m.user_id
+"""
+
+
+def register_views(
+    con: duckdb.DuckDBPyConnection, storage: LakeStorage, users: pa.Table | None = None
+) -> None:
+    """Create (or refresh) every analyst view on ``con`` over ``storage``; ``users`` is the
+    accounts table (:func:`load_users`; empty when None)."""
+    con.register(
+        "__devflow_users_source", users if users is not None else pa.Table.from_batches([], USERS_SCHEMA)
+    )
+    con.execute(f"CREATE OR REPLACE VIEW users AS {USERS_SQL}")
+    register_lake_views(con, storage, zones="users")
     for view, kind, schema in (
         ("metrics_daily", METRICS_DAILY_DIR, SESSION_DAY_SCHEMA),
         ("metrics_session", METRICS_SESSION_DIR, SESSION_SCHEMA),
@@ -100,22 +184,38 @@ def register_views(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> None
         source = _metrics_source(con, storage, kind, schema)
         con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")  # noqa: S608
     con.execute(f"CREATE OR REPLACE VIEW user_daily AS {USER_DAILY_SQL}")
+    session_columns = {row[0] for row in con.sql("DESCRIBE metrics_session").fetchall()}
+    bounds = {"started_at", "ended_at", "duration_seconds", "active_seconds"} <= session_columns
+    sessions = SESSIONS_FROM_METRICS_SQL if bounds else SESSIONS_FROM_EVENTS_SQL
+    con.execute(f"CREATE OR REPLACE VIEW sessions AS {sessions}")
+    apply_comments(con)
 
 
 def connect(lake: LakeRef = None, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the analyst views over the lake (see the module doc).
 
     ``lake`` is a local path or an object-store URL; by default the lake of ``settings`` (or of
-    the environment). Local views re-read the folders at every query, so new files show up; an
-    object-store lake is listed once, when the views are created (call :func:`register_views`
-    again to refresh).
+    the environment). The ``users`` view (and so the local-time columns) comes from the database
+    of ``settings`` (or of the environment), read once here. Local views re-read the folders at
+    every query, so new files show up; an object-store lake is listed once, when the views are
+    created (call :func:`register_views` again to refresh).
     """
     import duckdb
 
     con = duckdb.connect(config=DUCKDB_CONFIG)
     con.execute("SET TimeZone = 'UTC'")
-    register_views(con, lake_storage(lake, settings))
+    settings = settings or Settings.from_env()
+    register_views(con, lake_storage(lake, settings), load_users(settings))
     return con
+
+
+def describe(view: str | None = None, lake: LakeRef = None, settings: Settings | None = None) -> pl.DataFrame:
+    """The data dictionary: view, column, type and meaning of every analyst view (or of ``view``)."""
+    con = connect(lake, settings)
+    try:
+        return _describe(con, view)
+    finally:
+        con.close()
 
 
 # --------------------------------------------------------------------------- Polars

@@ -1,8 +1,5 @@
-"""Pure transforms: raw lake events in, per-(session, day) and per-session metric rows out.
-
-Everything here is a function of its input relation (no I/O); the ETL feeds it the raw events of
-the sessions it recomputes and stores the result. The SQL lives in ``sql/metrics/``.
-"""
+"""The shapes the metric transform (``devflow.metrics.frames``) reads and writes, its definitions'
+names, and the per-thread DuckDB connection the metric reads use."""
 
 from __future__ import annotations
 
@@ -11,8 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-
-from devflow.metrics.sql import lines_sql, sql_text
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,6 +32,8 @@ RAW_COLUMNS = (
     "is_rapid_context_switching",
 )
 METRIC_TYPES = ("text_change", "editor_switch", "file_save")
+LINE_DEFINITIONS = ("line-delta", "typing-heuristic")  # METRICS_LINE_COUNTING, contract §6.1
+SWITCH_DEFINITION = "editor-switch-count"
 
 SESSION_DAY_SCHEMA = pa.schema(
     [
@@ -92,38 +89,3 @@ class SessionMetrics:
 
     session_day: pa.Table  # SESSION_DAY_SCHEMA: rows of the metrics_daily partitions
     sessions: pa.Table  # SESSION_SCHEMA: rows of the metrics_session partitions
-
-
-def compute_session_metrics(
-    con: duckdb.DuckDBPyConnection, raw_events: object, definition: str
-) -> SessionMetrics:
-    """Recompute, whole, the metrics of every session present in ``raw_events``.
-
-    ``raw_events`` is anything DuckDB scans (an Arrow table, dataset or record-batch reader) with the
-    :data:`RAW_COLUMNS`; it must hold *all* stored events of those sessions (duplicates allowed).
-    """
-    con.register("raw_events", raw_events)
-    try:
-        # Intermediate results stay Arrow tables (string views): cheaper than DuckDB temp tables.
-        events = con.sql(sql_text("01_events_dedup")).to_arrow_table()
-        con.unregister("raw_events")
-        con.register("events_dedup", events)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW event_lines AS {lines_sql(definition)}")
-        day_rows = con.sql(sql_text("03_session_day")).to_arrow_table()
-        con.register("session_day", day_rows)
-        session_day = con.sql(
-            "SELECT *, $definition AS definition FROM session_day ORDER BY date, user_id, session_id, path",
-            params={"definition": definition},
-        ).to_arrow_table()
-        sessions = con.sql(
-            f"SELECT *, $definition AS definition FROM ({sql_text('04_session_totals')}) "  # noqa: S608
-            "ORDER BY user_id, session_id",
-            params={"definition": definition},
-        ).to_arrow_table()
-    finally:
-        con.execute("DROP VIEW IF EXISTS event_lines")
-        for name in ("raw_events", "events_dedup", "session_day"):
-            con.unregister(name)
-    return SessionMetrics(
-        session_day=session_day.cast(SESSION_DAY_SCHEMA), sessions=sessions.cast(SESSION_SCHEMA)
-    )

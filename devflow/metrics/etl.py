@@ -12,8 +12,7 @@ A pass:
    the dates stored with the session's previous aggregate;
 4. re-reads every stored event of the dirty sessions from those date partitions (every visible
    file, so also files registered or written while the pass runs), recomputes their per-day and
-   per-session metrics — the definitions of ``sql/metrics/``, run as Polars frames
-   (:mod:`devflow.metrics.frames`, about twice as fast, kept identical by a test) — and swaps
+   per-session metrics (the one definition, :mod:`devflow.metrics.frames`) — and swaps
    each touched partition whole;
 5. records the pass (``etl_runs``) and the files it took in (``etl_files``) in one transaction.
 

@@ -1,14 +1,11 @@
-"""The ETL's transform as Polars/NumPy columns: the same definitions as ``sql/metrics/*.sql``.
-
-The SQL files are what analysts read and run (:func:`devflow.metrics.compute.compute_session_metrics`
-executes them with DuckDB); this module computes exactly the same rows several times faster, which
-is what the ETL's speed targets need. ``tests/metrics/test_sql_equivalence.py`` keeps the two
-identical on random data.
+"""The metric definitions (contract §4.7, §6.1–6.3): raw lake events in, per-event figures and
+per-(session, day) and per-session metric rows out, as Polars/NumPy columns. This is the one
+production definition: the ETL stores its rows, the backtest replays its per-event figures, and
+``tests/metrics/reference.py`` checks both against an independent row-by-row reading of §6.
 
 Grouping and sorting on long strings (UUIDs, paths) dominated this transform, so every string key
 is first replaced by an exact integer code (pyarrow's dictionary encoding: a hash table with real
-string equality, never a bare hash), and the rest runs on integers. Step by step
-(contract §4.7, §6.1–6.3):
+string equality, never a bare hash), and the rest runs on integers. Step by step:
 
 1. keep the metric event types; de-duplicate by (session_id, fingerprint), keeping the first copy in
    ingestion order — only rows whose fingerprint hash repeats are sorted, the rest pass through;
@@ -33,9 +30,24 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from devflow.metrics.compute import METRIC_TYPES, SESSION_DAY_SCHEMA, SESSION_SCHEMA, SessionMetrics
+from devflow.metrics.compute import (
+    LINE_DEFINITIONS,
+    METRIC_TYPES,
+    SESSION_DAY_SCHEMA,
+    SESSION_SCHEMA,
+    SessionMetrics,
+)
 
 _INGESTION_ORDER = ["received_at", "batch_id", "batch_index"]
+EVENT_METRICS_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "session_id": pl.String(),
+    "timestamp": pl.Datetime("us", "UTC"),
+    "lines_added": pl.Int64(),
+    "lines_deleted": pl.Int64(),
+    "switches": pl.Int64(),
+    "rapid": pl.Int64(),
+}
 _FIGURES = ["lines_added", "lines_deleted", "switch_count", "rapid_switch_count", "activity_count"]
 # A single signed 64-bit sort key holds group × time span below this bound.
 _PACKED_LIMIT = 2**63
@@ -234,17 +246,32 @@ def _empty() -> SessionMetrics:
     return SessionMetrics(session_day=SESSION_DAY_SCHEMA.empty_table(), sessions=SESSION_SCHEMA.empty_table())
 
 
-def session_metrics_frames(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definition: str) -> SessionMetrics:
-    """Recompute, whole, the metrics of every session in ``raw`` (its raw lake events, duplicates
-    allowed; at least the ``RAW_COLUMNS``). Same rows as the SQL of ``sql/metrics/``."""
+@dataclass(frozen=True, slots=True)
+class _EventFigures:
+    """Steps 1–3: the de-duplicated metric events with their coded keys and per-event figures."""
+
+    events: pl.DataFrame
+    users: _Coded
+    sessions: _Coded
+    lines_added: Int64Array
+    lines_deleted: Int64Array
+    is_text_change: npt.NDArray[np.bool_]
+    is_switch: npt.NDArray[np.bool_]
+    rapid: npt.NDArray[np.bool_]
+
+
+def _event_figures(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definition: str) -> _EventFigures | None:
+    """Steps 1–3 on ``raw`` (raw lake events, duplicates allowed, at least the ``RAW_COLUMNS``);
+    ``None`` when no metric event remains."""
+    if definition not in LINE_DEFINITIONS:
+        raise ValueError(f"unknown line definition {definition!r}")
     if isinstance(raw, pa.Table):
         frame = pl.from_arrow(raw)
         assert isinstance(frame, pl.DataFrame)
         raw = frame
     events = _deduplicated(raw.collect() if isinstance(raw, pl.LazyFrame) else raw)
     if events.height == 0:
-        return _empty()
-
+        return None
     users, sessions = _coded(events["user_id"]), _coded(events["session_id"])
     kind = events["type"]
     is_text_change = (kind == "text_change").to_numpy()
@@ -260,9 +287,44 @@ def session_metrics_frames(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definiti
         lines_added = _line_delta_added(events, sessions, is_text_change, replaced)
         lines_deleted = np.where(is_text_change, replaced, 0)
     rapid = is_switch & events["is_rapid_context_switching"].fill_null(False).to_numpy()
+    return _EventFigures(
+        events, users, sessions, lines_added, lines_deleted, is_text_change, is_switch, rapid
+    )
+
+
+def event_metrics(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definition: str) -> pl.DataFrame:
+    """Every de-duplicated metric event of ``raw`` with its own figures: user_id, session_id,
+    timestamp, lines_added, lines_deleted, switches and rapid (0/1). The rows that
+    :func:`session_metrics_frames` sums; the backtest replays them instant by instant."""
+    figures = _event_figures(raw, definition)
+    if figures is None:
+        return pl.DataFrame(schema=EVENT_METRICS_SCHEMA)
+    return pl.DataFrame(
+        {
+            "user_id": figures.events["user_id"],
+            "session_id": figures.events["session_id"],
+            "timestamp": figures.events["timestamp"],
+            "lines_added": figures.lines_added,
+            "lines_deleted": figures.lines_deleted,
+            "switches": figures.is_switch.astype(np.int64),
+            "rapid": figures.rapid.astype(np.int64),
+        }
+    )
+
+
+def session_metrics_frames(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definition: str) -> SessionMetrics:
+    """Recompute, whole, the metrics of every session in ``raw`` (its raw lake events, duplicates
+    allowed; at least the ``RAW_COLUMNS``): the rows of the metrics_daily and metrics_session
+    partitions."""
+    computed = _event_figures(raw, definition)
+    if computed is None:
+        return _empty()
+    events, users, sessions = computed.events, computed.users, computed.sessions
+    lines_added, lines_deleted = computed.lines_added, computed.lines_deleted
+    is_text_change, is_switch, rapid = computed.is_text_change, computed.is_switch, computed.rapid
     day = events["timestamp"].dt.convert_time_zone("UTC").dt.date().cast(pl.Int64).to_numpy()
 
-    # Every metric row (file_save included) makes its (user, session, day) exist, as in the SQL.
+    # Every metric row (file_save included) makes its (user, session, day) exist.
     totals = _grouped_sums(
         [users.codes, sessions.codes, day],
         {
