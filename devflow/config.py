@@ -221,6 +221,13 @@ class Settings:
     quarantine_retention_days: int | None = 30
     # An OAuth account deletes itself with a JWT issued at most this many minutes ago.
     deletion_fresh_signin_minutes: float = 10.0
+    # New (issue 15): connections per process (PostgreSQL; unset = 10 plus 20 overflow).
+    database_pool_size: int | None = None
+    # New (issue 15): Prometheus exposition at GET /metrics, off by default; bearer token if set.
+    metrics_exporter_enabled: bool = False
+    metrics_exporter_token: str | None = field(default=None, repr=False)
+    # New (issue 15): "text" (default) or "json" (one JSON object per line, with the request id).
+    log_format: str = "text"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests use it to vary one knob)."""
@@ -321,6 +328,14 @@ class Settings:
             raw_events_retention_days=_optional_days(env, "RAW_EVENTS_RETENTION_DAYS", None),
             quarantine_retention_days=_optional_days(env, "QUARANTINE_RETENTION_DAYS", 30),
             deletion_fresh_signin_minutes=_positive_number(env, "DELETION_FRESH_SIGNIN_MINUTES", 10),
+            database_pool_size=(
+                _positive_int(env, "DATABASE_POOL_SIZE", 10)
+                if _non_empty(env, "DATABASE_POOL_SIZE")
+                else None
+            ),
+            metrics_exporter_enabled=(env.get("METRICS_EXPORTER_ENABLED") or "").strip().lower() == "true",
+            metrics_exporter_token=_non_empty(env, "METRICS_EXPORTER_TOKEN"),
+            log_format="json" if (env.get("LOG_FORMAT") or "").strip().lower() == "json" else "text",
         )
 
     def with_dev_secret(self) -> Settings:

@@ -36,6 +36,13 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.with_dev_secret()
     port = args.port or settings.port
     log.info("devflow listening on http://%s:%s (database: %s)", args.host, port, engine.dialect.name)
+    if args.workers > 1 and settings.metrics_exporter_enabled:
+        import shutil
+
+        from devflow.kernel.instruments import multiprocess_folder
+
+        # The workers' value files of a previous run would be summed into this run's figures.
+        shutil.rmtree(multiprocess_folder(settings.data_dir), ignore_errors=True)
     if args.workers > 1:
         from devflow.accounts.ratelimit import warn_if_proxy_unconfigured
 
@@ -60,7 +67,7 @@ def app_from_env() -> object:
     _die_with_supervisor()
 
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
 
 
@@ -179,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"devflow: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if not args.verbose:
         # Migrations run before most commands: their INFO lines would bury the command's output.
         logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
