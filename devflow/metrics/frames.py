@@ -421,14 +421,18 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
     which = np.repeat(np.arange(rows.size, dtype=np.int64), pieces)
     offset = np.arange(which.size, dtype=np.int64) - np.repeat(np.cumsum(pieces) - pieces, pieces)
     bucket = first[which] + offset
-    seconds_us = np.minimum(end[which], (bucket + 1) * bucket_us) - np.maximum(start[which], bucket * bucket_us)
+    seconds_us = np.minimum(end[which], (bucket + 1) * bucket_us) - np.maximum(
+        start[which], bucket * bucket_us
+    )
     absolute = pl.col("file_absolute_path")
     attributes = events.select(
         language=pl.coalesce(pl.col("file_language"), pl.col("to_language")),
         workspace=pl.coalesce(pl.col("file_workspace"), pl.col("workspace")),
         file=pl.when(absolute.is_not_null() & (absolute != ""))
         .then(absolute)
-        .otherwise(pl.coalesce(pl.col("file_path"), pl.when(pl.col("to_file") != "").then(pl.col("to_file")))),
+        .otherwise(
+            pl.coalesce(pl.col("file_path"), pl.when(pl.col("to_file") != "").then(pl.col("to_file")))
+        ),
     )
     event_rows = rows[which]
     coding = (
@@ -482,15 +486,15 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
         facts.with_columns(
             user_id=users.decode(facts["_u"].to_numpy()),
             session_id=sessions.decode(facts["_s"].to_numpy()),
-            duration_seconds=(pl.col("ended_at") - pl.col("started_at")).dt.total_microseconds().cast(pl.Float64)
+            duration_seconds=(pl.col("ended_at") - pl.col("started_at"))
+            .dt.total_microseconds()
+            .cast(pl.Float64)
             / 1_000_000,
             active_seconds=pl.Series(active[facts["_s"].to_numpy()] / 1_000_000),
         )
         .join(coding_dates, on="session_id", how="left")
         .with_columns(
-            dates=pl.concat_list("_dates", pl.col("_coding_dates").fill_null([]))
-            .list.unique()
-            .list.sort()
+            dates=pl.concat_list("_dates", pl.col("_coding_dates").fill_null([])).list.unique().list.sort()
         )
         .drop(["_s", "_u", "_dates", "_coding_dates"])
     )
@@ -556,9 +560,11 @@ def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa
     ).with_columns(definition=pl.lit(definition))
 
     # Per-session totals.
-    session_totals = pl.DataFrame(
-        {"_s": s, **{name: totals.sums[name] for name in _FIGURES}}
-    ).group_by("_s").agg(*[pl.col(name).sum().cast(pl.Int64) for name in _FIGURES])
+    session_totals = (
+        pl.DataFrame({"_s": s, **{name: totals.sums[name] for name in _FIGURES}})
+        .group_by("_s")
+        .agg(*[pl.col(name).sum().cast(pl.Int64) for name in _FIGURES])
+    )
     session_totals = session_totals.with_columns(
         session_id=sessions.decode(session_totals["_s"].to_numpy())
     ).drop("_s")

@@ -68,7 +68,12 @@ def _random_kind(rng: random.Random, kind: float, ts: str, session_id: str, path
 
 def _snapshot(storage: LakeStorage) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for prefix in (METRICS_DAILY_DIR, METRICS_SESSION_DIR, METRICS_FILE_SWITCHES_DIR, METRICS_CODING_TIME_DIR):
+    for prefix in (
+        METRICS_DAILY_DIR,
+        METRICS_SESSION_DIR,
+        METRICS_FILE_SWITCHES_DIR,
+        METRICS_CODING_TIME_DIR,
+    ):
         for f in storage.list_parquet(prefix):
             rows = storage.read_table(f.path).to_pylist()
             out[f.path] = sorted(rows, key=lambda r: repr(sorted(r.items())))
