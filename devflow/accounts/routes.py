@@ -20,8 +20,9 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import anyio.to_thread
-from litestar import Request, Response, delete, get, post
+from litestar import Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 
@@ -38,6 +39,7 @@ from devflow.accounts.pairing import (
 )
 from devflow.accounts.schemas import (
     AuthOut,
+    ErrorOut,
     ExchangeExpired,
     ExchangeOut,
     LoginIn,
@@ -59,6 +61,12 @@ from devflow.accounts.service import (
     load_user,
     revoke_api_token,
     user_out,
+)
+from devflow.accounts.user_settings import (
+    SettingsOut,
+    load_settings,
+    parse_settings_patch,
+    update_settings,
 )
 from devflow.config import Settings
 from devflow.http.body import drain_body, read_json_body
@@ -496,6 +504,54 @@ async def exchange_pairing_route(
     return Response(ExchangeOut(status=status), status_code=200)
 
 
+# -- the user's settings (issue 16) ------------------------------------------------------------
+
+
+def _errors(*statuses: tuple[int, str]) -> dict[int, ResponseSpec]:
+    return {code: ResponseSpec(data_container=ErrorOut, description=text) for code, text in statuses}
+
+
+_UNAUTHORIZED = (401, "No valid credential")
+_USER_GONE = (404, "User not found (a deleted user's JWT)")
+
+
+@get(
+    "/me/settings",
+    operation_id="get_my_settings",
+    tags=_TAGS,
+    responses=_errors(_UNAUTHORIZED, _USER_GONE),
+)
+async def get_settings(
+    accounts: NamedDependency[Accounts], principal: NamedDependency[Principal]
+) -> SettingsOut:
+    """The caller's time zone and path-privacy mode (JWT or API token)."""
+    return await _in_thread(load_settings, accounts.db, principal.user_id, accounts.settings.path_privacy)
+
+
+@patch(
+    "/me/settings",
+    operation_id="update_my_settings",
+    tags=_TAGS,
+    responses=_errors(
+        (400, "Invalid JSON, an unknown field, an unknown IANA zone, or a mode laxer than the server's"),
+        _UNAUTHORIZED,
+        _USER_GONE,
+    ),
+)
+async def patch_settings(
+    request: AnyRequest,
+    accounts: NamedDependency[Accounts],
+    principal: NamedDependency[Principal],
+) -> SettingsOut:
+    """Change ``time_zone`` (IANA name; null: UTC) and/or ``path_privacy`` (null: the server's).
+
+    Body: :class:`~devflow.accounts.user_settings.SettingsPatch` (read by hand, like every body here,
+    so the check order stays ours)."""
+    server_mode = accounts.settings.path_privacy
+    body = parse_settings_patch(await read_json_body(request), server_mode)
+    return await _in_thread(update_settings, accounts.db, principal.user_id, body, server_mode)
+
+
 ROUTES: list[ControllerRouterHandler] = [
     register,
     login,
@@ -509,4 +565,6 @@ ROUTES: list[ControllerRouterHandler] = [
     create_pairing_route,
     approve_pairing_route,
     exchange_pairing_route,
+    get_settings,
+    patch_settings,
 ]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from devflow.analytics.lake import (
     connect,
+    describe,
     scan_events,
+    scan_metrics_coding_time,
     scan_metrics_daily,
+    scan_metrics_file_switches,
     scan_metrics_session,
     scan_quarantine,
     scan_user_daily,
@@ -13,8 +16,11 @@ from devflow.analytics.lake import (
 
 __all__ = [
     "connect",
+    "describe",
     "scan_events",
+    "scan_metrics_coding_time",
     "scan_metrics_daily",
+    "scan_metrics_file_switches",
     "scan_metrics_session",
     "scan_quarantine",
     "scan_user_daily",

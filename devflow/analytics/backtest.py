@@ -5,9 +5,9 @@ the users active in the last ``INSIGHT_ACTIVITY_WINDOW_MINUTES``, drops those in
 computes their features (current session, today's metrics) and applies the rules. The backtest
 does the same at every instant of a fixed cadence over a past date range, all at once:
 
-1. **Per-event figures, once.** The ETL's own SQL (``sql/metrics/01_events_dedup.sql`` and the
-   line-counting query of the definition in force) gives every ``text_change`` its line delta;
-   editor switches give the switch counts. Nothing is re-implemented here.
+1. **Per-event figures, once.** The metrics' own definition (:func:`devflow.metrics.event_metrics`,
+   the transform the ETL stores) gives every de-duplicated ``text_change`` its line delta under the
+   definition in force and every editor switch its counts. Nothing is re-implemented here.
 2. **Features as of each instant**, vectorised with Polars as-of joins: the current session is the
    one of the user's latest event at or before the instant (its ``start_time`` is the session's
    first event), and today's metrics are cumulative sums over the user's UTC day up to the instant.
@@ -19,22 +19,28 @@ does the same at every instant of a fixed cadence over a past date range, all at
    always recommends, so the evaluation gate never starts.
 
 Output per combination: nudges in total and per rule, nudges per active user-day (a user-day is
-active when the scheduler would have evaluated the user at least once that UTC day) and the share
-of active user-days with at least one nudge.
+active when the scheduler would have evaluated the user at least once that UTC day) with its
+median, p90 and max over user-days and a bootstrap interval, the share of active user-days with at
+least one nudge, and — when labels exist (``<lake>/labels.parquet`` from ``devflow generate``, or a
+researcher's file) — precision, recall and F1 per rule (:mod:`devflow.analytics.scoring`). The
+combination equal to the configured settings is marked ``current``. :mod:`devflow.analytics.runs`
+writes each run to its own folder with a manifest.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
+from devflow.analytics import scoring
+from devflow.analytics.generate import LABELS_PATH
 from devflow.analytics.lake import LakeRef, connect, lake_storage
 from devflow.config import Settings
 from devflow.insights import (
@@ -45,7 +51,7 @@ from devflow.insights import (
     churn_ratio_expr,
     duration_minutes_expr,
 )
-from devflow.metrics import RAW_COLUMNS, lines_sql, sql_text
+from devflow.metrics import RAW_COLUMNS, event_metrics
 
 if TYPE_CHECKING:
     import duckdb
@@ -99,6 +105,16 @@ class BacktestResult:
     date_from: date
     date_to: date
     cadence: timedelta
+    #: combination, rule (the five and ``any``), tp, fp, fn, precision, recall, f1 and intervals;
+    #: empty without labels
+    scores: pl.DataFrame = field(default_factory=pl.DataFrame)
+    per_user: pl.DataFrame = field(
+        default_factory=pl.DataFrame
+    )  # combination, user_id, active_days, nudges, …
+    combos: tuple[Combination, ...] = ()
+    labels_source: str | None = None  # where the labels came from, None without labels
+    labels_count: int = 0
+    activity_window: timedelta = timedelta(minutes=30)
 
 
 def parse_grid(assignments: Sequence[str]) -> dict[str, list[float]]:
@@ -158,7 +174,8 @@ def _event_frames(
 
     ``activity``: user_id, session_id, ts — every stored event (copies do not change min/max).
     ``metric events``: user_id, ts, lines_added, lines_deleted, switches, rapid — per event, by
-    the ETL's SQL, so the baselines of a session reach back before the range.
+    the metrics' own definition (``devflow.metrics.event_metrics``), so the baselines of a session
+    reach back before the range.
     """
     params = {"lo": date_from - timedelta(days=1), "hi": date_to + timedelta(days=1)}
     columns = ", ".join(f'"{c}"' for c in RAW_COLUMNS)
@@ -167,37 +184,22 @@ def _event_frames(
         "SELECT DISTINCT session_id FROM events_all WHERE date BETWEEN $lo AND $hi",
         params,
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE raw_events AS SELECT {columns} FROM events_all "  # noqa: S608
-        "WHERE session_id IN (SELECT session_id FROM backtest_sessions)"
-    )
     try:
-        activity = con.sql(
-            'SELECT user_id, session_id, "timestamp" AS ts FROM events_all '
+        raw = con.sql(
+            f"SELECT {columns} FROM events_all "  # noqa: S608
             "WHERE session_id IN (SELECT session_id FROM backtest_sessions)"
         ).pl()
-        con.execute(f"CREATE OR REPLACE TEMP TABLE backtest_dedup AS {sql_text('01_events_dedup')}")
-        dedup_columns = [row[0] for row in con.sql("DESCRIBE backtest_dedup").fetchall()]
-        # The line query reports each text_change with its UTC ``day``, passed through from its
-        # input untouched; the backtest needs the instant, so it hands the event's timestamp in
-        # that column (the query's logic never reads it).
-        carry = ' REPLACE ("timestamp" AS day)' if "day" in dedup_columns else ""
-        con.execute(f"CREATE OR REPLACE TEMP VIEW events_dedup AS SELECT *{carry} FROM backtest_dedup")  # noqa: S608
-        con.execute(f"CREATE OR REPLACE TEMP VIEW event_lines AS {lines_sql(definition)}")
-        line_columns = [row[0] for row in con.sql("DESCRIBE event_lines").fetchall()]
-        instant = '"timestamp"' if "timestamp" in line_columns else "day"
-        metric_events = con.sql(
-            f"SELECT user_id, CAST({instant} AS TIMESTAMPTZ) AS ts, lines_added, lines_deleted, "  # noqa: S608
-            "0 AS switches, 0 AS rapid FROM event_lines "
-            'UNION ALL SELECT user_id, "timestamp", 0, 0, 1, '
-            "CASE WHEN is_rapid_context_switching THEN 1 ELSE 0 END "
-            "FROM backtest_dedup WHERE type = 'editor_switch'"
-        ).pl()
     finally:
-        con.execute("DROP VIEW IF EXISTS event_lines")
-        con.execute("DROP VIEW IF EXISTS events_dedup")
-        for table in ("backtest_dedup", "raw_events", "backtest_sessions"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute("DROP TABLE IF EXISTS backtest_sessions")
+    activity = raw.select("user_id", "session_id", pl.col("timestamp").alias("ts"))
+    metric_events = event_metrics(raw, definition).select(
+        "user_id",
+        pl.col("timestamp").alias("ts"),
+        "lines_added",
+        "lines_deleted",
+        "switches",
+        "rapid",
+    )
     return activity, metric_events
 
 
@@ -317,6 +319,14 @@ def cooldown_keep(user_ids: Sequence[str], instants: Sequence[datetime], cooldow
     return keep
 
 
+def is_current(combo: Combination, settings: Settings) -> bool:
+    """Whether ``combo`` replays exactly the configured thresholds and cooldown."""
+    return (
+        combo.thresholds == RuleThresholds.from_settings(settings)
+        and combo.cooldown == CooldownPolicy.from_settings(settings).cooldown
+    )
+
+
 def summarise(features: pl.DataFrame, nudges: pl.DataFrame, combos: Sequence[Combination]) -> pl.DataFrame:
     """One row per combination: thresholds, nudges (total, per rule), per active user-day, share."""
     active_days = features.select("user_id", "date").unique().height
@@ -352,6 +362,60 @@ def summarise(features: pl.DataFrame, nudges: pl.DataFrame, combos: Sequence[Com
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
+def enrich(
+    summary: pl.DataFrame,
+    features: pl.DataFrame,
+    nudges: pl.DataFrame,
+    combos: Sequence[Combination],
+    settings: Settings,
+    labels: pl.DataFrame | None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(summary with ``current``, the per-user-day distribution, intervals and the ``any``-rule
+    scores; the per-rule scores; the per-user table)."""
+    names = [c.label for c in combos]
+    users = sorted(set(features["user_id"].to_list()))
+    weights = scoring.bootstrap_weights(len(users))
+    per_user = scoring.per_user(features, nudges, names)
+    summary = (
+        summary.with_columns(pl.Series("current", [is_current(c, settings) for c in combos], pl.Boolean))
+        .join(
+            scoring.user_day_distribution(features, nudges, names),
+            on="combination",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            scoring.rate_intervals(per_user, users, weights),
+            on="combination",
+            how="left",
+            maintain_order="left",
+        )
+    )
+    if labels is None:
+        return summary, pl.DataFrame(), per_user
+    counts = scoring.per_user_counts(features, nudges, labels, names)
+    scores = scoring.scores(counts, users, weights, names, RULES_BY_PRIORITY)
+    overall = scores.filter(pl.col("rule") == scoring.ANY_RULE).drop("rule", "tp", "fp", "fn")
+    summary = summary.join(overall, on="combination", how="left", maintain_order="left")
+    return summary, scores, per_user
+
+
+def load_labels(
+    lake: LakeRef, settings: Settings, labels: Path | str | None
+) -> tuple[pl.DataFrame | None, str | None]:
+    """The labels to score against: ``labels`` when given, else ``<lake>/labels.parquet`` if any."""
+    if labels is not None:
+        return scoring.read_labels(labels), str(labels)
+    storage = lake_storage(lake, settings)
+    if not storage.exists(LABELS_PATH):
+        return None, None
+    frame = pl.from_arrow(storage.read_table(LABELS_PATH))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select(pl.col(c).cast(pl.String) for c in scoring.LABEL_COLUMNS).unique(), storage.uri(
+        LABELS_PATH
+    )
+
+
 def run_backtest(
     lake: LakeRef = None,
     *,
@@ -360,11 +424,16 @@ def run_backtest(
     date_from: date | None = None,
     date_to: date | None = None,
     cadence: timedelta | None = None,
+    labels: Path | str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BacktestResult:
     """Replay the rules over ``[date_from, date_to]`` (default: every day in the lake) for each
     point of ``grid`` (``{"RULE_HIGH_CHURN_RATIO": [0.3, 0.4, 0.5], …}``; default: the configured
-    thresholds only). The cadence defaults to ``INSIGHT_CHECK_INTERVAL_SECONDS``.
+    thresholds only). The cadence defaults to ``INSIGHT_CHECK_INTERVAL_SECONDS``. Nudges are scored
+    against ``labels`` (a Parquet/CSV file) or, by default, the lake's ``labels.parquet`` if any.
+    ``progress(done, total)`` is called after each step (reading, features, each combination, scoring).
     """
+    report = progress or (lambda done, total: None)
     settings = settings or Settings.from_env()
     storage = lake_storage(lake, settings)
     cadence = cadence or timedelta(seconds=settings.insight_check_interval_seconds)
@@ -378,6 +447,9 @@ def run_backtest(
         activity, metric_events = _event_frames(con, date_from, date_to, settings.metrics_line_counting)
     finally:
         con.close()
+    combos = combinations(grid or {}, settings)
+    steps = len(combos) + 3
+    report(1, steps)
     features = instant_features(
         activity,
         metric_events,
@@ -386,8 +458,11 @@ def run_backtest(
         cadence=cadence,
         activity_window=timedelta(minutes=settings.insight_activity_window_minutes),
     )
-    combos = combinations(grid or {}, settings)
-    frames = [nudges_for(features, combo) for combo in combos]
+    report(2, steps)
+    frames = []
+    for done, combo in enumerate(combos, start=3):
+        frames.append(nudges_for(features, combo))
+        report(done, steps)
     nudges = (
         pl.concat(frames)
         if frames
@@ -402,13 +477,24 @@ def run_backtest(
         )
     )
     nudges = nudges.select("combination", "user_id", "at", "date", "rule")
+    label_frame, label_source = load_labels(lake, settings, labels)
+    summary, scores, per_user = enrich(
+        summarise(features, nudges, combos), features, nudges, combos, settings, label_frame
+    )
+    report(steps, steps)
     return BacktestResult(
-        summary=summarise(features, nudges, combos),
+        summary=summary,
         nudges=nudges,
         features=features,
         date_from=date_from,
         date_to=date_to,
         cadence=cadence,
+        scores=scores,
+        per_user=per_user,
+        combos=tuple(combos),
+        labels_source=label_source,
+        labels_count=0 if label_frame is None else label_frame.height,
+        activity_window=timedelta(minutes=settings.insight_activity_window_minutes),
     )
 
 
@@ -465,16 +551,87 @@ RULE_COLOURS: Final[dict[str, str]] = {
 }
 
 
+HEATMAP_ABOVE: Final = 9  # more combinations than this: a heatmap, bars would not be readable
+
+
+def _axis_label(row: dict[str, object], names: Sequence[str], sep: str) -> str:
+    return sep.join(f"{SHORT_NAMES[name]}={_fmt(float(row[name]))}" for name in names)  # type: ignore[arg-type]
+
+
 def draw_chart(result: BacktestResult, path: Path) -> None:
-    """A stacked bar per combination (nudges per active user-day, split by rule) and the share of
-    active user-days with a nudge on a second axis. Needs matplotlib (the ``analytics`` extra)."""
+    """Up to :data:`HEATMAP_ABOVE` combinations: a stacked bar per combination (nudges per active
+    user-day, split by rule) and the share of active user-days with a nudge on a second axis.
+    More: heatmaps of nudges per active user-day (and F1 when labelled), the last grid axis across.
+    The configured combination is marked (★). Needs matplotlib (the ``analytics`` extra)."""
+    if result.summary.height > HEATMAP_ABOVE:
+        _draw_heatmap(result, path)
+    else:
+        _draw_bars(result, path)
+
+
+def _draw_heatmap(result: BacktestResult, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    summary = result.summary
+    names = [name for name in GRID_SETTINGS if name in summary.columns]
+    across, down = names[-1], names[:-1]
+    columns = sorted(set(summary[across].to_list()))
+    row_keys: list[tuple[float, ...]] = []
+    for row in summary.iter_rows(named=True):
+        key = tuple(float(row[n]) for n in down)
+        if key not in row_keys:
+            row_keys.append(key)
+    panels = [("nudges_per_active_user_day", "nudges per active user-day", "viridis")]
+    if "f1" in summary.columns:
+        panels.append(("f1", "F1 against the labels (any rule)", "magma"))
+    fig = Figure(
+        figsize=(min(16.0, 3 + 1.1 * len(columns) * len(panels)), 2.5 + 0.45 * len(row_keys)), dpi=110
+    )
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (column, title, cmap) in zip(axes, panels, strict=True):
+        grid = [[float("nan")] * len(columns) for _ in row_keys]
+        marks: list[tuple[int, int]] = []
+        for row in summary.iter_rows(named=True):
+            i = row_keys.index(tuple(float(row[n]) for n in down))
+            j = columns.index(row[across])
+            value = row[column]
+            grid[i][j] = float(value) if value is not None else float("nan")
+            if row.get("current"):
+                marks.append((i, j))
+        image = ax.imshow(grid, cmap=cmap, aspect="auto")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        for i, cells in enumerate(grid):
+            for j, value in enumerate(cells):
+                star = "★ " if (i, j) in marks else ""
+                light = value == value and float(image.norm(value)) > 0.6  # NaN != NaN: empty cell
+                colour = "black" if light else "white"
+                ax.text(j, i, f"{star}{value:.2f}", ha="center", va="center", fontsize=7, color=colour)
+        ax.set_xticks(
+            range(len(columns)), [f"{SHORT_NAMES[across]}={_fmt(float(c))}" for c in columns], fontsize=8
+        )
+        labels = [
+            " ".join(f"{SHORT_NAMES[n]}={_fmt(v)}" for n, v in zip(down, key, strict=True))
+            for key in row_keys
+        ]
+        ax.set_yticks(range(len(row_keys)), labels or [""], fontsize=8)
+        ax.set_title(title, fontsize=10)
+    fig.suptitle(
+        f"Rule backtest {result.date_from} – {result.date_to}, every "
+        f"{int(result.cadence.total_seconds() // 60)} min, cooldown applied (★ = configured)"
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def _draw_bars(result: BacktestResult, path: Path) -> None:
+    """The stacked bars of :func:`draw_chart`."""
     # A bare Figure needs no pyplot backend: it does not disturb a notebook's inline plots.
     from matplotlib.figure import Figure
 
     summary = result.summary
     names = [name for name in GRID_SETTINGS if name in summary.columns]
     labels = [
-        "\n".join(f"{SHORT_NAMES[name]}={_fmt(float(row[name]))}" for name in names) or "configured"
+        ("★ configured\n" if row.get("current") else "") + (_axis_label(row, names, "\n") or "configured")
         for row in summary.iter_rows(named=True)
     ]
     width = max(8.0, 0.9 * len(labels) + 4)
@@ -522,11 +679,78 @@ def draw_chart(result: BacktestResult, path: Path) -> None:
     fig.savefig(path)
 
 
-def format_table(summary: pl.DataFrame) -> str:
-    """The summary as a plain-text table for the terminal."""
-    shown = summary.drop("combination").with_columns(
-        pl.col("nudges_per_active_user_day").round(3), pl.col("share_user_days_nudged").round(3)
+def format_table(summary: pl.DataFrame, width: int = 120) -> str:
+    """The summary as a plain-text table that fits ``width`` columns: one line per combination
+    (★ = the configured one), its grid values, nudges per active user-day with its bootstrap
+    interval, the per-user-day median/p90/max, the share of nudged user-days, and precision,
+    recall and F1 (any rule) when labelled. Every column is in the CSV."""
+    names = [name for name in GRID_SETTINGS if name in summary.columns]
+    exprs: list[pl.Expr] = [
+        pl.when(pl.col("current")).then(pl.lit("★")).otherwise(pl.lit("")).alias(" ")
+        if "current" in summary.columns
+        else pl.lit("").alias(" ")
+    ]
+    exprs += [pl.col(n).alias(SHORT_NAMES[n]) for n in names]
+    exprs.append(pl.col("nudges_per_active_user_day").round(3).alias("per_day"))
+    if "per_user_day_lo" in summary.columns:
+        exprs.append(
+            pl.format("{}–{}", pl.col("per_user_day_lo").round(2), pl.col("per_user_day_hi").round(2)).alias(
+                "95% CI"
+            )
+        )
+        exprs.append(
+            pl.format(
+                "{}/{}/{}",
+                pl.col("per_user_day_median").cast(pl.Int64),
+                pl.col("per_user_day_p90").cast(pl.Int64),
+                pl.col("per_user_day_max"),
+            ).alias("p50/p90/max")
+        )
+    exprs.append(pl.col("share_user_days_nudged").round(3).alias("share"))
+    exprs.append(pl.col("users_nudged").alias("users"))
+    for column, short in (("precision", "P"), ("recall", "R"), ("f1", "F1")):
+        if column in summary.columns:
+            exprs.append(pl.col(column).round(2).alias(short))
+    shown = summary.select(exprs)
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=width,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_formatting="ASCII_MARKDOWN",
+    ):
+        return str(shown)
+
+
+def format_scores(scores: pl.DataFrame, summary: pl.DataFrame, width: int = 120) -> str:
+    """Precision, recall and F1 per rule for the configured combination (or the first one)."""
+    if scores.is_empty():
+        return "no labels: precision and recall need <lake>/labels.parquet or --labels FILE"
+    current = (
+        summary.filter(pl.col("current"))["combination"].to_list() if "current" in summary.columns else []
     )
-    rename = {f"nudges_{rule}": rule for rule in RULES_BY_PRIORITY}
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=True):
-        return str(shown.rename(rename))
+    chosen = current[0] if current else summary["combination"][0]
+    shown = scores.filter(pl.col("combination") == chosen).select(
+        "rule",
+        "tp",
+        "fp",
+        "fn",
+        pl.col("precision").round(2).alias("P"),
+        pl.format("{}–{}", pl.col("precision_lo").round(2), pl.col("precision_hi").round(2)).alias(
+            "P 95% CI"
+        ),
+        pl.col("recall").round(2).alias("R"),
+        pl.format("{}–{}", pl.col("recall_lo").round(2), pl.col("recall_hi").round(2)).alias("R 95% CI"),
+        pl.col("f1").round(2).alias("F1"),
+    )
+    title = ("configured" if current else "first combination") + f": {chosen}"
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=width,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_formatting="ASCII_MARKDOWN",
+    ):
+        return f"per rule, {title}\n{shown}"

@@ -10,6 +10,15 @@ What the readers include:
   replayed after a crash, and the short window in which a compaction output and its inputs both
   exist all hold physically identical rows (compaction keeps every column), so the de-duplicated
   view never double-counts and never loses a row while compaction runs.
+* **De-duplicated within partitions.** Copies share their fingerprint, hence the whole event: the
+  same ``timestamp`` (so the same ``date`` partition) and ``type``. Grouping by (``date``,
+  ``session_id``, ``type``, ``fingerprint``) is therefore the same as grouping by (``session_id``,
+  ``fingerprint``), and a filter on any of those columns is applied before the grouping: one day
+  reads one partition, not the lake. (``user_id`` is not in the key: the contract counts a pair
+  once even if a lake held it under two accounts.) DuckDB groups
+  (``arg_min`` by ingestion order per column, computed only for the columns a query reads); Polars
+  sorts by ingestion order and keeps the first of each key (it pushes key filters through
+  ``unique``).
 
 Local lakes are read by DuckDB's own glob (re-evaluated at every query). An object-store lake is
 read through a pyarrow dataset over the same filesystem as the writer; that dataset lists the
@@ -18,6 +27,7 @@ files once, when the view is created.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -31,8 +41,13 @@ if TYPE_CHECKING:
     import polars as pl
 
 INGESTION_ORDER = ("received_at", "batch_id", "batch_index")
-DEDUPE_KEY = ("session_id", "fingerprint")
+#: The de-duplication key: (session_id, fingerprint) plus columns every copy shares (see above).
+DEDUPE_KEY = ("date", "session_id", "type", "fingerprint")
 DATE_COLUMN = "date"  # the Hive partition column, from the folder name
+SHARED_BY_COPIES = ("timestamp", "user_id")
+#: Up to this many users, the zones are a MAP constant in the view (no join: a query that reads no
+#: local column pays nothing); beyond it, a join on the users relation.
+ZONE_MAP_LIMIT = 20_000
 
 
 def _with_date(schema: pa.Schema) -> pa.Schema:
@@ -71,11 +86,54 @@ def _dataset(storage: LakeStorage, kind: str) -> pads.Dataset:
     )
 
 
-def deduplicated_sql(source: str) -> str:
-    """SQL keeping the first row of each (session_id, fingerprint) in ingestion order."""
-    # Identifiers are module constants and code-given names, never user input.
-    window = f"PARTITION BY {', '.join(DEDUPE_KEY)} ORDER BY {', '.join(INGESTION_ORDER)}"
-    return f"SELECT * FROM {source} QUALIFY row_number() OVER ({window}) = 1"  # noqa: S608
+def deduplicated_sql(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """SQL keeping, of each (session_id, fingerprint), the first row in ingestion order.
+
+    One row per :data:`DEDUPE_KEY`; every other column is the first copy's (``arg_min`` over the
+    ingestion order), except the columns all copies share, read from any copy (much cheaper than an
+    ordered pick): ``timestamp`` (part of the fingerprint) and ``user_id`` (a session belongs to one
+    user: the ingest rejects another user's events for it, contract §4.5).
+    """
+    columns = [row[0] for row in con.sql(f"DESCRIBE {source}").fetchall()]
+    first = "(" + ", ".join(f'"{c}"' for c in INGESTION_ORDER) + ")"
+    select = []
+    for column in columns:
+        quoted = f'"{column}"'
+        if column in DEDUPE_KEY:
+            select.append(quoted)
+        elif column in SHARED_BY_COPIES:
+            select.append(f"any_value({quoted}) AS {quoted}")
+        else:
+            select.append(f"arg_min({quoted}, {first}) AS {quoted}")
+    keys = ", ".join(f'"{c}"' for c in DEDUPE_KEY)
+    # Identifiers are the lake's own column names and code-given view names, never user input.
+    return f"SELECT {', '.join(select)} FROM {source} GROUP BY {keys}"  # noqa: S608
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def local_time_sql(unique: str, zones: Mapping[str, str] | str) -> str:
+    """``unique`` plus the local-time columns; ``zones`` maps user ids to IANA zones (users not in
+    it: UTC), or names a relation of (``user_id``, ``time_zone``) to join."""
+    if isinstance(zones, str):
+        zone, source = (
+            "coalesce(z.time_zone, 'UTC')",
+            f"{unique} e LEFT JOIN {zones} z ON z.user_id = e.user_id",
+        )
+    elif zones:
+        keys = ", ".join(_quote(k) for k in zones)
+        values = ", ".join(_quote(v) for v in zones.values())
+        zone, source = f"coalesce(MAP([{keys}], [{values}])[e.user_id], 'UTC')", f"{unique} e"
+    else:
+        zone, source = "'UTC'", f"{unique} e"
+    local = f'timezone({zone}, e."timestamp")'
+    return (
+        f"SELECT e.*, {local} AS local_time, CAST({local} AS DATE) AS local_date, "  # noqa: S608
+        f"CAST(hour({local}) AS INTEGER) AS local_hour, CAST(isodow({local}) AS INTEGER) AS local_weekday "
+        f"FROM {source}"
+    )
 
 
 def register_lake_views(
@@ -85,13 +143,22 @@ def register_lake_views(
     events_view: str = "events",
     raw_events_view: str = "events_all",
     quarantine_view: str = "quarantine",
+    zones: Mapping[str, str] | str | None = None,
 ) -> None:
     """Create DuckDB views: ``events`` (de-duplicated), ``events_all`` (every stored row, duplicates
-    included) and ``quarantine``. Each has the Hive ``date`` column."""
+    included) and ``quarantine``. Each has the Hive ``date`` column. With ``zones`` (user id → IANA
+    zone, or the name of a relation of ``user_id``, ``time_zone``), ``events`` also has the
+    local-time columns of each user's zone (:func:`local_time_sql`)."""
     events_source = _duckdb_source(con, storage, EVENTS_DIR, EVENT_SCHEMA)
     # View names come from code, sources from the lake URL (quoted in _duckdb_source).
     con.execute(f"CREATE OR REPLACE VIEW {raw_events_view} AS SELECT * FROM {events_source}")  # noqa: S608
-    con.execute(f"CREATE OR REPLACE VIEW {events_view} AS {deduplicated_sql(raw_events_view)}")
+    unique_sql = deduplicated_sql(con, raw_events_view)
+    if zones is None:
+        con.execute(f"CREATE OR REPLACE VIEW {events_view} AS {unique_sql}")
+    else:
+        unique = f"__devflow_{events_view}_unique"
+        con.execute(f"CREATE OR REPLACE VIEW {unique} AS {unique_sql}")
+        con.execute(f"CREATE OR REPLACE VIEW {events_view} AS {local_time_sql(unique, zones)}")
     quarantine_source = _duckdb_source(con, storage, QUARANTINE_DIR, QUARANTINE_SCHEMA)
     con.execute(f"CREATE OR REPLACE VIEW {quarantine_view} AS SELECT * FROM {quarantine_source}")  # noqa: S608
 

@@ -1,8 +1,5 @@
-"""Pure transforms: raw lake events in, per-(session, day) and per-session metric rows out.
-
-Everything here is a function of its input relation (no I/O); the ETL feeds it the raw events of
-the sessions it recomputes and stores the result. The SQL lives in ``sql/metrics/``.
-"""
+"""The shapes the metric transform (``devflow.metrics.frames``) reads and writes, its definitions'
+names, and the per-thread DuckDB connection the metric reads use."""
 
 from __future__ import annotations
 
@@ -12,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from devflow.metrics.sql import lines_sql, sql_text
+from devflow.telemetry import EVENT_TYPES
 
 if TYPE_CHECKING:
     import duckdb
@@ -35,15 +32,22 @@ RAW_COLUMNS = (
     "affected_line_ranges",
     "to_file",
     "is_rapid_context_switching",
+    "workspace",
+    "file_language",
+    "file_workspace",
+    "to_language",
 )
 METRIC_TYPES = ("text_change", "editor_switch", "file_save")
+LINE_DEFINITIONS = ("line-delta", "typing-heuristic")  # METRICS_LINE_COUNTING, contract §6.1
+SWITCH_DEFINITION = "editor-switch-count"
+DEFAULT_CODING_GAP_MINUTES = 10.0  # CODING_TIME_GAP_MINUTES, the convention of wakapi and WakaTime
+BUCKET_SECONDS = 15 * 60  # coding-time bucket: every IANA offset is a multiple of it
 
 SESSION_DAY_SCHEMA = pa.schema(
     [
         pa.field("user_id", pa.string()),
         pa.field("session_id", pa.string()),
         pa.field("date", pa.date32()),
-        pa.field("path", pa.string()),
         pa.field("lines_added", pa.int64()),
         pa.field("lines_deleted", pa.int64()),
         pa.field("switch_count", pa.int64()),
@@ -52,6 +56,17 @@ SESSION_DAY_SCHEMA = pa.schema(
         pa.field("definition", pa.string()),
     ]
 )
+FILE_SWITCH_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string()),
+        pa.field("session_id", pa.string()),
+        pa.field("date", pa.date32()),
+        pa.field("path", pa.string()),
+        pa.field("switch_count", pa.int64()),
+        pa.field("definition", pa.string()),
+    ]
+)
+_TS = pa.timestamp("us", tz="UTC")
 SESSION_SCHEMA = pa.schema(
     [
         pa.field("user_id", pa.string()),
@@ -61,8 +76,28 @@ SESSION_SCHEMA = pa.schema(
         pa.field("switch_count", pa.int64()),
         pa.field("rapid_switch_count", pa.int64()),
         pa.field("activity_count", pa.int64()),
+        # Every UTC date the session has events or metric rows on (its rows in the dated datasets).
         pa.field("dates", pa.list_(pa.date32())),
         pa.field("definition", pa.string()),
+        pa.field("started_at", _TS),
+        pa.field("ended_at", _TS),
+        pa.field("duration_seconds", pa.float64()),
+        pa.field("active_seconds", pa.float64()),
+        *[pa.field(f"{kind}_count", pa.int64()) for kind in EVENT_TYPES],
+        pa.field("coding_gap_minutes", pa.float64()),
+    ]
+)
+CODING_TIME_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string()),
+        pa.field("session_id", pa.string()),
+        pa.field("date", pa.date32()),  # UTC date of bucket_start
+        pa.field("bucket_start", _TS),
+        pa.field("language", pa.string()),
+        pa.field("workspace", pa.string()),
+        pa.field("file", pa.string()),
+        pa.field("seconds", pa.float64()),
+        pa.field("coding_gap_minutes", pa.float64()),
     ]
 )
 
@@ -92,38 +127,5 @@ class SessionMetrics:
 
     session_day: pa.Table  # SESSION_DAY_SCHEMA: rows of the metrics_daily partitions
     sessions: pa.Table  # SESSION_SCHEMA: rows of the metrics_session partitions
-
-
-def compute_session_metrics(
-    con: duckdb.DuckDBPyConnection, raw_events: object, definition: str
-) -> SessionMetrics:
-    """Recompute, whole, the metrics of every session present in ``raw_events``.
-
-    ``raw_events`` is anything DuckDB scans (an Arrow table, dataset or record-batch reader) with the
-    :data:`RAW_COLUMNS`; it must hold *all* stored events of those sessions (duplicates allowed).
-    """
-    con.register("raw_events", raw_events)
-    try:
-        # Intermediate results stay Arrow tables (string views): cheaper than DuckDB temp tables.
-        events = con.sql(sql_text("01_events_dedup")).to_arrow_table()
-        con.unregister("raw_events")
-        con.register("events_dedup", events)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW event_lines AS {lines_sql(definition)}")
-        day_rows = con.sql(sql_text("03_session_day")).to_arrow_table()
-        con.register("session_day", day_rows)
-        session_day = con.sql(
-            "SELECT *, $definition AS definition FROM session_day ORDER BY date, user_id, session_id, path",
-            params={"definition": definition},
-        ).to_arrow_table()
-        sessions = con.sql(
-            f"SELECT *, $definition AS definition FROM ({sql_text('04_session_totals')}) "  # noqa: S608
-            "ORDER BY user_id, session_id",
-            params={"definition": definition},
-        ).to_arrow_table()
-    finally:
-        con.execute("DROP VIEW IF EXISTS event_lines")
-        for name in ("raw_events", "events_dedup", "session_day"):
-            con.unregister(name)
-    return SessionMetrics(
-        session_day=session_day.cast(SESSION_DAY_SCHEMA), sessions=sessions.cast(SESSION_SCHEMA)
-    )
+    file_switches: pa.Table  # FILE_SWITCH_SCHEMA: rows of the metrics_file_switches partitions
+    coding_time: pa.Table  # CODING_TIME_SCHEMA: rows of the metrics_coding_time partitions

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from devflow.kernel.errors import ValidationFailed
+from devflow.metrics.compute import SWITCH_DEFINITION
 from devflow.metrics.queries import Figures, daily_series, session_figures, sum_figures
 from devflow.metrics.service import Metrics
-from devflow.metrics.sql import SWITCH_DEFINITION
 from devflow.telemetry import sessions_started_between
 
 MAX_RANGE_DAYS = 366

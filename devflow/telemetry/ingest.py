@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.orm import Session, sessionmaker
 
+from devflow.kernel import instruments
 from devflow.kernel.clock import Clock, epoch_us, utc_now
 from devflow.kernel.errors import InvalidJSON, NotFound, TooLarge, ValidationFailed
 from devflow.kernel.ids import uuid7
@@ -187,6 +188,7 @@ def ingest_batch(
         )
         appends.append(Append(QUARANTINE_DIR, quarantine))
     ticket = writer.write(*appends)
+    instruments.count_events(len(accepted_events), (reason for _, reason in rejected))
     return ticket, _response_encoder.encode(
         IngestResponse(
             message="Telemetry accepted",

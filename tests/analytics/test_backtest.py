@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from PIL import Image
 
 from devflow.analytics.backtest import (
     GRID_SETTINGS,
@@ -30,7 +32,7 @@ from devflow.db.engine import make_engine, make_session_factory
 from devflow.insights.gates import CooldownPolicy, apply_gates
 from devflow.insights.rules import RULES_BY_PRIORITY
 from devflow.lake.storage import LakeStorage
-from devflow.metrics.compute import RAW_COLUMNS, compute_session_metrics, duckdb_connection
+from devflow.metrics import RAW_COLUMNS, session_metrics_frames
 
 SPEC = SyntheticSpec(users=12, days=7, seed=5, end_date=date(2026, 5, 14))
 NOW = datetime(2026, 5, 16, tzinfo=UTC)
@@ -135,12 +137,11 @@ def test_features_as_of_an_instant_match_the_etl_on_the_events_up_to_it(generate
     events = pa.concat_tables(tables).select(list(RAW_COLUMNS))
     sample = features.filter(pl.col("lines_added") > 0).sort("user_id", "at").gather_every(97)
     assert sample.height >= 3
-    con = duckdb_connection()
     for row in sample.iter_rows(named=True):
         mine = pc.equal(events["user_id"], row["user_id"])
         upto = events.filter(pc.and_(mine, pc.less_equal(events["timestamp"], row["at"])))
-        day = compute_session_metrics(con, upto, "line-delta").session_day
-        today = pl.from_arrow(day).filter((pl.col("date") == row["date"]) & pl.col("path").is_null())  # type: ignore[union-attr]
+        day = session_metrics_frames(upto, "line-delta").session_day
+        today = pl.from_arrow(day).filter(pl.col("date") == row["date"])  # type: ignore[union-attr]
         assert row["lines_added"] == today["lines_added"].sum()
         assert row["lines_deleted"] == today["lines_deleted"].sum()
         assert row["rapid_switch_count"] == today["rapid_switch_count"].sum()
@@ -238,15 +239,52 @@ def test_cli_generate_then_backtest_writes_table_csv_parquet_and_png(tmp_path: P
         check=False,
     )
     assert bt.returncode == 0, bt.stderr
-    assert "nudges_total" in bt.stdout and "2026-05-" in bt.stdout
-    with (out / "backtest.csv").open() as handle:
+    assert "2026-05-" in bt.stdout and "per_day" in bt.stdout
+    table = [line for line in bt.stdout.splitlines() if line.startswith("|")]
+    assert len(table) > 6 and max(len(line) for line in table) <= 120
+    assert not any("★" in line for line in table) and "not on this grid" in bt.stdout  # churn 0.4 is not
+    [run] = list(out.iterdir())
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["grid"] == {"RULE_LONG_SESSION_MIN": [90.0, 120.0], "RULE_HIGH_CHURN_RATIO": [0.3, 0.5]}
+    assert manifest["configured"]["RULE_LONG_SESSION_MIN"] == 120.0
+    assert manifest["cooldowns_minutes"] == [45.0] and manifest["cadence_minutes"] == 10.0
+    assert manifest["labels"]["count"] > 0 and manifest["code_version"]["devflow"]
+    with (run / "backtest.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 4
-    assert pl.read_parquet(out / "backtest.parquet")["nudges_total"].to_list() == [
+    assert pl.read_parquet(run / "backtest.parquet")["nudges_total"].to_list() == [
         int(r["nudges_total"]) for r in rows
     ]
-    png = (out / "backtest.png").read_bytes()
+    assert {"precision", "recall", "f1", "per_user_day_p90"} <= set(rows[0])
+    scores = pl.read_parquet(run / "scores.parquet")
+    assert scores.height == 4 * 6 and scores["recall"].drop_nulls().len() > 0
+    png = (run / "backtest.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    grid = ["--set", "RULE_LONG_SESSION_MIN=90,120,150,240", "--set", "RULE_HIGH_CHURN_RATIO=0.3,0.4,0.5"]
+    big = subprocess.run(
+        [*devflow, "backtest", *grid, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert big.returncode == 0, big.stderr
+    marked = [line for line in big.stdout.splitlines() if line.startswith("|") and "★" in line]
+    assert len(marked) == 1 and "120" in marked[0] and "0.4" in marked[0]  # the configured point
+    [second] = [p for p in out.iterdir() if p != run]
+    with Image.open(second / "backtest.png") as image:  # a heatmap: as wide as a few columns, not 12 bars
+        assert image.width < 1800
+    compared = subprocess.run(
+        [*devflow, "backtest", "--compare", run.name, second.name, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert "grid: A=" in compared.stdout and "per_day A" in compared.stdout
     bad = subprocess.run(
         [*devflow, "backtest", "--set", "RULE_NOPE=1"], env=env, capture_output=True, text=True, check=False
     )
@@ -258,3 +296,60 @@ def test_backtest_of_an_empty_lake_reports_zero_nudges(settings: Settings) -> No
     assert result.features.height == 0 and result.nudges.height == 0
     assert result.summary["nudges_total"].to_list() == [0, 0]
     assert result.summary["share_user_days_nudged"].to_list() == [0.0, 0.0]
+
+
+def test_long_session_persona_is_caught_at_120_minutes_and_not_at_240(generated: Settings) -> None:
+    """The planted long-session persona works 130–230-minute sessions: every one of its labelled
+    sessions gets a ``long_session`` nudge at 120 min (recall 1), none at 240 min (recall 0), and
+    the scores are the labels' own arithmetic."""
+    result = run_backtest(settings=generated, grid={"RULE_LONG_SESSION_MIN": [120.0, 240.0]})
+    assert result.labels_source is not None and result.labels_count > 0
+    scores = result.scores.filter(pl.col("rule") == "long_session").sort("combination")
+    at_120, at_240 = scores.row(0, named=True), scores.row(1, named=True)
+    assert (
+        at_120["combination"] == "RULE_LONG_SESSION_MIN=120"
+        and at_240["combination"] == "RULE_LONG_SESSION_MIN=240"
+    )
+    assert at_120["tp"] > 0 and at_120["fn"] == 0 and at_120["recall"] == 1.0
+    assert at_240["tp"] == 0 and at_240["recall"] == 0.0 and at_240["fn"] == at_120["tp"]
+    for row in (at_120,):
+        assert row["precision"] == pytest.approx(row["tp"] / (row["tp"] + row["fp"]))
+        assert row["precision_lo"] <= row["precision"] <= row["precision_hi"]
+    persona = next(u for u in plan_users(SPEC) if u.persona == "long_session")
+    caught = result.nudges.filter(
+        (pl.col("rule") == "long_session") & (pl.col("user_id") == str(persona.user_id))
+    )
+    assert set(caught["combination"]) == {"RULE_LONG_SESSION_MIN=120"}
+    current = result.summary.filter(pl.col("current"))
+    assert current["combination"].to_list() == ["RULE_LONG_SESSION_MIN=120"]  # the configured default
+    summary = result.summary.row(0, named=True)
+    assert summary["per_user_day_median"] <= summary["per_user_day_p90"] <= summary["per_user_day_max"]
+    assert summary["per_user_day_lo"] <= summary["nudges_per_active_user_day"] <= summary["per_user_day_hi"]
+
+
+def test_a_researchers_labels_file_replaces_the_generators(generated: Settings, tmp_path: Path) -> None:
+    """``labels=`` (CSV here) is scored instead of ``labels.parquet``: TP + FN per rule is the number
+    of its labelled sessions the backtest evaluated, and TP + FP the sessions nudged by that rule."""
+    result = run_backtest(settings=generated)
+    evaluated = result.features.select("user_id", "session_id", "at")
+    nudged = (
+        result.nudges.join(evaluated, on=["user_id", "at"]).select("user_id", "session_id", "rule").unique()
+    )
+    mine = (
+        nudged.filter(pl.col("rule") == "high_churn")
+        .head(3)
+        .vstack(
+            evaluated.select("user_id", "session_id")
+            .unique()
+            .head(2)
+            .with_columns(rule=pl.lit("long_session"))
+        )
+    )
+    path = tmp_path / "mine.csv"
+    mine.write_csv(path)
+    own = run_backtest(settings=generated, labels=path)
+    assert own.labels_source == str(path) and own.labels_count == mine.unique().height
+    for rule in ("high_churn", "long_session"):
+        row = own.scores.filter(pl.col("rule") == rule).row(0, named=True)
+        assert row["tp"] + row["fn"] == mine.filter(pl.col("rule") == rule).unique().height
+        assert row["tp"] + row["fp"] == nudged.filter(pl.col("rule") == rule).height
