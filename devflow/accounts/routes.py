@@ -72,7 +72,7 @@ from devflow.http.body import drain_body, read_json_body
 from devflow.http.clients import client_ip
 from devflow.http.credentials import extract_credential
 from devflow.http.credentials import session_cookie as http_session_cookie
-from devflow.http.openapi import Param, api_doc, error_response
+from devflow.http.openapi import Param, api_doc, response_spec
 from devflow.kernel.clock import iso_ms
 from devflow.kernel.errors import (
     AlreadyDone,
@@ -113,7 +113,7 @@ _EXCHANGE_STATUS: dict[ExchangeStatus, Literal["pending", "approved", "consumed"
     ExchangeStatus.APPROVED: "approved",
     ExchangeStatus.CONSUMED: "consumed",
 }
-_REDIRECT = {302: error_response("Redirect (`Location`)", None)}
+_REDIRECT = {302: response_spec("Redirect (`Location`)", None)}
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -482,7 +482,7 @@ async def approve_pairing_route(
         auth="none",
         errors=(429,),
         error_texts={429: '`{"error":"Too many requests"}`: more than one exchange per second; keep polling'},
-        responses={410: error_response('`{"status":"expired"}`: the pairing is over', ExchangeExpired)},
+        responses={410: response_spec('`{"status":"expired"}`: the pairing is over', ExchangeExpired)},
         path=(_PAIRING_ID,),
     ),
 )

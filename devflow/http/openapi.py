@@ -107,7 +107,7 @@ _DEFAULT_ERRORS: Final[dict[int, str]] = {
 }
 
 
-def error_response(description: str, body: Any = ErrorBody) -> ResponseSpec:
+def response_spec(description: str, body: Any = ErrorBody) -> ResponseSpec:
     return ResponseSpec(data_container=body, description=description, generate_examples=False)
 
 
@@ -162,7 +162,7 @@ def api_doc(
     if body is not None:
         statuses |= {400, 413}
     texts = {**_DEFAULT_ERRORS, **(error_texts or {})}
-    specs: dict[int, ResponseSpec] = {status: error_response(texts[status]) for status in sorted(statuses)}
+    specs: dict[int, ResponseSpec] = {status: response_spec(texts[status]) for status in sorted(statuses)}
     specs.update(responses or {})
     return {
         "security": _SECURITY[auth] or None,
@@ -175,7 +175,7 @@ def api_doc(
 
 
 def openapi_config() -> OpenAPIConfig:
-    """Litestar's generator; its own pages live under ``/api/v1/docs`` (see :func:`openapi_routes`)."""
+    """Litestar's generator; its pages live under ``/api/v1/docs``, the JSON also at :func:`openapi_json`."""
     return OpenAPIConfig(
         title="devflow API",
         version="1.1",
