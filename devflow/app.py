@@ -24,8 +24,8 @@ from devflow.http.body import DEFAULT_BODY_LIMIT
 from devflow.http.edge import EdgeGate
 from devflow.http.errors import exception_handlers
 from devflow.http.health import health
-from devflow.http.openapi import openapi_config, openapi_json
 from devflow.http.observe import Observer
+from devflow.http.openapi import docs_page, openapi_config, openapi_json
 from devflow.insights import Insights
 from devflow.insights.routes import ROUTES as INSIGHT_ROUTES
 from devflow.jobs import start_scheduler, stop_scheduler
@@ -131,6 +131,7 @@ def create_app(
         route_handlers=[
             health,
             openapi_json,
+            docs_page,
             *ACCOUNT_ROUTES,
             *TELEMETRY_ROUTES,
             *METRICS_ROUTES,

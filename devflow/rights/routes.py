@@ -9,12 +9,12 @@ import anyio.to_thread
 import msgspec
 from litestar import Request, delete
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ControllerRouterHandler
 
 from devflow.accounts import Principal, check_deletion_allowed
 from devflow.http.body import read_json_body
 from devflow.http.credentials import extract_credential
+from devflow.http.openapi import api_doc
 from devflow.kernel.errors import SchemaValidationFailed
 from devflow.kernel.jsontext import ABSENT
 from devflow.rights.deletion import delete_account
@@ -31,15 +31,6 @@ class DeleteAccountIn(msgspec.Struct, forbid_unknown_fields=True):
     password: str | None = None
 
 
-class ErrorOut(msgspec.Struct, omit_defaults=True):
-    error: str
-    message: str | None = None
-
-
-def _errors(*statuses: tuple[int, str]) -> dict[int, ResponseSpec]:
-    return {code: ResponseSpec(data_container=ErrorOut, description=text) for code, text in statuses}
-
-
 def _parse(body: Any) -> DeleteAccountIn:
     if body is ABSENT:
         return DeleteAccountIn()
@@ -54,11 +45,16 @@ def _parse(body: Any) -> DeleteAccountIn:
     status_code=204,
     operation_id="delete_my_account",
     tags=_TAGS,
-    responses=_errors(
-        (400, "A body that is not {password?: string}"),
-        (401, "No valid credential, or a wrong password"),
-        (403, "An API token, or an OAuth sign-in older than DELETION_FRESH_SIGNIN_MINUTES"),
-        (404, "User not found"),
+    **api_doc(
+        auth="jwt",
+        body=DeleteAccountIn,
+        errors=(404,),
+        error_texts={
+            400: "Invalid JSON, or a body that is not {password?: string}",
+            401: "No valid credential, or a wrong password",
+            403: "An API token, or an OAuth sign-in older than DELETION_FRESH_SIGNIN_MINUTES",
+            404: '`{"error":"User not found"}`',
+        },
     ),
 )
 async def delete_me(
