@@ -25,6 +25,7 @@ from devflow.http.edge import EdgeGate
 from devflow.http.errors import exception_handlers
 from devflow.http.health import health
 from devflow.http.observe import Observer
+from devflow.http.openapi import openapi_config, openapi_json
 from devflow.insights import Insights
 from devflow.insights.routes import ROUTES as INSIGHT_ROUTES
 from devflow.jobs import start_scheduler, stop_scheduler
@@ -33,6 +34,8 @@ from devflow.kernel.clock import Clock, utc_now
 from devflow.kernel.files import restrict_new_files
 from devflow.metrics import Metrics
 from devflow.metrics.routes import ROUTES as METRICS_ROUTES
+from devflow.rights.deletion import resume_deletions
+from devflow.rights.routes import ROUTES as RIGHTS_ROUTES
 from devflow.services import Services, build_services
 from devflow.telemetry import Telemetry
 from devflow.telemetry.routes import ROUTES as TELEMETRY_ROUTES
@@ -72,7 +75,8 @@ def _constant(value: Any) -> Provide:
 
 def service_dependencies(services: Services) -> dict[str, Provide]:
     """The objects handlers receive by name (``accounts: Accounts``, ``metrics: Metrics``, …)."""
-    provided: dict[str, Settings | Accounts | Telemetry | Metrics | Insights] = {
+    provided: dict[str, Services | Settings | Accounts | Telemetry | Metrics | Insights] = {
+        "services": services,
         "settings": services.settings,
         "accounts": services.accounts,
         "telemetry": services.telemetry,
@@ -106,6 +110,8 @@ def create_app(
         app.state["services"] = services
         # The lake writer replays spools left by crashed processes before the first request.
         await anyio.to_thread.run_sync(service_lifecycle.start, services)
+        # Account deletions a killed process left half-done finish before the first request.
+        await anyio.to_thread.run_sync(resume_deletions, services)
         if multiprocessing.parent_process() is None:  # uvicorn workers: the supervisor warned once
             warn_if_proxy_unconfigured(settings)
         # Background jobs (ETL, pairing cleanup, insights), each guarded by its runner lock.
@@ -124,10 +130,12 @@ def create_app(
         path=API_PREFIX,
         route_handlers=[
             health,
+            openapi_json,
             *ACCOUNT_ROUTES,
             *TELEMETRY_ROUTES,
             *METRICS_ROUTES,
             *INSIGHT_ROUTES,
+            *RIGHTS_ROUTES,
             *extra_route_handlers,
         ],
         dependencies={"principal": Provide(resolve_principal)},
@@ -139,7 +147,7 @@ def create_app(
         exception_handlers=page_aware(exception_handlers(), API_PREFIX),
         template_config=template_config(),
         request_max_body_size=DEFAULT_BODY_LIMIT,
-        openapi_config=None,
+        openapi_config=openapi_config(),
         debug=False,
         logging_config=None,
     )

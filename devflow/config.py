@@ -32,6 +32,37 @@ OAUTH_GITHUB_API_URL = "https://api.github.com"
 MIN_PRODUCTION_JWT_SECRET_BYTES = 32
 
 
+#: Server-side path privacy modes, from least to most strict (a user may only move right of the
+#: server's mode): keep < redact-home < hash.
+PATH_PRIVACY_MODES: tuple[str, ...] = ("keep", "redact-home", "hash")
+
+
+def path_privacy_rank(mode: str) -> int:
+    """Position of ``mode`` in :data:`PATH_PRIVACY_MODES` (higher is stricter)."""
+    return PATH_PRIVACY_MODES.index(mode)
+
+
+def _path_privacy(env: Mapping[str, str]) -> str:
+    mode = (env.get("PATH_PRIVACY") or "keep").strip().lower() or "keep"
+    if mode not in PATH_PRIVACY_MODES:
+        # A typo must not silently store the paths a privacy policy meant to hide.
+        raise ConfigError(f"PATH_PRIVACY must be one of {', '.join(PATH_PRIVACY_MODES)}")
+    return mode
+
+
+def _optional_days(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        days = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number of days") from exc
+    if days < 1:
+        raise ConfigError(f"{name} must be at least 1")
+    return days
+
+
 class ConfigError(RuntimeError):
     """The environment cannot produce a runnable configuration (e.g. production without JWT_SECRET)."""
 
@@ -178,6 +209,7 @@ class Settings:
     metrics_etl_interval_seconds: float = 60.0
     metrics_etl_batch_size: int = 1_000_000
     metrics_line_counting: str = "line-delta"
+    coding_time_gap_minutes: float = 10.0
     auth_rate_limit_per_minute: int = 10
     trust_proxy: int | None = None
     # New (devflow-specific): lake writer tuning. The contract bounds the flush interval at 10 s.
@@ -190,6 +222,12 @@ class Settings:
     metrics_exporter_token: str | None = field(default=None, repr=False)
     # New (issue 15): "text" (default) or "json" (one JSON object per line, with the request id).
     log_format: str = "text"
+    # New (issue 16): data rights. Path privacy at ingest; retention in days (None: forever).
+    path_privacy: str = "keep"
+    raw_events_retention_days: int | None = None
+    quarantine_retention_days: int | None = 30
+    # An OAuth account deletes itself with a JWT issued at most this many minutes ago.
+    deletion_fresh_signin_minutes: float = 10.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests use it to vary one knob)."""
@@ -281,6 +319,7 @@ class Settings:
             metrics_etl_interval_seconds=_positive_number(env, "METRICS_ETL_INTERVAL_SECONDS", 60),
             metrics_etl_batch_size=_positive_int(env, "METRICS_ETL_BATCH_SIZE", 1_000_000),
             metrics_line_counting=line_counting,
+            coding_time_gap_minutes=_positive_number(env, "CODING_TIME_GAP_MINUTES", 10),
             auth_rate_limit_per_minute=_rate_limit(env),
             trust_proxy=_trust_proxy(env),
             lake_flush_interval_seconds=min(10.0, _positive_number(env, "DEVFLOW_LAKE_FLUSH_SECONDS", 2.0)),
@@ -293,6 +332,10 @@ class Settings:
             metrics_exporter_enabled=(env.get("METRICS_EXPORTER_ENABLED") or "").strip().lower() == "true",
             metrics_exporter_token=_non_empty(env, "METRICS_EXPORTER_TOKEN"),
             log_format="json" if (env.get("LOG_FORMAT") or "").strip().lower() == "json" else "text",
+            path_privacy=_path_privacy(env),
+            raw_events_retention_days=_optional_days(env, "RAW_EVENTS_RETENTION_DAYS", None),
+            quarantine_retention_days=_optional_days(env, "QUARANTINE_RETENTION_DAYS", 30),
+            deletion_fresh_signin_minutes=_positive_number(env, "DELETION_FRESH_SIGNIN_MINUTES", 10),
         )
 
     def with_dev_secret(self) -> Settings:

@@ -20,6 +20,7 @@ from devflow.db.locks import try_runner_lock
 from devflow.insights import run_insights
 from devflow.kernel import instruments
 from devflow.metrics import ETL_LOCK
+from devflow.rights.deletion import DELETION_LOCK, resume_deletions
 from devflow.services import Services
 
 log = logging.getLogger("devflow.jobs")
@@ -27,6 +28,7 @@ log = logging.getLogger("devflow.jobs")
 PAIRING_CLEANUP_LOCK = "pairing-cleanup"
 PAIRING_CLEANUP_INTERVAL_SECONDS = 300.0
 INSIGHT_CHECK_LOCK = "insight-check"
+DELETION_RESUME_INTERVAL_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ def enabled_jobs(services: Services) -> list[Job]:
                 lambda: run_insights(services.insights),
             )
         )
+    # Account deletions a killed process left unfinished, or whose lake step waited for the ETL.
+    jobs.append(Job(DELETION_LOCK, DELETION_RESUME_INTERVAL_SECONDS, lambda: resume_deletions(services)))
     return jobs
 
 

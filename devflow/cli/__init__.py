@@ -8,6 +8,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from devflow.config import ConfigError, Settings
 from devflow.kernel.files import restrict_new_files
@@ -110,12 +111,44 @@ def _cmd_db_current(_: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Appends ``(default: …)`` to an option's help unless the help already says it or the default
+    is "unset" (None/False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.default is None
+            or action.default is False
+            or action.default is argparse.SUPPRESS
+            or isinstance(action, argparse._HelpAction)
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser shows the defaults of its options in ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="devflow", description="devflow backend")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="devflow", description="devflow backend")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also log database migrations and other INFO lines"
+    )
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
 
     serve = sub.add_parser("serve", help="run the HTTP API (applies migrations first)")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 3000")
     serve.add_argument(
         "--workers",
@@ -139,8 +172,9 @@ def _context_commands() -> list[Callable[[argparse._SubParsersAction[argparse.Ar
     """Each group of commands contributes a ``register(subparsers)`` function here."""
     from devflow.cli.analytics import register as register_analytics
     from devflow.cli.jobs import register as register_jobs
+    from devflow.cli.rights import register as register_rights
 
-    return [register_jobs, register_analytics]
+    return [register_jobs, register_analytics, register_rights]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"devflow: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    if not args.verbose:
+        # Migrations run before most commands: their INFO lines would bury the command's output.
+        logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     func: Command = args.func
     return func(args, settings)
 

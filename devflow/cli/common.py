@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from devflow.config import Settings
 from devflow.services import Services, build_services, close
@@ -22,3 +32,43 @@ def command_services(settings: Settings, *, migrate: bool = True) -> Iterator[Se
         yield services
     finally:
         close(services)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar on stderr when it is a terminal (nothing otherwise: logs and pipes stay clean).
+
+    Yields ``update(done, total)``: ``done`` units of ``total`` (``total`` may change on the way).
+    """
+    console = _stderr()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, new_total: int | None = None) -> None:
+            bar.update(task, completed=done, total=new_total if new_total is not None else bar.tasks[0].total)
+
+        yield update
+
+
+@contextmanager
+def spinner(description: str) -> Iterator[None]:
+    """An indeterminate status line with the elapsed time, on a terminal only."""
+    console = _stderr()
+    if not console.is_terminal:
+        yield
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        bar.add_task(description, total=None)
+        yield

@@ -58,13 +58,20 @@ _raw_events_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _response_encoder = msgspec.json.Encoder()
 
 
+class RejectedEvent(msgspec.Struct):
+    """One rejected event: its index in ``events`` and the reason of §4.6."""
+
+    index: int
+    reason: str
+
+
 class IngestResponse(msgspec.Struct, omit_defaults=False):
-    """The 202 body."""
+    """The 202 body: ``rejected`` lists the first 100 rejections; ``rejected_count`` counts all."""
 
     message: str
     accepted_count: int
     rejected_count: int
-    rejected: list[dict[str, int | str]]
+    rejected: list[RejectedEvent]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +195,8 @@ def ingest_batch(
             accepted_count=len(accepted_events),
             rejected_count=len(rejected),
             rejected=[
-                {"index": index, "reason": reason} for index, reason in rejected[:MAX_LISTED_REJECTIONS]
+                RejectedEvent(index=index, reason=reason)
+                for index, reason in rejected[:MAX_LISTED_REJECTIONS]
             ],
         )
     )

@@ -10,10 +10,12 @@ import pytest
 
 from devflow.analytics import connect, describe
 from devflow.analytics.catalog import VIEWS, markdown
+from devflow.analytics.events_view import register_lake_views
 from devflow.analytics.generate import write_synthetic
 from devflow.analytics.synthetic import SyntheticSpec, generate
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
+from devflow.lake.storage import LakeStorage
 
 SPEC = SyntheticSpec(users=8, days=3, seed=4, end_date=date(2026, 5, 13))
 NOW = datetime(2026, 5, 15, tzinfo=UTC)
@@ -88,3 +90,13 @@ def test_readme_data_dictionary_is_the_catalog() -> None:
     start = text.index("<!-- data-dictionary:start -->\n") + len("<!-- data-dictionary:start -->\n")
     end = text.index("<!-- data-dictionary:end -->")
     assert text[start:end] == markdown()
+
+
+def test_local_columns_are_the_same_through_the_users_join(generated: Settings) -> None:
+    """Past ZONE_MAP_LIMIT users the zones come from a join on ``users``: same columns, same values."""
+    con = connect(settings=generated)
+    query = "SELECT fingerprint, local_time, local_date, local_hour, local_weekday FROM events ORDER BY 1"
+    by_map = con.sql(query).fetchall()
+    register_lake_views(con, LakeStorage.from_url(generated.lake_url), zones="users")
+    assert con.sql(query).fetchall() == by_map
+    assert len({row[3] for row in by_map}) > 3

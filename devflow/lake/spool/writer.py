@@ -26,11 +26,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.kernel import instruments
@@ -125,6 +126,7 @@ class LakeWriter:
         flush_interval_seconds: float = 2.0,
         flush_max_bytes: int = 64 * 1024 * 1024,
         max_backlog_bytes: int | None = None,
+        erased: Callable[[], Collection[str]] | None = None,
     ) -> None:
         self.storage = storage
         self.db = db
@@ -148,6 +150,9 @@ class LakeWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        # ``user_id`` values whose rows must never reach the lake (deleted accounts): rows still in
+        # the spool when an account is deleted are dropped at flush instead of resurrecting it.
+        self._erased = erased
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -308,9 +313,13 @@ class LakeWriter:
         """Write the segment's rows as Parquet (named after the segment), register, delete the segment."""
         written: list[WrittenFile] = []
         skip = registered_paths_of(self.db, closed.id)
+        erased = list(self._erased()) if self._erased is not None else []
         for name, tables in closed.pending.rows.items():
             spec = self.tables[name]
             rows = spec.complete(tables, closed.pending.memos[name])
+            if erased and "user_id" in rows.column_names:
+                gone = pa.array(erased, pa.string()).cast(rows["user_id"].type)
+                rows = rows.filter(pc.invert(pc.is_in(rows["user_id"], value_set=gone)))
             written += write_partitioned(self.storage, spec, rows, file_id=closed.id, skip=skip)
         register_files(self.db, written)
         closed.path.unlink(missing_ok=True)
