@@ -215,6 +215,12 @@ class Settings:
     # New (devflow-specific): lake writer tuning. The contract bounds the flush interval at 10 s.
     lake_flush_interval_seconds: float = 2.0
     lake_flush_max_bytes: int = 64 * 1024 * 1024
+    # New (issue 16): data rights. Path privacy at ingest; retention in days (None: forever).
+    path_privacy: str = "keep"
+    raw_events_retention_days: int | None = None
+    quarantine_retention_days: int | None = 30
+    # An OAuth account deletes itself with a JWT issued at most this many minutes ago.
+    deletion_fresh_signin_minutes: float = 10.0
     # New (issue 15): connections per process (PostgreSQL; unset = 10 plus 20 overflow).
     database_pool_size: int | None = None
     # New (issue 15): Prometheus exposition at GET /metrics, off by default; bearer token if set.
@@ -222,12 +228,6 @@ class Settings:
     metrics_exporter_token: str | None = field(default=None, repr=False)
     # New (issue 15): "text" (default) or "json" (one JSON object per line, with the request id).
     log_format: str = "text"
-    # New (issue 16): data rights. Path privacy at ingest; retention in days (None: forever).
-    path_privacy: str = "keep"
-    raw_events_retention_days: int | None = None
-    quarantine_retention_days: int | None = 30
-    # An OAuth account deletes itself with a JWT issued at most this many minutes ago.
-    deletion_fresh_signin_minutes: float = 10.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests use it to vary one knob)."""
@@ -324,6 +324,10 @@ class Settings:
             trust_proxy=_trust_proxy(env),
             lake_flush_interval_seconds=min(10.0, _positive_number(env, "DEVFLOW_LAKE_FLUSH_SECONDS", 2.0)),
             lake_flush_max_bytes=_positive_int(env, "DEVFLOW_LAKE_FLUSH_MAX_BYTES", 64 * 1024 * 1024),
+            path_privacy=_path_privacy(env),
+            raw_events_retention_days=_optional_days(env, "RAW_EVENTS_RETENTION_DAYS", None),
+            quarantine_retention_days=_optional_days(env, "QUARANTINE_RETENTION_DAYS", 30),
+            deletion_fresh_signin_minutes=_positive_number(env, "DELETION_FRESH_SIGNIN_MINUTES", 10),
             database_pool_size=(
                 _positive_int(env, "DATABASE_POOL_SIZE", 10)
                 if _non_empty(env, "DATABASE_POOL_SIZE")
@@ -332,10 +336,6 @@ class Settings:
             metrics_exporter_enabled=(env.get("METRICS_EXPORTER_ENABLED") or "").strip().lower() == "true",
             metrics_exporter_token=_non_empty(env, "METRICS_EXPORTER_TOKEN"),
             log_format="json" if (env.get("LOG_FORMAT") or "").strip().lower() == "json" else "text",
-            path_privacy=_path_privacy(env),
-            raw_events_retention_days=_optional_days(env, "RAW_EVENTS_RETENTION_DAYS", None),
-            quarantine_retention_days=_optional_days(env, "QUARANTINE_RETENTION_DAYS", 30),
-            deletion_fresh_signin_minutes=_positive_number(env, "DELETION_FRESH_SIGNIN_MINUTES", 10),
         )
 
     def with_dev_secret(self) -> Settings:
