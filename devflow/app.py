@@ -16,10 +16,9 @@ from litestar.types import ControllerRouterHandler
 
 from devflow import services as service_lifecycle
 from devflow.accounts import Accounts
-from devflow.accounts.ratelimit import warn_if_proxy_unconfigured
 from devflow.accounts.routes import ROUTES as ACCOUNT_ROUTES
 from devflow.accounts.routes import resolve_principal
-from devflow.config import Settings
+from devflow.config import Settings, warn_if_proxy_unconfigured
 from devflow.http.body import DEFAULT_BODY_LIMIT
 from devflow.http.edge import EdgeGate
 from devflow.http.errors import exception_handlers

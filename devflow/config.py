@@ -365,3 +365,16 @@ class Settings:
             finally:
                 tmp.unlink(missing_ok=True)
         return self.replace(jwt_secret=secret)
+
+
+def warn_if_proxy_unconfigured(settings: Settings) -> None:
+    """The one start-up warning of §1.8 when private/loopback peers will skip the per-IP limit.
+
+    Here rather than beside the limiter so that ``devflow serve``'s supervisor process, which only
+    starts the workers, never imports the application."""
+    if settings.auth_rate_limit_per_minute > 0 and settings.trust_proxy is None:
+        log.warning(
+            "TRUST_PROXY is unset: login/register requests from loopback or private addresses skip "
+            "the per-IP rate limit (the per-email limit still applies). Set TRUST_PROXY=<number of "
+            "proxies> when running behind a reverse proxy."
+        )

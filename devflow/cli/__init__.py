@@ -27,15 +27,27 @@ DEFAULT_WORKERS = 2
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from devflow.db.engine import make_engine
-    from devflow.db.migrate import upgrade_with_lock
+    if args.workers > 1:
+        import subprocess
 
-    engine = make_engine(settings.database_url)
-    upgrade_with_lock(engine)
-    engine.dispose()
+        # In a child process: the supervisor only watches the workers, and stays small when it never
+        # loads SQLAlchemy, Alembic and the migrations.
+        migrated = subprocess.run(
+            [sys.executable, "-m", "devflow", "db", "upgrade"], stdout=subprocess.DEVNULL, check=False
+        )
+        if migrated.returncode != 0:
+            return migrated.returncode
+    else:
+        from devflow.db.engine import make_engine
+        from devflow.db.migrate import upgrade_with_lock
+
+        engine = make_engine(settings.database_url)
+        upgrade_with_lock(engine)
+        engine.dispose()
     settings = settings.with_dev_secret()
     port = args.port or settings.port
-    log.info("devflow listening on http://%s:%s (database: %s)", args.host, port, engine.dialect.name)
+    backend = settings.database_url.split(":", 1)[0].split("+", 1)[0]
+    log.info("devflow listening on http://%s:%s (database: %s)", args.host, port, backend)
     if args.workers > 1 and settings.metrics_exporter_enabled:
         import shutil
 
@@ -44,7 +56,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # The workers' value files of a previous run would be summed into this run's figures.
         shutil.rmtree(multiprocess_folder(settings.data_dir), ignore_errors=True)
     if args.workers > 1:
-        from devflow.accounts.ratelimit import warn_if_proxy_unconfigured
+        from devflow.config import warn_if_proxy_unconfigured
 
         warn_if_proxy_unconfigured(settings)  # once per server, not once per worker process
     uvicorn.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -16,7 +17,9 @@ from rich.progress import (
 )
 
 from devflow.config import Settings
-from devflow.services import Services, build_services, close
+
+if TYPE_CHECKING:  # the services (every context) load only in the commands that use them
+    from devflow.services import Services
 
 
 @contextmanager
@@ -24,6 +27,7 @@ def command_services(settings: Settings, *, migrate: bool = True) -> Iterator[Se
     """The process's services (no lake writer: commands write the lake directly), with the schema
     migrated first; closed at the end."""
     from devflow.db.migrate import upgrade_with_lock
+    from devflow.services import build_services, close
 
     services = build_services(settings)
     try:
