@@ -26,6 +26,31 @@ def _cmd_users_delete(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if done else 3
 
 
+def _cmd_lake_retain(args: argparse.Namespace, settings: Settings) -> int:
+    from devflow.rights.retention import apply_retention
+
+    with command_services(settings) as services:
+        decisions = apply_retention(services, dry_run=args.dry_run)
+        if decisions is None:
+            print("the metrics ETL is running; try again")
+            return 1
+        verb = "would drop" if args.dry_run else "dropped"
+        for d in decisions:
+            print(f"{verb if d.drop else 'keep'} {d.kind} date={d.date} ({len(d.files)} files): {d.reason}")
+        print(f"{sum(d.drop for d in decisions)} partition(s) {verb}")
+        return 0
+
+
+def add_retain_command(lake: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``devflow lake retain [--dry-run]`` (added to the ``lake`` group of :mod:`devflow.cli.jobs`)."""
+    retain = lake.add_parser(
+        "retain",
+        help="drop raw event and quarantine partitions past their retention",
+    )
+    retain.add_argument("--dry-run", action="store_true", help="only show what would go")
+    retain.set_defaults(func=_cmd_lake_retain)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``users`` to the ``devflow`` command."""
     users = sub.add_parser("users", help="user accounts").add_subparsers(dest="users_command", required=True)
