@@ -26,6 +26,28 @@ def _cmd_users_delete(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if done else 3
 
 
+def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+    from pathlib import Path
+
+    from devflow.accounts import find_user_id_by_email
+    from devflow.rights.export import export_zip
+
+    with command_services(settings) as services:
+        user_id = find_user_id_by_email(services.db, args.email)
+        if user_id is None:
+            print(f"no account with email {args.email}")
+            return 1
+        out = Path(args.out)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as handle:
+            for chunk in export_zip(services, user_id):
+                handle.write(chunk)
+        tmp.replace(out)  # a half-written export never carries the final name
+        print(f"exported account {user_id} to {out} ({out.stat().st_size} bytes)")
+        return 0
+
+
 def _cmd_lake_retain(args: argparse.Namespace, settings: Settings) -> int:
     from devflow.rights.retention import apply_retention
 
@@ -57,3 +79,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     delete = users.add_parser("delete", help="delete an account and every row of it, lake included")
     delete.add_argument("--email", required=True)
     delete.set_defaults(func=_cmd_users_delete)
+    export = sub.add_parser("export", help="write one user's data export (a ZIP)")
+    export.add_argument("--email", required=True)
+    export.add_argument("--out", required=True, help="the ZIP file to write")
+    export.set_defaults(func=_cmd_export)
