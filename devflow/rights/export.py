@@ -22,11 +22,14 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import io
+import queue
+import threading
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio.to_thread
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,6 +41,7 @@ from devflow.models import AccountDeletion, Base, User
 from devflow.services import Services
 
 BATCH_ROWS = 16_384
+NDJSON_SLICE_ROWS = 1_024
 NDJSON_DATASETS = ("events", "quarantine")
 # Columns an export never carries: secrets stay secret even towards their owner.
 SECRET_COLUMNS = frozenset({"password_hash", "token_hash", "token_plaintext", "code_verifier"})
@@ -83,6 +87,11 @@ class _Sink(io.RawIOBase):
         return out
 
 
+def _now_tuple() -> tuple[int, int, int, int, int, int]:
+    now = dt.datetime.now(dt.UTC)
+    return (now.year, now.month, now.day, now.hour, now.minute, now.second)
+
+
 def user_lake_files(storage: LakeStorage) -> dict[str, list[str]]:
     """Every lake dataset (top-level folder) whose files have a ``user_id`` column: its files."""
     datasets: dict[str, list[str]] = {}
@@ -99,7 +108,7 @@ def _user_batches(storage: LakeStorage, paths: list[str], user_id: str) -> Itera
     for path in paths:
         with storage.fs.open_input_file(storage.full_path(path)) as handle:
             parquet = pq.ParquetFile(handle)
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, use_threads=False):
                 mask = pc.fill_null(pc.equal(batch.column("user_id").cast(pa.string()), user_id), False)
                 kept = batch.filter(mask)
                 if kept.num_rows:
@@ -137,7 +146,10 @@ def export_zip(services: Services, user_id: uuid.UUID) -> Iterator[bytes]:
                 yield sink.drain()
         for dataset, paths in sorted(user_lake_files(services.lake).items()):
             schema = _first_schema(services.lake, paths)
-            with archive.open(f"lake/{dataset}.parquet", "w", force_zip64=True) as entry:
+            # Stored, not deflated: Parquet pages are zstd-compressed already.
+            info = zipfile.ZipInfo(f"lake/{dataset}.parquet", date_time=_now_tuple())
+            info.compress_type = zipfile.ZIP_STORED
+            with archive.open(info, "w", force_zip64=True) as entry:
                 writer = pq.ParquetWriter(entry, schema, compression="zstd")
                 for batch in _user_batches(services.lake, paths, uid):
                     writer.write_table(pa.Table.from_batches([batch]).cast(schema))
@@ -147,6 +159,56 @@ def export_zip(services: Services, user_id: uuid.UUID) -> Iterator[bytes]:
             if dataset in NDJSON_DATASETS:
                 with archive.open(f"lake/{dataset}.ndjson", "w", force_zip64=True) as entry:
                     for batch in _user_batches(services.lake, paths, uid):
-                        entry.write(b"".join(_json.encode(row) + b"\n" for row in batch.to_pylist()))
+                        # Small slices: each row is a dict of Python objects while it is encoded.
+                        for start in range(0, batch.num_rows, NDJSON_SLICE_ROWS):
+                            rows = batch.slice(start, NDJSON_SLICE_ROWS).to_pylist()
+                            entry.write(b"".join(_json.encode(row) + b"\n" for row in rows))
                         yield sink.drain()
     yield sink.drain()
+
+
+_END = object()
+QUEUE_CHUNKS = 4
+
+
+async def stream_export(services: Services, user_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """:func:`export_zip` built by ONE dedicated thread and handed over through a small bounded queue.
+
+    Advancing a sync iterator from the thread pool would run each step on whichever worker thread is
+    free, and every thread that allocates keeps its own malloc arena (and Arrow thread cache): the
+    process's memory would grow with the number of threads, not with the work. One producer thread
+    and a queue of :data:`QUEUE_CHUNKS` chunks bound it; a client that goes away stops the producer.
+    """
+    chunks: queue.Queue[object] = queue.Queue(maxsize=QUEUE_CHUNKS)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in export_zip(services, user_id):
+                if chunk and not put(chunk):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the response, which fails the transfer
+            put(exc)
+
+    threading.Thread(target=produce, name="devflow-export", daemon=True).start()
+    try:
+        while True:
+            item = await anyio.to_thread.run_sync(chunks.get)
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, bytes)
+            yield item
+    finally:
+        stop.set()

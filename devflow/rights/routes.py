@@ -19,7 +19,7 @@ from devflow.http.credentials import extract_credential
 from devflow.kernel.errors import NotFound, SchemaValidationFailed
 from devflow.kernel.jsontext import ABSENT
 from devflow.rights.deletion import delete_account
-from devflow.rights.export import export_zip
+from devflow.rights.export import stream_export
 from devflow.services import Services
 
 AnyRequest = Request[Any, Any, Any]
@@ -98,7 +98,7 @@ async def export_me(services: NamedDependency[Services], principal: NamedDepende
         raise NotFound("User not found")
     stamp = services.clock().strftime("%Y%m%dT%H%M%SZ")
     return Stream(
-        export_zip(services, principal.user_id),  # a sync iterator: Litestar advances it in a thread
+        stream_export(services, principal.user_id),
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="devflow-export-{stamp}.zip"',
