@@ -7,22 +7,26 @@ from typing import Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Request, delete
+from litestar import Request, delete, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
 
-from devflow.accounts import Principal, check_deletion_allowed
+from devflow.accounts import Principal, check_deletion_allowed, load_user
 from devflow.http.body import read_json_body
 from devflow.http.credentials import extract_credential
 from devflow.http.openapi import api_doc
-from devflow.kernel.errors import SchemaValidationFailed
+from devflow.kernel.errors import NotFound, SchemaValidationFailed
 from devflow.kernel.jsontext import ABSENT
 from devflow.rights.deletion import delete_account
+from devflow.rights.export import stream_export
 from devflow.services import Services
 
 AnyRequest = Request[Any, Any, Any]
 _TAGS = ["data rights"]
 DELETE_JWT_ONLY = "API tokens cannot delete the account"
+EXPORT_JWT_ONLY = "API tokens cannot export the account"
 
 
 class DeleteAccountIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -77,4 +81,40 @@ async def delete_me(
     await anyio.to_thread.run_sync(delete_account, services, principal.user_id)
 
 
-ROUTES: list[ControllerRouterHandler] = [delete_me]
+@get(
+    "/me/export",
+    operation_id="export_my_data",
+    tags=_TAGS,
+    **api_doc(
+        auth="jwt",
+        errors=(404,),
+        error_texts={403: "An API token (export needs a user JWT)", 404: '`{"error":"User not found"}`'},
+        responses={
+            200: ResponseSpec(
+                data_container=bytes,
+                media_type="application/zip",
+                description="A ZIP archive (account.json, tokens.json, recommendations.json, events and "
+                "quarantine as Parquet and NDJSON, metric partitions as Parquet), streamed",
+                generate_examples=False,
+            )
+        },
+    ),
+)
+async def export_me(services: NamedDependency[Services], principal: NamedDependency[Principal]) -> Stream:
+    """A ZIP of everything stored about the caller, streamed as it is built (see README)."""
+    principal.require_jwt(EXPORT_JWT_ONLY)
+    user = await anyio.to_thread.run_sync(load_user, services.db, principal.user_id)
+    if user is None:
+        raise NotFound("User not found")
+    stamp = services.clock().strftime("%Y%m%dT%H%M%SZ")
+    return Stream(
+        stream_export(services, principal.user_id),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="devflow-export-{stamp}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+ROUTES: list[ControllerRouterHandler] = [delete_me, export_me]
