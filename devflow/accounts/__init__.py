@@ -31,12 +31,14 @@ from devflow.accounts.service import (
     list_api_tokens,
     load_user,
     revoke_api_token,
+    stored_time_zone,
 )
 from devflow.accounts.signin import SignedIn, count_attempt, register_password_account, sign_in_with_password
 from devflow.config import Settings
 from devflow.kernel.clock import Clock
 
 __all__ = [
+    "stored_time_zone",
     "API_TOKEN_PREFIX",
     "JWT_TTL_SECONDS",
     "AccountDeletion",

@@ -196,6 +196,10 @@ class MetricsReader:
         """Per-(definition, session) switch counts by file on one UTC day."""
         return self._load(dated_partition(METRICS_FILE_SWITCHES_DIR, day), _SESSION_FILES_SQL)
 
+    def session_table(self, path: str) -> pa.Table | None:
+        """A session partition whole (cached; the table is immutable)."""
+        return self._load_table(path)
+
     def coding_time_on(self, day: dt.date) -> pa.Table | None:
         """The coding-time rows of one UTC date (cached whole; the table is immutable)."""
         return self._load_table(dated_partition(METRICS_CODING_TIME_DIR, day))

@@ -8,9 +8,10 @@ import anyio.to_thread
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 
-from devflow.accounts import Principal
+from devflow.accounts import Principal, stored_time_zone
 from devflow.http.body import drain_body
 from devflow.kernel.errors import AlreadyDone
+from devflow.metrics.coding import CodingTimeOut, coding_time_body, parse_zone, valid_zone
 from devflow.metrics.reports import churn_body, context_switching_body, parse_metrics_query
 from devflow.metrics.service import Metrics
 
@@ -38,6 +39,25 @@ def context_switching(
     return context_switching_body(metrics, principal.user_id, query)
 
 
+@get(
+    "/metrics/coding-time",
+    operation_id="metrics_coding_time",
+    tags=["metrics"],
+    sync_to_thread=True,
+)
+def coding_time(
+    request: Request[Any, Any, Any], metrics: NamedDependency[Metrics], principal: NamedDependency[Principal]
+) -> CodingTimeOut:
+    """Coding time per day in ``tz`` (else the stored zone, else UTC), with breakdowns by language,
+    workspace and top files; ``grain=session`` adds the sessions with their start, end and counts."""
+    query = parse_metrics_query(request.query_params, with_top_n=False)
+    zone = parse_zone(request.query_params)
+    if zone is None:
+        stored = stored_time_zone(metrics.db, principal.user_id)
+        zone = stored if stored and valid_zone(stored) else "UTC"
+    return coding_time_body(metrics, principal.user_id, query, zone)
+
+
 @post("/metrics/etl/run", operation_id="metricsEtlRun", tags=["metrics"], status_code=200)
 async def etl_run(
     request: Request[Any, Any, Any], metrics: NamedDependency[Metrics], principal: NamedDependency[Principal]
@@ -56,4 +76,4 @@ async def etl_run(
     }
 
 
-ROUTES = [churn, context_switching, etl_run]
+ROUTES = [churn, context_switching, coding_time, etl_run]
