@@ -16,7 +16,6 @@ import msgspec
 import polars as pl
 import pyarrow as pa
 
-from devflow.kernel.errors import ValidationFailed
 from devflow.metrics.compute import CODING_TIME_SCHEMA
 from devflow.metrics.layout import session_partition, user_bucket
 from devflow.metrics.queries import days
@@ -58,27 +57,6 @@ class CodingTimeOut(msgspec.Struct, frozen=True, rename={"from_": "from"}):
     to: str
     grain: str
     sessions: list[CodingSession] | None = None
-
-
-def parse_zone(params: Any) -> str | None:
-    """The ``tz`` query parameter (an IANA name), None when absent; 400 when invalid."""
-    values: list[str] = params.getall("tz", [])
-    if not values:
-        return None
-    if len(values) > 1 or not valid_zone(values[0]):
-        raise ValidationFailed("tz must be an IANA time zone name")
-    return values[0]
-
-
-def valid_zone(name: str) -> bool:
-    """Whether ``name`` is a known IANA time zone."""
-    if not name or name.startswith(("/", ".")) or ".." in name:
-        return False
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def _local_midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:

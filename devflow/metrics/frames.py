@@ -38,6 +38,7 @@ from devflow.metrics.compute import (
     FILE_SWITCH_SCHEMA,
     LINE_DEFINITIONS,
     METRIC_TYPES,
+    QUARTER_SCHEMA,
     SESSION_DAY_SCHEMA,
     SESSION_SCHEMA,
     SessionMetrics,
@@ -251,6 +252,7 @@ def _empty() -> SessionMetrics:
         sessions=SESSION_SCHEMA.empty_table(),
         file_switches=FILE_SWITCH_SCHEMA.empty_table(),
         coding_time=CODING_TIME_SCHEMA.empty_table(),
+        quarter_hours=QUARTER_SCHEMA.empty_table(),
     )
 
 
@@ -329,10 +331,11 @@ def session_metrics_frames(
     computed = _event_figures(_metric_only(all_events), definition)
     if computed is None:
         session_day = SESSION_DAY_SCHEMA.empty_table()
+        quarter_hours = QUARTER_SCHEMA.empty_table()
         file_switches = FILE_SWITCH_SCHEMA.empty_table()
         totals_frame = pl.DataFrame(schema={"session_id": pl.String(), **dict.fromkeys(_FIGURES, pl.Int64())})
     else:
-        session_day, file_switches, totals_frame = _metric_rows(computed, definition)
+        session_day, quarter_hours, file_switches, totals_frame = _metric_rows(computed, definition)
     sessions = (
         facts.join(totals_frame, on="session_id", how="left")
         .with_columns(
@@ -347,6 +350,7 @@ def session_metrics_frames(
         sessions=sessions.select(SESSION_SCHEMA.names).to_arrow().cast(SESSION_SCHEMA),
         file_switches=file_switches,
         coding_time=coding.to_arrow().cast(CODING_TIME_SCHEMA),
+        quarter_hours=quarter_hours,
     )
 
 
@@ -503,33 +507,32 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
     return coding, facts
 
 
-def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa.Table, pl.DataFrame]:
-    """The metrics_daily and metrics_file_switches rows and the per-session metric totals."""
+def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa.Table, pa.Table, pl.DataFrame]:
+    """The metrics_daily, metrics_quarter_hours and metrics_file_switches rows and the per-session
+    metric totals."""
     events, users, sessions = computed.events, computed.users, computed.sessions
-    lines_added, lines_deleted = computed.lines_added, computed.lines_deleted
-    is_text_change, is_switch, rapid = computed.is_text_change, computed.is_switch, computed.rapid
-    day = events["timestamp"].dt.convert_time_zone("UTC").dt.date().cast(pl.Int64).to_numpy()
-
-    # Every metric row (file_save included) makes its (user, session, day) exist.
-    totals = _grouped_sums(
-        [users.codes, sessions.codes, day],
-        {
-            "lines_added": lines_added,
-            "lines_deleted": lines_deleted,
-            "switch_count": is_switch,
-            "rapid_switch_count": rapid,
-            "activity_count": is_text_change | is_switch,
-        },
-    )
-    switch_rows = np.flatnonzero(is_switch)
+    timestamp = events["timestamp"].dt.epoch("us").to_numpy()
+    bucket_us = np.int64(BUCKET_SECONDS * 1_000_000)
+    bucket = timestamp // bucket_us
+    day = timestamp // np.int64(86_400 * 1_000_000)
+    figures = {
+        "lines_added": computed.lines_added,
+        "lines_deleted": computed.lines_deleted,
+        "switch_count": computed.is_switch,
+        "rapid_switch_count": computed.rapid,
+        "activity_count": computed.is_text_change | computed.is_switch,
+    }
+    # Every metric row (file_save included) makes its (user, session, day) and bucket exist.
+    totals = _grouped_sums([users.codes, sessions.codes, day], figures)
+    quarters = _grouped_sums([users.codes, sessions.codes, bucket], figures)
+    switch_rows = np.flatnonzero(computed.is_switch)
     to_file = events["to_file"].gather(switch_rows)
     paths = _coded(to_file.set(to_file == "", None))  # type: ignore[arg-type]
     with_path = paths.codes >= 0
-    # Switches per (user, session, day) group of the totals and to_file: a small, dense key range.
+    # Switches per (user, session, bucket) group of the quarters and to_file: a small, dense range.
     per_file = _grouped_sums(
-        [totals.row_group[switch_rows[with_path]], paths.codes[with_path]], {"switch_count": None}
+        [quarters.row_group[switch_rows[with_path]], paths.codes[with_path]], {"switch_count": None}
     )
-    file_group = per_file.keys[0]
     user_rank, session_rank, path_rank = users.ranks(), sessions.ranks(), paths.ranks()
 
     # metrics_daily rows in (date, user_id, session_id) order: integer ranks.
@@ -544,11 +547,27 @@ def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa
         }
     ).with_columns(definition=pl.lit(definition))
 
-    # metrics_file_switches rows in (date, user_id, session_id, path) order.
-    fu, fs, fd = (key[file_group] for key in totals.keys)
+    # metrics_quarter_hours rows in (date, user_id, session_id, bucket_start) order.
+    qu, qs, qb = quarters.keys
+    qd = qb // (86_400 // BUCKET_SECONDS)
+    order = _order([qd - qd.min(), user_rank[qu], session_rank[qs], qb - qb.min()])
+    quarter_rows = pl.DataFrame(
+        {
+            "user_id": users.decode(qu[order]),
+            "session_id": sessions.decode(qs[order]),
+            "date": pl.Series(qd[order]).cast(pl.Int32).cast(pl.Date),
+            "bucket_start": pl.Series(qb[order] * int(bucket_us)).cast(pl.Datetime("us", "UTC")),
+            **{name: quarters.sums[name][order] for name in _FIGURES},
+        }
+    ).with_columns(definition=pl.lit(definition))
+
+    # metrics_file_switches rows in (date, user_id, session_id, bucket_start, path) order.
+    file_group = per_file.keys[0]
+    fu, fs, fb = (key[file_group] for key in quarters.keys)
+    fd = fb // (86_400 // BUCKET_SECONDS)
     fp = per_file.keys[1]
     if fu.size:
-        order = _order([fd - fd.min(), user_rank[fu], session_rank[fs], path_rank[fp]])
+        order = _order([fd - fd.min(), user_rank[fu], session_rank[fs], fb - fb.min(), path_rank[fp]])
     else:
         order = np.empty(0, dtype=np.int64)
     file_switches = pl.DataFrame(
@@ -556,20 +575,24 @@ def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa
             "user_id": users.decode(fu[order]),
             "session_id": sessions.decode(fs[order]),
             "date": pl.Series(fd[order]).cast(pl.Int32).cast(pl.Date),
+            "bucket_start": pl.Series(fb[order] * int(bucket_us)).cast(pl.Datetime("us", "UTC")),
             "path": paths.decode(fp[order]),
             "switch_count": per_file.sums["switch_count"][order],
         }
     ).with_columns(definition=pl.lit(definition))
 
     # Per-session totals.
-    session_totals = pl.DataFrame(
-        {"_s": s, **{name: totals.sums[name] for name in _FIGURES}}
-    ).group_by("_s").agg(*[pl.col(name).sum().cast(pl.Int64) for name in _FIGURES])
+    session_totals = (
+        pl.DataFrame({"_s": s, **{name: totals.sums[name] for name in _FIGURES}})
+        .group_by("_s")
+        .agg(*[pl.col(name).sum().cast(pl.Int64) for name in _FIGURES])
+    )
     session_totals = session_totals.with_columns(
         session_id=sessions.decode(session_totals["_s"].to_numpy())
     ).drop("_s")
     return (
         session_day.to_arrow().cast(SESSION_DAY_SCHEMA),
+        quarter_rows.to_arrow().cast(QUARTER_SCHEMA),
         file_switches.to_arrow().cast(FILE_SWITCH_SCHEMA),
         session_totals,
     )

@@ -11,9 +11,24 @@ from litestar.di import NamedDependency
 from devflow.accounts import Principal, stored_time_zone
 from devflow.http.body import drain_body
 from devflow.kernel.errors import AlreadyDone
-from devflow.metrics.coding import CodingTimeOut, coding_time_body, parse_zone, valid_zone
-from devflow.metrics.reports import churn_body, context_switching_body, parse_metrics_query
+from devflow.metrics.coding import CodingTimeOut, coding_time_body
+from devflow.metrics.reports import (
+    MetricsQuery,
+    churn_body,
+    context_switching_body,
+    parse_metrics_query,
+    valid_zone,
+    with_zone,
+)
 from devflow.metrics.service import Metrics
+
+
+def _zoned(metrics: Metrics, principal: Principal, query: MetricsQuery) -> MetricsQuery:
+    """The days of ``tz``, else of the user's stored zone, else UTC days (contract 1.1)."""
+    if query.zone is not None:
+        return with_zone(query, query.zone)
+    stored = stored_time_zone(metrics.db, principal.user_id)
+    return with_zone(query, stored if stored and valid_zone(stored) else None)
 
 
 @get("/metrics/churn", operation_id="metricsChurn", tags=["metrics"], sync_to_thread=True)
@@ -21,7 +36,7 @@ def churn(
     request: Request[Any, Any, Any], metrics: NamedDependency[Metrics], principal: NamedDependency[Principal]
 ) -> dict[str, Any]:
     """Lines added/deleted and churn ratio, daily or per session (either mode; caller's data)."""
-    query = parse_metrics_query(request.query_params, with_top_n=False)
+    query = _zoned(metrics, principal, parse_metrics_query(request.query_params, with_top_n=False))
     return churn_body(metrics, principal.user_id, query)
 
 
@@ -35,7 +50,7 @@ def context_switching(
     request: Request[Any, Any, Any], metrics: NamedDependency[Metrics], principal: NamedDependency[Principal]
 ) -> dict[str, Any]:
     """Editor switches, rapid switches and exact top files, daily or per session."""
-    query = parse_metrics_query(request.query_params, with_top_n=True)
+    query = _zoned(metrics, principal, parse_metrics_query(request.query_params, with_top_n=True))
     return context_switching_body(metrics, principal.user_id, query)
 
 
@@ -50,12 +65,8 @@ def coding_time(
 ) -> CodingTimeOut:
     """Coding time per day in ``tz`` (else the stored zone, else UTC), with breakdowns by language,
     workspace and top files; ``grain=session`` adds the sessions with their start, end and counts."""
-    query = parse_metrics_query(request.query_params, with_top_n=False)
-    zone = parse_zone(request.query_params)
-    if zone is None:
-        stored = stored_time_zone(metrics.db, principal.user_id)
-        zone = stored if stored and valid_zone(stored) else "UTC"
-    return coding_time_body(metrics, principal.user_id, query, zone)
+    query = _zoned(metrics, principal, parse_metrics_query(request.query_params, with_top_n=False))
+    return coding_time_body(metrics, principal.user_id, query, query.zone or "UTC")
 
 
 @post("/metrics/etl/run", operation_id="metricsEtlRun", tags=["metrics"], status_code=200)
