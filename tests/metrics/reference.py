@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zoneinfo
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +24,11 @@ def _ts(value: str) -> dt.datetime:
 
 
 def reference(
-    accepted: list[tuple[str, dict[str, Any]]], definition: str
+    accepted: list[tuple[str, dict[str, Any]]], definition: str, zone: str = "UTC"
 ) -> tuple[dict[tuple[str, str], Totals], dict[str, Totals]]:
-    """Daily totals per (user_id, YYYY-MM-DD) and per-session totals of accepted events, given in
-    ingestion order as (user_id, event)."""
+    """Daily totals per (user_id, YYYY-MM-DD in ``zone``) and per-session totals of accepted events,
+    given in ingestion order as (user_id, event)."""
+    tz = zoneinfo.ZoneInfo(zone)
     seen: set[tuple[str, str]] = set()
     events: list[tuple[dt.datetime, int, str, dict[str, Any]]] = []
     for order, (user_id, event) in enumerate(accepted):
@@ -41,7 +43,7 @@ def reference(
     baselines: dict[tuple[str, str], int] = {}
     for when, _, user_id, event in events:
         sid = event["session_id"].lower()
-        day = daily.setdefault((user_id, when.date().isoformat()), Totals())
+        day = daily.setdefault((user_id, when.astimezone(tz).date().isoformat()), Totals())
         ses = sessions.setdefault(sid, Totals())
         kind = event["type"]
         if kind == "editor_switch":
