@@ -209,6 +209,7 @@ class Settings:
     metrics_etl_interval_seconds: float = 60.0
     metrics_etl_batch_size: int = 1_000_000
     metrics_line_counting: str = "line-delta"
+    coding_time_gap_minutes: float = 10.0
     auth_rate_limit_per_minute: int = 10
     trust_proxy: int | None = None
     # New (devflow-specific): lake writer tuning. The contract bounds the flush interval at 10 s.
@@ -220,6 +221,13 @@ class Settings:
     quarantine_retention_days: int | None = 30
     # An OAuth account deletes itself with a JWT issued at most this many minutes ago.
     deletion_fresh_signin_minutes: float = 10.0
+    # New (issue 15): connections per process (PostgreSQL; unset = 10 plus 20 overflow).
+    database_pool_size: int | None = None
+    # New (issue 15): Prometheus exposition at GET /metrics, off by default; bearer token if set.
+    metrics_exporter_enabled: bool = False
+    metrics_exporter_token: str | None = field(default=None, repr=False)
+    # New (issue 15): "text" (default) or "json" (one JSON object per line, with the request id).
+    log_format: str = "text"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests use it to vary one knob)."""
@@ -311,6 +319,7 @@ class Settings:
             metrics_etl_interval_seconds=_positive_number(env, "METRICS_ETL_INTERVAL_SECONDS", 60),
             metrics_etl_batch_size=_positive_int(env, "METRICS_ETL_BATCH_SIZE", 1_000_000),
             metrics_line_counting=line_counting,
+            coding_time_gap_minutes=_positive_number(env, "CODING_TIME_GAP_MINUTES", 10),
             auth_rate_limit_per_minute=_rate_limit(env),
             trust_proxy=_trust_proxy(env),
             lake_flush_interval_seconds=min(10.0, _positive_number(env, "DEVFLOW_LAKE_FLUSH_SECONDS", 2.0)),
@@ -319,6 +328,14 @@ class Settings:
             raw_events_retention_days=_optional_days(env, "RAW_EVENTS_RETENTION_DAYS", None),
             quarantine_retention_days=_optional_days(env, "QUARANTINE_RETENTION_DAYS", 30),
             deletion_fresh_signin_minutes=_positive_number(env, "DELETION_FRESH_SIGNIN_MINUTES", 10),
+            database_pool_size=(
+                _positive_int(env, "DATABASE_POOL_SIZE", 10)
+                if _non_empty(env, "DATABASE_POOL_SIZE")
+                else None
+            ),
+            metrics_exporter_enabled=(env.get("METRICS_EXPORTER_ENABLED") or "").strip().lower() == "true",
+            metrics_exporter_token=_non_empty(env, "METRICS_EXPORTER_TOKEN"),
+            log_format="json" if (env.get("LOG_FORMAT") or "").strip().lower() == "json" else "text",
         )
 
     def with_dev_secret(self) -> Settings:
@@ -348,3 +365,16 @@ class Settings:
             finally:
                 tmp.unlink(missing_ok=True)
         return self.replace(jwt_secret=secret)
+
+
+def warn_if_proxy_unconfigured(settings: Settings) -> None:
+    """The one start-up warning of §1.8 when private/loopback peers will skip the per-IP limit.
+
+    Here rather than beside the limiter so that ``devflow serve``'s supervisor process, which only
+    starts the workers, never imports the application."""
+    if settings.auth_rate_limit_per_minute > 0 and settings.trust_proxy is None:
+        log.warning(
+            "TRUST_PROXY is unset: login/register requests from loopback or private addresses skip "
+            "the per-IP rate limit (the per-email limit still applies). Set TRUST_PROXY=<number of "
+            "proxies> when running behind a reverse proxy."
+        )

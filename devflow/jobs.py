@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from devflow.accounts import cleanup_pairings
 from devflow.db.locks import try_runner_lock
 from devflow.insights import run_insights
+from devflow.kernel import instruments
 from devflow.metrics import ETL_LOCK
 from devflow.rights.deletion import DELETION_LOCK, resume_deletions
 from devflow.rights.retention import (
@@ -82,11 +83,14 @@ def run_guarded(job: Job, services: Services) -> bool:
         with try_runner_lock(services.engine, services.settings.data_dir, job.name) as held:
             if not held:
                 log.info("job %s skipped: running elsewhere", job.name)
+                instruments.count_job(job.name, "skipped")
                 return False
             job.run()
+            instruments.count_job(job.name, "ran")
             return True
     except Exception:
         log.exception("job %s failed", job.name)
+        instruments.count_job(job.name, "failed")
         return False
 
 

@@ -41,7 +41,7 @@ class Services:
 
 def build_services(settings: Settings, *, clock: Clock = utc_now, with_writer: bool = False) -> Services:
     """Every context's objects for ``settings``; ``with_writer`` adds this process's lake writer."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database_pool_size)
     db = make_session_factory(engine)
     lake = LakeStorage.from_url(settings.lake_url)
     writer = (

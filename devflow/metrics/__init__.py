@@ -4,9 +4,21 @@ module only."""
 
 from __future__ import annotations
 
-from devflow.metrics.compute import LINE_DEFINITIONS, RAW_COLUMNS, SESSION_DAY_SCHEMA, SESSION_SCHEMA
+from devflow.metrics.compute import (
+    CODING_TIME_SCHEMA,
+    FILE_SWITCH_SCHEMA,
+    LINE_DEFINITIONS,
+    RAW_COLUMNS,
+    SESSION_DAY_SCHEMA,
+    SESSION_SCHEMA,
+)
 from devflow.metrics.frames import event_metrics, session_metrics_frames
-from devflow.metrics.layout import METRICS_DAILY_DIR, METRICS_SESSION_DIR
+from devflow.metrics.layout import (
+    METRICS_CODING_TIME_DIR,
+    METRICS_DAILY_DIR,
+    METRICS_FILE_SWITCHES_DIR,
+    METRICS_SESSION_DIR,
+)
 from devflow.metrics.queries import DayFigures, Figures, MetricsReader, top_files, user_day_metrics
 from devflow.metrics.reports import (
     MAX_RANGE_DAYS,
@@ -20,10 +32,14 @@ from devflow.metrics.reports import (
 from devflow.metrics.service import ETL_LOCK, Metrics
 
 __all__ = [
+    "CODING_TIME_SCHEMA",
     "ETL_LOCK",
+    "FILE_SWITCH_SCHEMA",
     "LINE_DEFINITIONS",
     "MAX_RANGE_DAYS",
+    "METRICS_CODING_TIME_DIR",
     "METRICS_DAILY_DIR",
+    "METRICS_FILE_SWITCHES_DIR",
     "METRICS_SESSION_DIR",
     "RAW_COLUMNS",
     "SESSION_DAY_SCHEMA",

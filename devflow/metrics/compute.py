@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from devflow.telemetry import EVENT_TYPES
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -30,17 +32,22 @@ RAW_COLUMNS = (
     "affected_line_ranges",
     "to_file",
     "is_rapid_context_switching",
+    "workspace",
+    "file_language",
+    "file_workspace",
+    "to_language",
 )
 METRIC_TYPES = ("text_change", "editor_switch", "file_save")
 LINE_DEFINITIONS = ("line-delta", "typing-heuristic")  # METRICS_LINE_COUNTING, contract §6.1
 SWITCH_DEFINITION = "editor-switch-count"
+DEFAULT_CODING_GAP_MINUTES = 10.0  # CODING_TIME_GAP_MINUTES, the convention of wakapi and WakaTime
+BUCKET_SECONDS = 15 * 60  # coding-time bucket: every IANA offset is a multiple of it
 
 SESSION_DAY_SCHEMA = pa.schema(
     [
         pa.field("user_id", pa.string()),
         pa.field("session_id", pa.string()),
         pa.field("date", pa.date32()),
-        pa.field("path", pa.string()),
         pa.field("lines_added", pa.int64()),
         pa.field("lines_deleted", pa.int64()),
         pa.field("switch_count", pa.int64()),
@@ -49,6 +56,17 @@ SESSION_DAY_SCHEMA = pa.schema(
         pa.field("definition", pa.string()),
     ]
 )
+FILE_SWITCH_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string()),
+        pa.field("session_id", pa.string()),
+        pa.field("date", pa.date32()),
+        pa.field("path", pa.string()),
+        pa.field("switch_count", pa.int64()),
+        pa.field("definition", pa.string()),
+    ]
+)
+_TS = pa.timestamp("us", tz="UTC")
 SESSION_SCHEMA = pa.schema(
     [
         pa.field("user_id", pa.string()),
@@ -58,8 +76,28 @@ SESSION_SCHEMA = pa.schema(
         pa.field("switch_count", pa.int64()),
         pa.field("rapid_switch_count", pa.int64()),
         pa.field("activity_count", pa.int64()),
+        # Every UTC date the session has events or metric rows on (its rows in the dated datasets).
         pa.field("dates", pa.list_(pa.date32())),
         pa.field("definition", pa.string()),
+        pa.field("started_at", _TS),
+        pa.field("ended_at", _TS),
+        pa.field("duration_seconds", pa.float64()),
+        pa.field("active_seconds", pa.float64()),
+        *[pa.field(f"{kind}_count", pa.int64()) for kind in EVENT_TYPES],
+        pa.field("coding_gap_minutes", pa.float64()),
+    ]
+)
+CODING_TIME_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string()),
+        pa.field("session_id", pa.string()),
+        pa.field("date", pa.date32()),  # UTC date of bucket_start
+        pa.field("bucket_start", _TS),
+        pa.field("language", pa.string()),
+        pa.field("workspace", pa.string()),
+        pa.field("file", pa.string()),
+        pa.field("seconds", pa.float64()),
+        pa.field("coding_gap_minutes", pa.float64()),
     ]
 )
 
@@ -89,3 +127,5 @@ class SessionMetrics:
 
     session_day: pa.Table  # SESSION_DAY_SCHEMA: rows of the metrics_daily partitions
     sessions: pa.Table  # SESSION_SCHEMA: rows of the metrics_session partitions
+    file_switches: pa.Table  # FILE_SWITCH_SCHEMA: rows of the metrics_file_switches partitions
+    coding_time: pa.Table  # CODING_TIME_SCHEMA: rows of the metrics_coding_time partitions

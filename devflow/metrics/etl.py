@@ -40,11 +40,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.config import Settings
+from devflow.kernel import instruments
 from devflow.lake.partitions import files_on, partition_date_of, read_partition, replace_partition, scan
 from devflow.lake.registry import LakeFile, register_unlisted_files
 from devflow.lake.storage import LakeStorage
 from devflow.metrics.compute import (
-    METRIC_TYPES,
+    CODING_TIME_SCHEMA,
+    FILE_SWITCH_SCHEMA,
     RAW_COLUMNS,
     SESSION_DAY_SCHEMA,
     SESSION_SCHEMA,
@@ -52,9 +54,11 @@ from devflow.metrics.compute import (
 )
 from devflow.metrics.frames import session_metrics_frames
 from devflow.metrics.layout import (
+    METRICS_CODING_TIME_DIR,
     METRICS_DAILY_DIR,
+    METRICS_FILE_SWITCHES_DIR,
     METRICS_SESSION_DIR,
-    daily_partition,
+    dated_partition,
     session_partition,
     user_bucket,
 )
@@ -133,7 +137,13 @@ def run_pass(
     pending = [_PendingFile(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
     taken = _take(pending, None if (take_all or rebuild) else env.settings.metrics_etl_batch_size)
 
-    full = rebuild or last is None or last.definition != definition
+    gap = env.settings.coding_time_gap_minutes
+    full = (
+        rebuild
+        or last is None
+        or last.definition != definition
+        or not stored_definitions_match(env.storage, definition, gap)
+    )
     if full:
         recomputed = recompute_everything(env, definition)
     elif taken:
@@ -158,6 +168,8 @@ def run_pass(
         session.flush()
         session.add_all(EtlFile(file_seq=f.seq, run_id=run.id, ingested_rows=f.ingested_rows) for f in taken)
         run_id = run.id
+    if instruments.enabled():
+        instruments.observe_etl_pass(time.perf_counter() - t0, _freshness_lag(env))
     log.info(
         "etl pass %s: %d rows from %d files, %d sessions recomputed%s in %d ms",
         run_id,
@@ -177,6 +189,21 @@ def run_pass(
         full=full,
         definition=definition,
     )
+
+
+def _freshness_lag(env: EtlEnv) -> float:
+    """Seconds since the oldest event file still waiting for the ETL was registered (0: caught up)."""
+    with env.db() as session:
+        oldest = session.scalar(
+            select(func.min(LakeFile.registered_at))
+            .outerjoin(EtlFile, EtlFile.file_seq == LakeFile.seq)
+            .where(LakeFile.kind == EVENTS_DIR, EtlFile.file_seq.is_(None))
+        )
+    if oldest is None:
+        return 0.0
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return max(0.0, (dt.datetime.now(dt.UTC) - oldest).total_seconds())
 
 
 def _take(pending: Sequence[_PendingFile], batch_size: int | None) -> list[_PendingFile]:
@@ -201,8 +228,8 @@ def _scan(
     *,
     columns: Sequence[str] = RAW_COLUMNS,
 ) -> pl.DataFrame:
-    """The metric event types' ``columns`` in the files ``paths`` (optionally only some sessions)."""
-    where: dict[str, Sequence[str]] = {"type": list(METRIC_TYPES)}
+    """The events' ``columns`` in the files ``paths`` (optionally only some sessions)."""
+    where: dict[str, Sequence[str]] = {}
     if sessions is not None:
         where["session_id"] = list(sessions)
     return scan(storage, paths, EVENT_SCHEMA, columns, where)
@@ -215,9 +242,44 @@ def _write_partition(storage: LakeStorage, path: str, table: pa.Table) -> None:
 # -- recomputation --------------------------------------------------------------------------------
 
 
-def recompute_sessions_in(env: EtlEnv, paths: Sequence[str], definition: str) -> int:
-    """Recompute every session with metric events in the files ``paths``; return how many."""
+def stored_definitions_match(storage: LakeStorage, definition: str, gap_minutes: float) -> bool:
+    """Whether every stored session partition was computed with ``definition`` and ``gap_minutes``
+    (a partition of an older layout, without those columns, does not match)."""
+    for f in storage.list_parquet(METRICS_SESSION_DIR):
+        try:
+            table = storage.read_table(f.path)
+        except FileNotFoundError:
+            continue
+        if "coding_gap_minutes" not in table.column_names or "definition" not in table.column_names:
+            return False
+        definitions = set(table["definition"].to_pylist())
+        gaps = set(table["coding_gap_minutes"].to_pylist())
+        if definitions - {definition} or gaps - {float(gap_minutes)}:
+            return False
+    return True
+
+
+_DATED = (
+    (METRICS_DAILY_DIR, SESSION_DAY_SCHEMA),
+    (METRICS_FILE_SWITCHES_DIR, FILE_SWITCH_SCHEMA),
+    (METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA),
+)
+
+
+def _dated_tables(metrics: SessionMetrics) -> dict[str, pa.Table]:
+    return {
+        METRICS_DAILY_DIR: metrics.session_day,
+        METRICS_FILE_SWITCHES_DIR: metrics.file_switches,
+        METRICS_CODING_TIME_DIR: metrics.coding_time,
+    }
+
+
+def recompute_sessions_in(
+    env: EtlEnv, paths: Sequence[str], definition: str, gap_minutes: float | None = None
+) -> int:
+    """Recompute every session with events in the files ``paths``; return how many."""
     storage = env.storage
+    gap = env.settings.coding_time_gap_minutes if gap_minutes is None else gap_minutes
     present = [p for p in paths if storage.exists(p)]  # a superseded file may be gone: its rows
     if not present:  # live on in the compaction output, which is taken in after it
         return 0
@@ -236,7 +298,7 @@ def recompute_sessions_in(env: EtlEnv, paths: Sequence[str], definition: str) ->
     dates: set[str] = {d.isoformat() for _, _, ds in touched for d in ds}
     buckets = {user_bucket(uid) for uid in dirty.values()}
 
-    # Days the dirty sessions had events on before this pass (stored with their previous aggregate).
+    # Days the dirty sessions had events or rows on before this pass (stored with their aggregate).
     old_buckets: dict[str, pa.Table] = {}
     dirty_ids = pa.array(sorted(dirty))
     for bucket in buckets:
@@ -249,17 +311,22 @@ def recompute_sessions_in(env: EtlEnv, paths: Sequence[str], definition: str) ->
             dates.update(d.isoformat() for d in day_list or [])
 
     raw = _scan(storage, files_on(storage, EVENTS_DIR, dates), sorted(dirty))
-    metrics = session_metrics_frames(raw, definition)
+    metrics = session_metrics_frames(raw, definition, gap)
+    # Coding time may reach into the next day (an interval across midnight).
+    for day_list in metrics.sessions["dates"].to_pylist():
+        dates.update(d.isoformat() for d in day_list or [])
 
-    # Swap each touched daily partition: other sessions' rows kept, the dirty sessions' replaced.
-    new_by_day = _split_sorted(metrics.session_day, metrics.session_day["date"])
-    for day in sorted(dates):
-        path = daily_partition(day)
-        old = read_partition(storage, path, SESSION_DAY_SCHEMA)
-        kept = _without_sessions(old, dirty_ids, SESSION_DAY_SCHEMA)
-        fresh = new_by_day.get(day, SESSION_DAY_SCHEMA.empty_table())
-        combined = pa.concat_tables([kept, fresh]).sort_by(_DAY_ORDER)
-        _write_partition(storage, path, combined)
+    # Swap each touched dated partition: other sessions' rows kept, the dirty sessions' replaced.
+    for kind, schema in _DATED:
+        fresh_rows = _dated_tables(metrics)[kind]
+        new_by_day = _split_sorted(fresh_rows, fresh_rows["date"])
+        for day in sorted(dates):
+            path = dated_partition(kind, day)
+            old = read_partition(storage, path, schema)
+            kept = _without_sessions(old, dirty_ids, schema)
+            fresh = new_by_day.get(day, schema.empty_table())
+            combined = pa.concat_tables([kept, fresh]).sort_by(_DAY_ORDERS[kind])
+            _write_partition(storage, path, combined)
 
     new_by_bucket = _split_by_bucket(metrics.sessions)
     for bucket in sorted(buckets):
@@ -276,15 +343,11 @@ def recompute_everything(env: EtlEnv, definition: str, *, chunk_rows: int = REBU
     The events are processed in chunks of about ``chunk_rows`` rows (whole users each)."""
     storage = env.storage
     paths = [f.path for f in storage.list_parquet(EVENTS_DIR)]
-    metrics = _in_user_chunks(_scan(storage, paths), definition, chunk_rows)
+    gap = env.settings.coding_time_gap_minutes
+    metrics = _in_user_chunks(_scan(storage, paths), definition, gap, chunk_rows)
 
-    by_day = _split_sorted(metrics.session_day, metrics.session_day["date"])
-    for day, table in sorted(by_day.items()):  # slices already sorted by (user, session, path)
-        _write_partition(storage, daily_partition(day), table)
-    for f in storage.list_parquet(METRICS_DAILY_DIR):
-        if partition_date_of(f.path) not in by_day:
-            storage.delete(f.path)
-
+    # Sessions first: a reader that finds a new session row finds its dated rows soon after, and
+    # every file is swapped whole, so a read during a rebuild sees old or new figures, never none.
     by_bucket = _split_by_bucket(metrics.sessions)
     wanted = {session_partition(b) for b in by_bucket}
     for bucket, table in sorted(by_bucket.items()):
@@ -292,33 +355,56 @@ def recompute_everything(env: EtlEnv, definition: str, *, chunk_rows: int = REBU
     for f in storage.list_parquet(METRICS_SESSION_DIR):
         if f.path not in wanted:
             storage.delete(f.path)
+
+    for kind, _ in _DATED:
+        rows = _dated_tables(metrics)[kind]
+        by_day = _split_sorted(rows, rows["date"])
+        for day, table in sorted(by_day.items()):  # slices already sorted within the day
+            _write_partition(storage, dated_partition(kind, day), table)
+        for f in storage.list_parquet(kind):
+            if partition_date_of(f.path) not in by_day:
+                storage.delete(f.path)
     return int(metrics.sessions.num_rows)
 
 
-def _in_user_chunks(raw: pl.DataFrame, definition: str, chunk_rows: int) -> SessionMetrics:
+def _in_user_chunks(raw: pl.DataFrame, definition: str, gap: float, chunk_rows: int) -> SessionMetrics:
     """Compute a big rebuild in chunks of whole users (sessions never span users), then merge."""
     if raw.height <= chunk_rows:
-        return session_metrics_frames(raw, definition)
+        return session_metrics_frames(raw, definition, gap)
     chunks = max(2, -(-raw.height // chunk_rows))
     key = pl.col("user_id").hash(seed=0) % chunks
     parts = [
-        session_metrics_frames(part, definition)
+        session_metrics_frames(part, definition, gap)
         for part in raw.with_columns(_chunk=key).partition_by(
             "_chunk", maintain_order=False, include_key=False
         )
     ]
-    session_day = pa.concat_tables([p.session_day for p in parts]).sort_by(_DAY_ORDER_BY_DATE)
-    sessions = pa.concat_tables([p.sessions for p in parts]).sort_by(_SESSION_ORDER)
-    return SessionMetrics(session_day=session_day, sessions=sessions)
+    return SessionMetrics(
+        session_day=pa.concat_tables([p.session_day for p in parts]).sort_by(
+            [("date", "ascending"), *_DAY_ORDERS[METRICS_DAILY_DIR]]
+        ),
+        sessions=pa.concat_tables([p.sessions for p in parts]).sort_by(_SESSION_ORDER),
+        file_switches=pa.concat_tables([p.file_switches for p in parts]).sort_by(
+            [("date", "ascending"), *_DAY_ORDERS[METRICS_FILE_SWITCHES_DIR]]
+        ),
+        coding_time=pa.concat_tables([p.coding_time for p in parts]).sort_by(
+            [("date", "ascending"), *_DAY_ORDERS[METRICS_CODING_TIME_DIR]]
+        ),
+    )
 
 
-_DAY_ORDER_BY_DATE = [
-    ("date", "ascending"),
-    ("user_id", "ascending"),
-    ("session_id", "ascending"),
-    ("path", "ascending"),
-]
-_DAY_ORDER = [("user_id", "ascending"), ("session_id", "ascending"), ("path", "ascending")]
+_DAY_ORDERS: dict[str, list[tuple[str, str]]] = {
+    METRICS_DAILY_DIR: [("user_id", "ascending"), ("session_id", "ascending")],
+    METRICS_FILE_SWITCHES_DIR: [("user_id", "ascending"), ("session_id", "ascending"), ("path", "ascending")],
+    METRICS_CODING_TIME_DIR: [
+        ("user_id", "ascending"),
+        ("session_id", "ascending"),
+        ("bucket_start", "ascending"),
+        ("language", "ascending"),
+        ("workspace", "ascending"),
+        ("file", "ascending"),
+    ],
+}
 _SESSION_ORDER = [("user_id", "ascending"), ("session_id", "ascending")]
 
 

@@ -31,12 +31,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from devflow.metrics.compute import (
+    BUCKET_SECONDS,
+    CODING_TIME_SCHEMA,
+    DEFAULT_CODING_GAP_MINUTES,
+    FILE_SWITCH_SCHEMA,
     LINE_DEFINITIONS,
     METRIC_TYPES,
     SESSION_DAY_SCHEMA,
     SESSION_SCHEMA,
     SessionMetrics,
 )
+from devflow.telemetry import EVENT_TYPES
 
 _INGESTION_ORDER = ["received_at", "batch_id", "batch_index"]
 EVENT_METRICS_SCHEMA: dict[str, pl.DataType] = {
@@ -63,8 +68,6 @@ def _deduplicated(raw: pl.DataFrame) -> pl.DataFrame:
     hash repeats (the common case) no row is copied at all.
     """
     events = raw
-    if (~raw["type"].is_in(list(METRIC_TYPES))).any():
-        events = raw.filter(pl.col("type").is_in(list(METRIC_TYPES)))
     fingerprint_hash = events["fingerprint"].hash(seed=0)
     if fingerprint_hash.n_unique() == events.height:
         return events  # (dropping the unused fingerprint column would copy every column here)
@@ -243,7 +246,12 @@ def _line_delta_added(
 
 
 def _empty() -> SessionMetrics:
-    return SessionMetrics(session_day=SESSION_DAY_SCHEMA.empty_table(), sessions=SESSION_SCHEMA.empty_table())
+    return SessionMetrics(
+        session_day=SESSION_DAY_SCHEMA.empty_table(),
+        sessions=SESSION_SCHEMA.empty_table(),
+        file_switches=FILE_SWITCH_SCHEMA.empty_table(),
+        coding_time=CODING_TIME_SCHEMA.empty_table(),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,16 +268,10 @@ class _EventFigures:
     rapid: npt.NDArray[np.bool_]
 
 
-def _event_figures(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definition: str) -> _EventFigures | None:
-    """Steps 1–3 on ``raw`` (raw lake events, duplicates allowed, at least the ``RAW_COLUMNS``);
-    ``None`` when no metric event remains."""
+def _event_figures(events: pl.DataFrame, definition: str) -> _EventFigures | None:
+    """Steps 2–3 on de-duplicated metric events; ``None`` when there are none."""
     if definition not in LINE_DEFINITIONS:
         raise ValueError(f"unknown line definition {definition!r}")
-    if isinstance(raw, pa.Table):
-        frame = pl.from_arrow(raw)
-        assert isinstance(frame, pl.DataFrame)
-        raw = frame
-    events = _deduplicated(raw.collect() if isinstance(raw, pl.LazyFrame) else raw)
     if events.height == 0:
         return None
     users, sessions = _coded(events["user_id"]), _coded(events["session_id"])
@@ -296,7 +298,7 @@ def event_metrics(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definition: str) 
     """Every de-duplicated metric event of ``raw`` with its own figures: user_id, session_id,
     timestamp, lines_added, lines_deleted, switches and rapid (0/1). The rows that
     :func:`session_metrics_frames` sums; the backtest replays them instant by instant."""
-    figures = _event_figures(raw, definition)
+    figures = _event_figures(_metric_only(_deduplicated(_frame(raw))), definition)
     if figures is None:
         return pl.DataFrame(schema=EVENT_METRICS_SCHEMA)
     return pl.DataFrame(
@@ -312,13 +314,195 @@ def event_metrics(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definition: str) 
     )
 
 
-def session_metrics_frames(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definition: str) -> SessionMetrics:
-    """Recompute, whole, the metrics of every session in ``raw`` (its raw lake events, duplicates
-    allowed; at least the ``RAW_COLUMNS``): the rows of the metrics_daily and metrics_session
-    partitions."""
-    computed = _event_figures(raw, definition)
-    if computed is None:
+def session_metrics_frames(
+    raw: pl.LazyFrame | pl.DataFrame | pa.Table,
+    definition: str,
+    coding_gap_minutes: float = DEFAULT_CODING_GAP_MINUTES,
+) -> SessionMetrics:
+    """Recompute, whole, the metrics of every session in ``raw`` (its raw lake events of every type,
+    duplicates allowed; at least the ``RAW_COLUMNS``): the rows of the metrics_daily,
+    metrics_file_switches, metrics_session and metrics_coding_time partitions."""
+    all_events = _deduplicated(_frame(raw))
+    if all_events.height == 0:
         return _empty()
+    coding, facts = _coding_time_and_sessions(all_events, coding_gap_minutes)
+    computed = _event_figures(_metric_only(all_events), definition)
+    if computed is None:
+        session_day = SESSION_DAY_SCHEMA.empty_table()
+        file_switches = FILE_SWITCH_SCHEMA.empty_table()
+        totals_frame = pl.DataFrame(schema={"session_id": pl.String(), **dict.fromkeys(_FIGURES, pl.Int64())})
+    else:
+        session_day, file_switches, totals_frame = _metric_rows(computed, definition)
+    sessions = (
+        facts.join(totals_frame, on="session_id", how="left")
+        .with_columns(
+            *[pl.col(name).fill_null(0) for name in _FIGURES],
+            definition=pl.lit(definition),
+            coding_gap_minutes=pl.lit(float(coding_gap_minutes)),
+        )
+        .sort(["user_id", "session_id"])
+    )
+    return SessionMetrics(
+        session_day=session_day,
+        sessions=sessions.select(SESSION_SCHEMA.names).to_arrow().cast(SESSION_SCHEMA),
+        file_switches=file_switches,
+        coding_time=coding.to_arrow().cast(CODING_TIME_SCHEMA),
+    )
+
+
+def _frame(raw: pl.LazyFrame | pl.DataFrame | pa.Table) -> pl.DataFrame:
+    if isinstance(raw, pa.Table):
+        frame = pl.from_arrow(raw)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+    return raw.collect() if isinstance(raw, pl.LazyFrame) else raw
+
+
+def _metric_only(events: pl.DataFrame) -> pl.DataFrame:
+    if (~events["type"].is_in(list(METRIC_TYPES))).any():
+        return events.filter(pl.col("type").is_in(list(METRIC_TYPES)))
+    return events
+
+
+def _time_order(
+    group: Int64Array, timestamp: Int64Array, events: pl.DataFrame, rows: Int64Array | None = None
+) -> Int64Array:
+    """A permutation sorting rows by (``group``, ``timestamp``, ingestion order) — exact ties of group
+    and timestamp are re-ordered on the real ingestion columns of ``events`` (``rows`` maps the
+    arrays' positions to event rows; identity when None)."""
+    order = _edit_order(group, timestamp)
+    if order.size < 2:
+        return order
+    group_sorted, time_sorted = group[order], timestamp[order]
+    tie = (group_sorted[1:] == group_sorted[:-1]) & (time_sorted[1:] == time_sorted[:-1])
+    if tie.any():
+        tied = np.zeros(order.size, dtype=bool)
+        tied[1:] |= tie
+        tied[:-1] |= tie
+        positions = np.flatnonzero(tied)
+        tied_rows = order[positions]
+        source = tied_rows if rows is None else rows[tied_rows]
+        exact = (
+            pl.DataFrame({name: events[name].gather(source) for name in _INGESTION_ORDER})
+            .with_columns(_g=group[tied_rows], _t=timestamp[tied_rows], _i=np.arange(tied_rows.size))
+            .sort(["_g", "_t", *_INGESTION_ORDER])["_i"]
+            .to_numpy()
+        )
+        order[positions] = tied_rows[exact]
+    return order
+
+
+def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Coding time (``CODING_TIME_SCHEMA`` rows but ``coding_gap_minutes``) and the per-session facts
+    (user_id, session_id, started_at, ended_at, duration/active seconds, per-type counts, dates) of
+    de-duplicated events of every type.
+
+    A session's events in time order (ties: ingestion order); the interval from each event to the
+    next counts when it is at most the gap, attributed to the earlier event's language, workspace and
+    file key, and is split at the UTC 15-minute bucket boundaries it crosses."""
+    users, sessions = _coded(events["user_id"]), _coded(events["session_id"])
+    timestamp = events["timestamp"].dt.epoch("us").to_numpy()
+    order = _time_order(sessions.codes, timestamp, events)
+    s_sorted, t_sorted = sessions.codes[order], timestamp[order]
+    step = np.zeros(order.size, dtype=np.int64)
+    step[:-1] = t_sorted[1:] - t_sorted[:-1]
+    same = np.zeros(order.size, dtype=bool)
+    same[:-1] = s_sorted[1:] == s_sorted[:-1]
+    gap_us = round(gap_minutes * 60 * 1_000_000)
+    counted = same & (step > 0) & (step <= gap_us)
+    active = np.bincount(s_sorted[counted], weights=step[counted].astype(np.float64), minlength=sessions.size)
+
+    rows = order[counted]
+    start, length = t_sorted[counted], step[counted]
+    end = start + length
+    bucket_us = np.int64(BUCKET_SECONDS * 1_000_000)
+    first, last = start // bucket_us, (end - 1) // bucket_us
+    pieces = (last - first + 1).astype(np.int64)
+    which = np.repeat(np.arange(rows.size, dtype=np.int64), pieces)
+    offset = np.arange(which.size, dtype=np.int64) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    bucket = first[which] + offset
+    seconds_us = np.minimum(end[which], (bucket + 1) * bucket_us) - np.maximum(
+        start[which], bucket * bucket_us
+    )
+    absolute = pl.col("file_absolute_path")
+    attributes = events.select(
+        language=pl.coalesce(pl.col("file_language"), pl.col("to_language")),
+        workspace=pl.coalesce(pl.col("file_workspace"), pl.col("workspace")),
+        file=pl.when(absolute.is_not_null() & (absolute != ""))
+        .then(absolute)
+        .otherwise(
+            pl.coalesce(pl.col("file_path"), pl.when(pl.col("to_file") != "").then(pl.col("to_file")))
+        ),
+    )
+    event_rows = rows[which]
+    coding = (
+        pl.DataFrame(
+            {
+                "_u": users.codes[event_rows],
+                "_s": sessions.codes[event_rows],
+                "_b": bucket,
+                "language": attributes["language"].gather(event_rows),
+                "workspace": attributes["workspace"].gather(event_rows),
+                "file": attributes["file"].gather(event_rows),
+                "_us": seconds_us,
+            }
+        )
+        .group_by(["_u", "_s", "_b", "language", "workspace", "file"])
+        .agg(pl.col("_us").sum())
+    )
+    coding = coding.with_columns(
+        user_id=users.decode(coding["_u"].to_numpy()),
+        session_id=sessions.decode(coding["_s"].to_numpy()),
+        bucket_start=(pl.col("_b") * int(bucket_us)).cast(pl.Datetime("us", "UTC")),
+        seconds=pl.col("_us").cast(pl.Float64) / 1_000_000,
+        coding_gap_minutes=pl.lit(float(gap_minutes)),
+    ).with_columns(date=pl.col("bucket_start").dt.date())
+    coding = coding.select(CODING_TIME_SCHEMA.names).sort(
+        ["date", "user_id", "session_id", "bucket_start", "language", "workspace", "file"], nulls_last=True
+    )
+
+    day = events["timestamp"].dt.date()
+    facts = (
+        pl.DataFrame(
+            {
+                "_s": sessions.codes,
+                "_u": users.codes,
+                "timestamp": events["timestamp"],
+                "type": events["type"],
+                "_d": day,
+            }
+        )
+        .group_by("_s")
+        .agg(
+            pl.col("_u").first(),
+            started_at=pl.col("timestamp").min(),
+            ended_at=pl.col("timestamp").max(),
+            _dates=pl.col("_d").unique(),
+            **{f"{kind}_count": (pl.col("type") == kind).sum().cast(pl.Int64) for kind in EVENT_TYPES},
+        )
+    )
+    coding_dates = coding.group_by("session_id").agg(_coding_dates=pl.col("date").unique())
+    facts = (
+        facts.with_columns(
+            user_id=users.decode(facts["_u"].to_numpy()),
+            session_id=sessions.decode(facts["_s"].to_numpy()),
+            duration_seconds=(pl.col("ended_at") - pl.col("started_at"))
+            .dt.total_microseconds()
+            .cast(pl.Float64)
+            / 1_000_000,
+            active_seconds=pl.Series(active[facts["_s"].to_numpy()] / 1_000_000),
+        )
+        .join(coding_dates, on="session_id", how="left")
+        .with_columns(
+            dates=pl.concat_list("_dates", pl.col("_coding_dates").fill_null([])).list.unique().list.sort()
+        )
+        .drop(["_s", "_u", "_dates", "_coding_dates"])
+    )
+    return coding, facts
+
+
+def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa.Table, pl.DataFrame]:
+    """The metrics_daily and metrics_file_switches rows and the per-session metric totals."""
     events, users, sessions = computed.events, computed.users, computed.sessions
     lines_added, lines_deleted = computed.lines_added, computed.lines_deleted
     is_text_change, is_switch, rapid = computed.is_text_change, computed.is_switch, computed.rapid
@@ -346,48 +530,48 @@ def session_metrics_frames(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definiti
     file_group = per_file.keys[0]
     user_rank, session_rank, path_rank = users.ranks(), sessions.ranks(), paths.ranks()
 
-    # metrics_daily rows in (date, user_id, session_id, path nulls last) order: integer ranks.
-    zeros = np.zeros(file_group.size, dtype=np.int64)
-    u, s, d = (np.concatenate([key, key[file_group]]) for key in totals.keys)
-    p = np.concatenate([np.full(totals.keys[0].size, -1, dtype=np.int64), per_file.keys[1]])
-    figures = {
-        name: np.concatenate(
-            [totals.sums[name], per_file.sums["switch_count"] if name == "switch_count" else zeros]
-        )
-        for name in _FIGURES
-    }
-    order = _order([d - d.min(), user_rank[u], session_rank[s], path_rank[p]])  # path null: last
+    # metrics_daily rows in (date, user_id, session_id) order: integer ranks.
+    u, s, d = totals.keys
+    order = _order([d - d.min(), user_rank[u], session_rank[s]])
     session_day = pl.DataFrame(
         {
             "user_id": users.decode(u[order]),
             "session_id": sessions.decode(s[order]),
             "date": pl.Series(d[order]).cast(pl.Int32).cast(pl.Date),
-            "path": paths.decode(p[order]),
-            **{name: values[order] for name, values in figures.items()},
+            **{name: totals.sums[name][order] for name in _FIGURES},
         }
     ).with_columns(definition=pl.lit(definition))
 
-    # metrics_session rows: runs of (user, session) in the totals sorted by (user_id, session_id, date).
-    u, s, d = totals.keys
-    order = _order([user_rank[u], session_rank[s], d - d.min()])
-    u, s, d = u[order], s[order], d[order]
-    starts = np.flatnonzero(np.concatenate([[True], (u[1:] != u[:-1]) | (s[1:] != s[:-1])]))
-    offsets = pa.array(np.append(starts, u.size).astype(np.int32))
-    dates = pa.ListArray.from_arrays(offsets, pa.array(d.astype(np.int32)).cast(pa.date32()))
-    session_frame = pl.DataFrame(
+    # metrics_file_switches rows in (date, user_id, session_id, path) order.
+    fu, fs, fd = (key[file_group] for key in totals.keys)
+    fp = per_file.keys[1]
+    if fu.size:
+        order = _order([fd - fd.min(), user_rank[fu], session_rank[fs], path_rank[fp]])
+    else:
+        order = np.empty(0, dtype=np.int64)
+    file_switches = pl.DataFrame(
         {
-            "user_id": users.decode(u[starts]),
-            "session_id": sessions.decode(s[starts]),
-            **{name: np.add.reduceat(totals.sums[name][order], starts) for name in _FIGURES},
+            "user_id": users.decode(fu[order]),
+            "session_id": sessions.decode(fs[order]),
+            "date": pl.Series(fd[order]).cast(pl.Int32).cast(pl.Date),
+            "path": paths.decode(fp[order]),
+            "switch_count": per_file.sums["switch_count"][order],
         }
+    ).with_columns(definition=pl.lit(definition))
+
+    # Per-session totals.
+    session_totals = (
+        pl.DataFrame({"_s": s, **{name: totals.sums[name] for name in _FIGURES}})
+        .group_by("_s")
+        .agg(*[pl.col(name).sum().cast(pl.Int64) for name in _FIGURES])
     )
-    session_table = session_frame.to_arrow().append_column("dates", dates)
-    session_table = session_table.append_column(
-        "definition", pa.array([definition] * session_table.num_rows, pa.string())
-    )
-    return SessionMetrics(
-        session_day=session_day.to_arrow().cast(SESSION_DAY_SCHEMA),
-        sessions=session_table.cast(SESSION_SCHEMA),
+    session_totals = session_totals.with_columns(
+        session_id=sessions.decode(session_totals["_s"].to_numpy())
+    ).drop("_s")
+    return (
+        session_day.to_arrow().cast(SESSION_DAY_SCHEMA),
+        file_switches.to_arrow().cast(FILE_SWITCH_SCHEMA),
+        session_totals,
     )
 
 

@@ -1,14 +1,18 @@
 """Where the metric partitions live under the lake root, and how they are replaced.
 
 * ``metrics_daily/date=YYYY-MM-DD/data.parquet`` — one row per (user, session, UTC date) with the
-  day's totals (``path`` null) plus one row per (user, session, date, to_file) with its switch count.
-  A user's day is the sum of its session rows; every path is kept, so ``top_files`` is exact.
-* ``metrics_session/user_bucket=X/data.parquet`` — one row per session: its totals and the list of
-  UTC ``dates`` it has metric events on (its per-file switch counts are its path rows in those daily
-  partitions); ``X`` is the first hex digit of the user id, so one user's sessions are in one file
-  and a pass rewrites at most 16 small session files.
+  day's totals. A user's day is the sum of its session rows.
+* ``metrics_file_switches/date=YYYY-MM-DD/data.parquet`` — one row per (user, session, UTC date,
+  to_file) with its switch count; every path is kept, so ``top_files`` is exact.
+* ``metrics_coding_time/date=YYYY-MM-DD/data.parquet`` — seconds of coding time per (user, session,
+  UTC 15-minute ``bucket_start``, language, workspace, file); ``date`` is the bucket's UTC date.
+* ``metrics_session/user_bucket=X/data.parquet`` — one row per session (every session with events):
+  its totals, start, end, duration, active seconds, event counts per type and the list of UTC
+  ``dates`` it has events or rows on (its rows in the dated datasets); ``X`` is the first hex digit
+  of the user id, so one user's sessions are in one file and a pass rewrites at most 16 small files.
 
-Every row carries the line ``definition`` it was computed with.
+Every row carries the definition it was computed with: the line ``definition`` and, for coding
+time and sessions, ``coding_gap_minutes``.
 
 **Atomic replacement.** A partition is always rewritten whole: the new content is written to a
 temporary name in the same folder (``data.parquet.<random>.tmp``, never matched by ``*.parquet``),
@@ -23,6 +27,9 @@ import datetime as dt
 
 METRICS_DAILY_DIR = "metrics_daily"
 METRICS_SESSION_DIR = "metrics_session"
+METRICS_FILE_SWITCHES_DIR = "metrics_file_switches"
+METRICS_CODING_TIME_DIR = "metrics_coding_time"
+DATED_DIRS = (METRICS_DAILY_DIR, METRICS_FILE_SWITCHES_DIR, METRICS_CODING_TIME_DIR)
 PARTITION_FILE = "data.parquet"
 
 
@@ -30,6 +37,12 @@ def daily_partition(day: dt.date | str) -> str:
     """Root-relative path of the daily metrics partition of ``day``."""
     text = day if isinstance(day, str) else day.isoformat()
     return f"{METRICS_DAILY_DIR}/date={text}/{PARTITION_FILE}"
+
+
+def dated_partition(kind: str, day: dt.date | str) -> str:
+    """Root-relative path of the ``kind`` partition (one of ``DATED_DIRS``) of ``day``."""
+    text = day if isinstance(day, str) else day.isoformat()
+    return f"{kind}/date={text}/{PARTITION_FILE}"
 
 
 def user_bucket(user_id: str) -> str:

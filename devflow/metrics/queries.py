@@ -24,7 +24,14 @@ import pyarrow as pa
 
 from devflow.lake.storage import LakeStorage, lake_io
 from devflow.metrics.compute import duckdb_connection
-from devflow.metrics.layout import daily_partition, session_partition, user_bucket
+from devflow.metrics.layout import (
+    METRICS_CODING_TIME_DIR,
+    METRICS_FILE_SWITCHES_DIR,
+    daily_partition,
+    dated_partition,
+    session_partition,
+    user_bucket,
+)
 
 
 @dataclass(slots=True)
@@ -56,10 +63,17 @@ class Figures:
 
 # (definition, key) -> Figures; key is the user id (daily partitions) or the session id (sessions)
 PartitionFigures = dict[tuple[str, str], Figures]
+# Also keyed under this "definition": some stored definition's figures of the key (see ``pick``).
+_ANY_DEFINITION = ""
 
 _DAILY_SQL = """
-SELECT definition, user_id, path,
+SELECT definition, user_id, NULL AS path,
        sum(lines_added), sum(lines_deleted), sum(switch_count), sum(rapid_switch_count), sum(activity_count)
+FROM partition_rows
+GROUP BY definition, user_id
+"""
+_DAILY_FILES_SQL = """
+SELECT definition, user_id, path, 0, 0, sum(switch_count), 0, 0
 FROM partition_rows
 GROUP BY definition, user_id, path
 """
@@ -71,7 +85,6 @@ FROM partition_rows
 _SESSION_FILES_SQL = """
 SELECT definition, session_id, path, 0, 0, sum(switch_count), 0, 0
 FROM partition_rows
-WHERE path IS NOT NULL
 GROUP BY definition, session_id, path
 """
 
@@ -86,6 +99,8 @@ class MetricsReader:
         self._rows = 0
         self._cache: OrderedDict[str, tuple[Hashable, PartitionFigures, int]] = OrderedDict()
         self._lock = threading.Lock()
+        self._tables: OrderedDict[str, tuple[Hashable, pa.Table]] = OrderedDict()
+        self._max_tables = 400
 
     @lake_io
     def _identity(self, path: str) -> Hashable | None:
@@ -132,9 +147,46 @@ class MetricsReader:
                 self._rows -= evicted
         return figures
 
+    def _load_table(self, path: str) -> pa.Table | None:
+        identity = self._identity(path)
+        key = f"{path}#table"
+        with self._lock:
+            hit = self._tables.get(key)
+            if identity is None:
+                self._tables.pop(key, None)
+                return None
+            if hit is not None and hit[0] == identity:
+                return hit[1]
+        try:
+            table = self.storage.read_table(path)
+        except FileNotFoundError:
+            return None
+        with self._lock:
+            self._tables[key] = (identity, table)
+            self._tables.move_to_end(key)
+            while len(self._tables) > self._max_tables:
+                self._tables.popitem(last=False)
+        return table
+
     def day(self, day: dt.date) -> PartitionFigures:
-        """Per-(definition, user) figures of one UTC day."""
+        """Per-(definition, user) totals of one UTC day (without per-file counts)."""
         return self._load(daily_partition(day), _DAILY_SQL)
+
+    def day_files(self, day: dt.date) -> PartitionFigures:
+        """Per-(definition, user) switch counts by file of one UTC day."""
+        return self._load(dated_partition(METRICS_FILE_SWITCHES_DIR, day), _DAILY_FILES_SQL)
+
+    def user_day(self, definition: str, user_id: str, day: dt.date, *, with_files: bool = True) -> Figures:
+        """One user's figures of one UTC day (zeros without data), per-file counts with ``with_files``."""
+        totals = pick(self.day(day), definition, user_id)
+        figures = Figures()
+        if totals is not None:
+            figures.add(totals)
+        if with_files:
+            files = pick(self.day_files(day), definition, user_id)
+            if files is not None:
+                figures.files.update(files.files)
+        return figures
 
     def sessions_of(self, user_id: str) -> PartitionFigures:
         """Per-(definition, session) totals (with their dates) of the user's session bucket."""
@@ -142,7 +194,11 @@ class MetricsReader:
 
     def session_files_on(self, day: dt.date) -> PartitionFigures:
         """Per-(definition, session) switch counts by file on one UTC day."""
-        return self._load(daily_partition(day), _SESSION_FILES_SQL)
+        return self._load(dated_partition(METRICS_FILE_SWITCHES_DIR, day), _SESSION_FILES_SQL)
+
+    def coding_time_on(self, day: dt.date) -> pa.Table | None:
+        """The coding-time rows of one UTC date (cached whole; the table is immutable)."""
+        return self._load_table(dated_partition(METRICS_CODING_TIME_DIR, day))
 
 
 def _aggregate(table: pa.Table, sql: str) -> PartitionFigures:
@@ -165,7 +221,16 @@ def _aggregate(table: pa.Table, sql: str) -> PartitionFigures:
             figures.activity_count += int(activity)
         else:
             figures.files[str(path)] = figures.files.get(str(path), 0) + int(switches)
+    for (_, key), figures in list(out.items()):
+        out.setdefault((_ANY_DEFINITION, key), figures)
     return out
+
+
+def pick(partition: PartitionFigures, definition: str, key: str) -> Figures | None:
+    """``key``'s figures under ``definition`` — or, while a pass is still rebuilding the partitions
+    after the definition changed, under the definition they were stored with: a read serves the old
+    figures or the new ones, never zeros."""
+    return partition.get((definition, key)) or partition.get((_ANY_DEFINITION, key))
 
 
 def days(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
@@ -179,7 +244,7 @@ def daily_series(
     """The user's figures for every day of the range (zeros where there is no data)."""
     series: list[tuple[dt.date, Figures]] = []
     for day in days(date_from, date_to):
-        series.append((day, reader.day(day).get((definition, user_id)) or Figures()))
+        series.append((day, reader.user_day(definition, user_id, day)))
     return series
 
 
@@ -188,7 +253,7 @@ def session_figures(
 ) -> Figures | None:
     """A session's figures (its per-file switch counts too with ``with_files``), or None when it has
     none under ``definition``."""
-    totals = reader.sessions_of(user_id).get((definition, session_id))
+    totals = pick(reader.sessions_of(user_id), definition, session_id)
     if totals is None or not with_files:
         return totals
     figures = Figures(
@@ -200,7 +265,7 @@ def session_figures(
         dates=totals.dates,
     )
     for day in totals.dates:
-        files = reader.session_files_on(day).get((definition, session_id))
+        files = pick(reader.session_files_on(day), definition, session_id)
         if files is not None:
             for path, count in files.files.items():
                 figures.files[path] = figures.files.get(path, 0) + count
@@ -229,7 +294,7 @@ def user_day_metrics(
     out: list[DayFigures] = []
     for uid in user_ids:
         key = str(uid)
-        figures = partition.get((definition, key)) or Figures()
+        figures = pick(partition, definition, key) or Figures()
         out.append(
             DayFigures(
                 key,

@@ -4,8 +4,7 @@ SELECT
     sum(switch_count) AS switches_to,
     count(DISTINCT user_id) AS users,
     count(DISTINCT date) AS days
-FROM metrics_daily
-WHERE path IS NOT NULL
+FROM metrics_file_switches
 GROUP BY path
 ORDER BY switches_to DESC, path
 LIMIT 20;

@@ -109,12 +109,16 @@ def test_metric_views_after_etl_match_between_duckdb_and_polars(settings: Settin
     assert daily.height > 0
     polars_daily = scan_user_daily(settings=settings).select(daily.columns).collect()
     assert daily.sort("user_id", "date").equals(polars_daily.sort("user_id", "date"))
-    total_daily = con.sql("SELECT sum(lines_added) FROM metrics_daily WHERE path IS NULL").fetchall()[0][0]
-    # a session's totals row: the one without a path, when the session rows carry per-file rows too
-    session_columns = con.sql("SELECT * FROM metrics_session").columns
-    totals_only = "WHERE path IS NULL" if "path" in session_columns else ""
-    total_session = con.sql(f"SELECT sum(lines_added) FROM metrics_session {totals_only}").fetchall()[0][0]  # noqa: S608
+    total_daily = con.sql("SELECT sum(lines_added) FROM metrics_daily").fetchall()[0][0]
+    total_session = con.sql("SELECT sum(lines_added) FROM metrics_session").fetchall()[0][0]
     assert total_daily == total_session == daily["lines_added"].sum() > 0
+    # every table has one grain: switches summed per file equal the daily totals
+    switches = con.sql("SELECT sum(switch_count) FROM metrics_daily").fetchall()[0][0]
+    per_file = con.sql("SELECT sum(switch_count) FROM metrics_file_switches").fetchall()[0][0]
+    assert 0 < per_file <= switches
+    coding = con.sql("SELECT sum(seconds) FROM metrics_coding_time").fetchall()[0][0]
+    active = con.sql("SELECT sum(active_seconds) FROM metrics_session").fetchall()[0][0]
+    assert coding == pytest.approx(active) and coding > 0
     assert (
         scan_metrics_session(settings=settings).collect().height
         == con.sql("SELECT count(*) FROM metrics_session").fetchall()[0][0]

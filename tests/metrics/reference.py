@@ -78,3 +78,62 @@ def reference(
         if isinstance(lines, int):
             baselines[key] = lines
     return daily, sessions
+
+
+BUCKET = dt.timedelta(minutes=15)
+CodingKey = tuple[str, str, dt.datetime, str | None, str | None, str | None]
+
+
+@dataclass
+class SessionFacts:
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    active_seconds: float = 0.0
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def _attributes(event: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """The language, workspace and file key an interval starting at ``event`` is attributed to."""
+    file = event.get("file") or {}
+    to = event.get("to") or {}
+    language = file.get("language") or to.get("language")
+    workspace = file.get("workspace") or event.get("workspace")
+    key = file.get("absolute_path") or file.get("path") or to.get("file") or None
+    return language, workspace, key
+
+
+def coding_reference(
+    accepted: list[tuple[str, dict[str, Any]]], gap_minutes: float = 10
+) -> tuple[dict[CodingKey, float], dict[str, SessionFacts]]:
+    """Coding seconds per (user, session, UTC 15-minute bucket start, language, workspace, file) and
+    per-session facts, walking each session's de-duplicated events in (timestamp, ingestion) order
+    one interval at a time and cutting it at every bucket boundary."""
+    seen: set[tuple[str, str]] = set()
+    by_session: dict[str, list[tuple[dt.datetime, int, str, dict[str, Any]]]] = {}
+    for order, (user_id, event) in enumerate(accepted):
+        sid = event["session_id"].lower()
+        key = (sid, json.dumps(event, sort_keys=True, separators=(",", ":")))
+        if key in seen:
+            continue
+        seen.add(key)
+        by_session.setdefault(sid, []).append((_ts(event["timestamp"]), order, user_id, event))
+    coding: dict[CodingKey, float] = {}
+    facts: dict[str, SessionFacts] = {}
+    gap = dt.timedelta(minutes=gap_minutes)
+    for sid, events in by_session.items():
+        events.sort(key=lambda item: (item[0], item[1]))
+        info = facts[sid] = SessionFacts(started_at=events[0][0], ended_at=events[-1][0])
+        for when, _, _, event in events:
+            info.counts[event["type"]] += 1
+        for (when, _, user_id, event), (after, _, _, _) in zip(events, events[1:], strict=False):
+            if after - when > gap or after == when:
+                continue
+            info.active_seconds += (after - when).total_seconds()
+            cursor = when
+            while cursor < after:
+                floor = cursor.replace(minute=cursor.minute - cursor.minute % 15, second=0, microsecond=0)
+                piece_end = min(after, floor + BUCKET)
+                bucket_key = (user_id, sid, floor, *_attributes(event))
+                coding[bucket_key] = coding.get(bucket_key, 0.0) + (piece_end - cursor).total_seconds()
+                cursor = piece_end
+    return coding, facts

@@ -17,7 +17,12 @@ from devflow.app import create_app
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
 from devflow.lake.storage import LakeStorage
-from devflow.metrics import METRICS_DAILY_DIR, METRICS_SESSION_DIR
+from devflow.metrics import (
+    METRICS_CODING_TIME_DIR,
+    METRICS_DAILY_DIR,
+    METRICS_FILE_SWITCHES_DIR,
+    METRICS_SESSION_DIR,
+)
 from devflow.metrics.etl import EtlEnv, run_pass
 from tests.metrics.events import (
     churn,
@@ -28,7 +33,7 @@ from tests.metrics.events import (
     switching,
     text_change,
 )
-from tests.metrics.reference import reference
+from tests.metrics.reference import coding_reference, reference
 from tests.support.accounts import TestUser, create_user
 
 FILES = ["src/a.ts", "src/b.ts", "README.md"]
@@ -39,6 +44,14 @@ def _random_event(rng: random.Random, session_id: str) -> dict[str, Any]:
     ts = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{rng.randrange(0, 3) * 100:03d}Z"  # same-ts ties happen
     path = rng.choice(FILES)
     kind = rng.random()
+    event = _random_kind(rng, kind, ts, session_id, path)
+    if "file" in event:  # attribution of coding time: languages and workspaces vary
+        event["file"]["language"] = rng.choice(["typescript", "python"])
+        event["file"]["workspace"] = rng.choice(["acme-web", "acme-api"])
+    return event
+
+
+def _random_kind(rng: random.Random, kind: float, ts: str, session_id: str, path: str) -> dict[str, Any]:
     if kind < 0.45:
         start = rng.randrange(1, 40)
         ranges = [(start, start + rng.choice([0, 0, 1, 3, 7]))]
@@ -55,12 +68,15 @@ def _random_event(rng: random.Random, session_id: str) -> dict[str, Any]:
 
 def _snapshot(storage: LakeStorage) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for prefix in (METRICS_DAILY_DIR, METRICS_SESSION_DIR):
+    for prefix in (
+        METRICS_DAILY_DIR,
+        METRICS_SESSION_DIR,
+        METRICS_FILE_SWITCHES_DIR,
+        METRICS_CODING_TIME_DIR,
+    ):
         for f in storage.list_parquet(prefix):
             rows = storage.read_table(f.path).to_pylist()
-            out[f.path] = sorted(
-                rows, key=lambda r: (r["user_id"], r["session_id"], r.get("date"), r.get("path") or "")
-            )
+            out[f.path] = sorted(rows, key=lambda r: repr(sorted(r.items())))
     return out
 
 
@@ -136,3 +152,28 @@ def test_incremental_etl_equals_rebuild_and_reference(
     assert result.full and result.processed_count == 0
     assert _snapshot(storage) == incremental
     assert incremental, "the random data produced metrics"
+
+    # Coding time and session facts against the row-by-row reference.
+    coding, facts = coding_reference([(str(u.id), e) for u, e in accepted])
+    stored: dict[tuple[Any, ...], float] = {}
+    for f in storage.list_parquet(METRICS_CODING_TIME_DIR):
+        for r in storage.read_table(f.path).to_pylist():
+            key = (r["user_id"], r["session_id"], r["bucket_start"], r["language"], r["workspace"], r["file"])
+            assert key not in stored and r["date"] == r["bucket_start"].date()
+            stored[key] = r["seconds"]
+    assert stored.keys() == coding.keys() and len(stored) > 10
+    for key, seconds in coding.items():
+        assert stored[key] == pytest.approx(seconds, abs=1e-6)
+    sessions_stored = {
+        r["session_id"]: r
+        for f in storage.list_parquet(METRICS_SESSION_DIR)
+        for r in storage.read_table(f.path).to_pylist()
+    }
+    assert sessions_stored.keys() == facts.keys()
+    for sid, fact in facts.items():
+        row = sessions_stored[sid]
+        assert (row["started_at"], row["ended_at"]) == (fact.started_at, fact.ended_at)
+        assert row["duration_seconds"] == pytest.approx((fact.ended_at - fact.started_at).total_seconds())
+        assert row["active_seconds"] == pytest.approx(fact.active_seconds, abs=1e-6)
+        assert {k: row[f"{k}_count"] for k in fact.counts} == dict(fact.counts)
+        assert row["coding_gap_minutes"] == 10.0

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 
 from devflow.app import create_app
 from devflow.config import Settings
+from devflow.lake.storage import LakeStorage
 from tests.metrics.events import (
     churn,
     editor_switch,
@@ -66,6 +67,11 @@ def test_worked_examples_of_6_1_for_both_definitions(make_settings: Callable[...
         assert got == {sid: delta for sid, (delta, _) in sessions.items()}
         assert churn(client, user, "from=2026-05-14&to=2026-05-14")["definition"] == "line-delta"
     with _client(make_settings, user, METRICS_LINE_COUNTING="typing-heuristic") as client:
+        # Before the next pass, reads serve the stored (line-delta) figures, never zeros.
+        got = _session_totals(client, user, "from=2026-05-14&to=2026-05-14")
+        assert got == {sid: delta for sid, (delta, _) in sessions.items()}
+        before = churn(client, user, "from=2026-05-14&to=2026-05-14")
+        assert before["total_lines_added"] == sum(d[0] for d, _ in sessions.values()) > 0
         run_etl_until_idle(client, user)  # the definition changed: everything is recomputed
         got = _session_totals(client, user, "from=2026-05-14&to=2026-05-14")
         assert got == {sid: typing for sid, (_, typing) in sessions.items()}
@@ -287,3 +293,30 @@ def test_session_grain_churn_covers_all_days(make_settings: Callable[..., Settin
             "total_lines_deleted": expected[1],
         }
     ]
+
+
+def test_a_changed_coding_gap_rebuilds_the_partitions(make_settings: Callable[..., Settings]) -> None:
+    """The partitions record the coding-time gap: a pass under another gap recomputes everything."""
+    settings = make_settings()
+    user = create_user(settings)
+    sid = str(uuid.uuid4())
+    events = [
+        file_save("2026-05-14T10:00:00.000Z", sid, "src/app.ts", 3),
+        file_save("2026-05-14T10:07:00.000Z", sid, "src/app.ts", 3),
+    ]
+    with _client(make_settings, user) as client:
+        send(client, user, events)
+        run_etl_until_idle(client, user)
+    storage = LakeStorage.from_url(settings.lake_url)
+    assert _coded_seconds(storage) == 420.0
+    with _client(make_settings, user, CODING_TIME_GAP_MINUTES="5") as client:
+        passes = run_etl_until_idle(client, user)
+        assert passes[0]["processed_count"] == 0
+    assert _coded_seconds(storage) == 0.0  # 7 minutes is now a break
+
+
+def _coded_seconds(storage: LakeStorage) -> float:
+    return sum(
+        float(sum(storage.read_table(f.path)["seconds"].to_pylist()))
+        for f in storage.list_parquet("metrics_coding_time")
+    )
