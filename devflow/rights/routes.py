@@ -9,6 +9,7 @@ import anyio.to_thread
 import msgspec
 from litestar import Request, delete, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
 
@@ -88,6 +89,14 @@ async def delete_me(
         auth="jwt",
         errors=(404,),
         error_texts={403: "An API token", 404: '`{"error":"User not found"}`'},
+        responses={
+            200: ResponseSpec(
+                data_container=bytes,
+                media_type="application/zip",
+                description="The ZIP, streamed (`Content-Disposition: attachment`); entries in the README",
+                generate_examples=False,
+            )
+        },
     ),
 )
 async def export_me(services: NamedDependency[Services], principal: NamedDependency[Principal]) -> Stream:
