@@ -109,8 +109,12 @@ def create_app(
         app.state["services"] = services
         # The lake writer replays spools left by crashed processes before the first request.
         await anyio.to_thread.run_sync(service_lifecycle.start, services)
-        # Account deletions a killed process left half-done finish before the first request.
-        await anyio.to_thread.run_sync(resume_deletions, services)
+        # Account deletions a killed process left half-done finish before the first request (a
+        # database that is down does not stop the start: the scheduled job retries).
+        try:
+            await anyio.to_thread.run_sync(resume_deletions, services)
+        except Exception:
+            log.exception("resuming account deletions failed; the scheduled job will retry")
         if multiprocessing.parent_process() is None:  # uvicorn workers: the supervisor warned once
             warn_if_proxy_unconfigured(settings)
         # Background jobs (ETL, pairing cleanup, insights), each guarded by its runner lock.

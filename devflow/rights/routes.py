@@ -88,20 +88,19 @@ async def delete_me(
     **api_doc(
         auth="jwt",
         errors=(404,),
-        error_texts={403: "An API token (export needs a user JWT)", 404: '`{"error":"User not found"}`'},
+        error_texts={403: "An API token", 404: '`{"error":"User not found"}`'},
         responses={
             200: ResponseSpec(
                 data_container=bytes,
                 media_type="application/zip",
-                description="A ZIP archive (account.json, tokens.json, recommendations.json, events and "
-                "quarantine as Parquet and NDJSON, metric partitions as Parquet), streamed",
+                description="The ZIP, streamed (`Content-Disposition: attachment`); entries in the README",
                 generate_examples=False,
             )
         },
     ),
 )
 async def export_me(services: NamedDependency[Services], principal: NamedDependency[Principal]) -> Stream:
-    """A ZIP of everything stored about the caller, streamed as it is built (see README)."""
+    """A ZIP (``application/zip``) of everything stored about the caller, streamed as it is built."""
     principal.require_jwt(EXPORT_JWT_ONLY)
     user = await anyio.to_thread.run_sync(load_user, services.db, principal.user_id)
     if user is None:
