@@ -147,14 +147,19 @@ VIEWS: Final[dict[str, tuple[str, dict[str, str]]]] = {
         },
     ),
     "metrics_file_switches": (
-        "Editor switches per (user, session, UTC date, file switched to).",
+        "Editor switches per (user, session, UTC 15-minute bucket, file switched to).",
         {
             "user_id": "the account",
             "session_id": "the session",
-            "date": "UTC date",
+            "date": "UTC date of bucket_start",
+            "bucket_start": "start of the 15-minute bucket, UTC",
             "path": "the file switched to (`to_file`)",
-            "switch_count": "switches to it that day",
+            "switch_count": "switches to it in the bucket",
             "definition": "the line-counting definition of the pass that wrote it",
+            **{
+                name: meaning.replace("`timestamp`", "`bucket_start`")
+                for name, meaning in _LOCAL_COLUMNS.items()
+            },
         },
     ),
     "metrics_coding_time": (

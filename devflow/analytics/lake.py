@@ -202,7 +202,8 @@ def register_views(
         ("metrics_coding_time", METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA),
     ):
         source = _metrics_source(con, storage, kind, schema)
-        if view == "metrics_coding_time":
+        present = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()}  # noqa: S608
+        if view in ("metrics_coding_time", "metrics_file_switches") and "bucket_start" in present:
             # Buckets are 15 minutes and every zone offset a multiple of 15 minutes: the local
             # columns of bucket_start are exact for the whole bucket.
             source = f"({with_local_columns(source, 'bucket_start', zones)})"
