@@ -16,21 +16,25 @@ from litestar.types import ControllerRouterHandler
 
 from devflow import services as service_lifecycle
 from devflow.accounts import Accounts
-from devflow.accounts.ratelimit import warn_if_proxy_unconfigured
 from devflow.accounts.routes import ROUTES as ACCOUNT_ROUTES
 from devflow.accounts.routes import resolve_principal
-from devflow.config import Settings
+from devflow.config import Settings, warn_if_proxy_unconfigured
 from devflow.http.body import DEFAULT_BODY_LIMIT
 from devflow.http.edge import EdgeGate
 from devflow.http.errors import exception_handlers
 from devflow.http.health import health
+from devflow.http.observe import Observer
+from devflow.http.openapi import docs_page, openapi_config, openapi_json
 from devflow.insights import Insights
 from devflow.insights.routes import ROUTES as INSIGHT_ROUTES
 from devflow.jobs import start_scheduler, stop_scheduler
+from devflow.kernel import instruments
 from devflow.kernel.clock import Clock, utc_now
 from devflow.kernel.files import restrict_new_files
 from devflow.metrics import Metrics
 from devflow.metrics.routes import ROUTES as METRICS_ROUTES
+from devflow.rights.deletion import resume_deletions
+from devflow.rights.routes import ROUTES as RIGHTS_ROUTES
 from devflow.services import Services, build_services
 from devflow.telemetry import Telemetry
 from devflow.telemetry.routes import ROUTES as TELEMETRY_ROUTES
@@ -70,7 +74,8 @@ def _constant(value: Any) -> Provide:
 
 def service_dependencies(services: Services) -> dict[str, Provide]:
     """The objects handlers receive by name (``accounts: Accounts``, ``metrics: Metrics``, …)."""
-    provided: dict[str, Settings | Accounts | Telemetry | Metrics | Insights] = {
+    provided: dict[str, Services | Settings | Accounts | Telemetry | Metrics | Insights] = {
+        "services": services,
         "settings": services.settings,
         "accounts": services.accounts,
         "telemetry": services.telemetry,
@@ -93,6 +98,10 @@ def create_app(
     """
     restrict_new_files()  # the data dir, database, secret, spool and lake are the service's alone
     settings = settings.with_dev_secret()
+    if settings.metrics_exporter_enabled:
+        # Worker processes of one server share a folder (the supervisor empties it at start-up).
+        worker = multiprocessing.parent_process() is not None
+        instruments.enable(instruments.multiprocess_folder(settings.data_dir) if worker else None)
     services = build_services(settings, clock=clock, with_writer=True)
 
     @asynccontextmanager
@@ -100,6 +109,8 @@ def create_app(
         app.state["services"] = services
         # The lake writer replays spools left by crashed processes before the first request.
         await anyio.to_thread.run_sync(service_lifecycle.start, services)
+        # Account deletions a killed process left half-done finish before the first request.
+        await anyio.to_thread.run_sync(resume_deletions, services)
         if multiprocessing.parent_process() is None:  # uvicorn workers: the supervisor warned once
             warn_if_proxy_unconfigured(settings)
         # Background jobs (ETL, pairing cleanup, insights), each guarded by its runner lock.
@@ -109,16 +120,22 @@ def create_app(
             yield
         finally:
             stop_scheduler(scheduler)
-            await anyio.to_thread.run_sync(service_lifecycle.close, services)  # flushes the spool
+            try:
+                await anyio.to_thread.run_sync(service_lifecycle.close, services)  # flushes the spool
+            finally:
+                instruments.process_exiting()
 
     api = Router(
         path=API_PREFIX,
         route_handlers=[
             health,
+            openapi_json,
+            docs_page,
             *ACCOUNT_ROUTES,
             *TELEMETRY_ROUTES,
             *METRICS_ROUTES,
             *INSIGHT_ROUTES,
+            *RIGHTS_ROUTES,
             *extra_route_handlers,
         ],
         dependencies={"principal": Provide(resolve_principal)},
@@ -130,18 +147,22 @@ def create_app(
         exception_handlers=page_aware(exception_handlers(), API_PREFIX),
         template_config=template_config(),
         request_max_body_size=DEFAULT_BODY_LIMIT,
-        openapi_config=None,
+        openapi_config=openapi_config(),
         debug=False,
         logging_config=None,
     )
     app.state["services"] = services
     # The edge gate wraps routing and exception handling so that every response, 404/405/500 included,
     # carries the contract's headers, and refuses cross-site cookie writes before any route runs (§1.6).
-    app.asgi_handler = EdgeGate(
+    gate = EdgeGate(
         app.asgi_handler,
         settings.cors_allowed_origins,
         settings.public_url,
         page_error=error_page,
         api_prefix=API_PREFIX,
+    )
+    # Outermost: request ids and request metrics for every response, the gate's own included.
+    app.asgi_handler = Observer(
+        gate, export=settings.metrics_exporter_enabled, token=settings.metrics_exporter_token
     )
     return app

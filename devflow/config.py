@@ -32,6 +32,37 @@ OAUTH_GITHUB_API_URL = "https://api.github.com"
 MIN_PRODUCTION_JWT_SECRET_BYTES = 32
 
 
+#: Server-side path privacy modes, from least to most strict (a user may only move right of the
+#: server's mode): keep < redact-home < hash.
+PATH_PRIVACY_MODES: tuple[str, ...] = ("keep", "redact-home", "hash")
+
+
+def path_privacy_rank(mode: str) -> int:
+    """Position of ``mode`` in :data:`PATH_PRIVACY_MODES` (higher is stricter)."""
+    return PATH_PRIVACY_MODES.index(mode)
+
+
+def _path_privacy(env: Mapping[str, str]) -> str:
+    mode = (env.get("PATH_PRIVACY") or "keep").strip().lower() or "keep"
+    if mode not in PATH_PRIVACY_MODES:
+        # A typo must not silently store the paths a privacy policy meant to hide.
+        raise ConfigError(f"PATH_PRIVACY must be one of {', '.join(PATH_PRIVACY_MODES)}")
+    return mode
+
+
+def _optional_days(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        days = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number of days") from exc
+    if days < 1:
+        raise ConfigError(f"{name} must be at least 1")
+    return days
+
+
 class ConfigError(RuntimeError):
     """The environment cannot produce a runnable configuration (e.g. production without JWT_SECRET)."""
 
@@ -184,6 +215,19 @@ class Settings:
     # New (devflow-specific): lake writer tuning. The contract bounds the flush interval at 10 s.
     lake_flush_interval_seconds: float = 2.0
     lake_flush_max_bytes: int = 64 * 1024 * 1024
+    # New (issue 16): data rights. Path privacy at ingest; retention in days (None: forever).
+    path_privacy: str = "keep"
+    raw_events_retention_days: int | None = None
+    quarantine_retention_days: int | None = 30
+    # An OAuth account deletes itself with a JWT issued at most this many minutes ago.
+    deletion_fresh_signin_minutes: float = 10.0
+    # New (issue 15): connections per process (PostgreSQL; unset = 10 plus 20 overflow).
+    database_pool_size: int | None = None
+    # New (issue 15): Prometheus exposition at GET /metrics, off by default; bearer token if set.
+    metrics_exporter_enabled: bool = False
+    metrics_exporter_token: str | None = field(default=None, repr=False)
+    # New (issue 15): "text" (default) or "json" (one JSON object per line, with the request id).
+    log_format: str = "text"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests use it to vary one knob)."""
@@ -280,6 +324,18 @@ class Settings:
             trust_proxy=_trust_proxy(env),
             lake_flush_interval_seconds=min(10.0, _positive_number(env, "DEVFLOW_LAKE_FLUSH_SECONDS", 2.0)),
             lake_flush_max_bytes=_positive_int(env, "DEVFLOW_LAKE_FLUSH_MAX_BYTES", 64 * 1024 * 1024),
+            path_privacy=_path_privacy(env),
+            raw_events_retention_days=_optional_days(env, "RAW_EVENTS_RETENTION_DAYS", None),
+            quarantine_retention_days=_optional_days(env, "QUARANTINE_RETENTION_DAYS", 30),
+            deletion_fresh_signin_minutes=_positive_number(env, "DELETION_FRESH_SIGNIN_MINUTES", 10),
+            database_pool_size=(
+                _positive_int(env, "DATABASE_POOL_SIZE", 10)
+                if _non_empty(env, "DATABASE_POOL_SIZE")
+                else None
+            ),
+            metrics_exporter_enabled=(env.get("METRICS_EXPORTER_ENABLED") or "").strip().lower() == "true",
+            metrics_exporter_token=_non_empty(env, "METRICS_EXPORTER_TOKEN"),
+            log_format="json" if (env.get("LOG_FORMAT") or "").strip().lower() == "json" else "text",
         )
 
     def with_dev_secret(self) -> Settings:
@@ -309,3 +365,16 @@ class Settings:
             finally:
                 tmp.unlink(missing_ok=True)
         return self.replace(jwt_secret=secret)
+
+
+def warn_if_proxy_unconfigured(settings: Settings) -> None:
+    """The one start-up warning of §1.8 when private/loopback peers will skip the per-IP limit.
+
+    Here rather than beside the limiter so that ``devflow serve``'s supervisor process, which only
+    starts the workers, never imports the application."""
+    if settings.auth_rate_limit_per_minute > 0 and settings.trust_proxy is None:
+        log.warning(
+            "TRUST_PROXY is unset: login/register requests from loopback or private addresses skip "
+            "the per-IP rate limit (the per-email limit still applies). Set TRUST_PROXY=<number of "
+            "proxies> when running behind a reverse proxy."
+        )

@@ -18,7 +18,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from devflow.accounts import cleanup_pairings
 from devflow.db.locks import try_runner_lock
 from devflow.insights import run_insights
+from devflow.kernel import instruments
 from devflow.metrics import ETL_LOCK
+from devflow.rights.deletion import DELETION_LOCK, resume_deletions
 from devflow.services import Services
 
 log = logging.getLogger("devflow.jobs")
@@ -26,6 +28,7 @@ log = logging.getLogger("devflow.jobs")
 PAIRING_CLEANUP_LOCK = "pairing-cleanup"
 PAIRING_CLEANUP_INTERVAL_SECONDS = 300.0
 INSIGHT_CHECK_LOCK = "insight-check"
+DELETION_RESUME_INTERVAL_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ def enabled_jobs(services: Services) -> list[Job]:
                 lambda: run_insights(services.insights),
             )
         )
+    # Account deletions a killed process left unfinished, or whose lake step waited for the ETL.
+    jobs.append(Job(DELETION_LOCK, DELETION_RESUME_INTERVAL_SECONDS, lambda: resume_deletions(services)))
     return jobs
 
 
@@ -70,11 +75,14 @@ def run_guarded(job: Job, services: Services) -> bool:
         with try_runner_lock(services.engine, services.settings.data_dir, job.name) as held:
             if not held:
                 log.info("job %s skipped: running elsewhere", job.name)
+                instruments.count_job(job.name, "skipped")
                 return False
             job.run()
+            instruments.count_job(job.name, "ran")
             return True
     except Exception:
         log.exception("job %s failed", job.name)
+        instruments.count_job(job.name, "failed")
         return False
 
 

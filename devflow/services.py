@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.accounts import Accounts
+from devflow.accounts import Accounts, erased_user_ids
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
 from devflow.insights import Insights, LakeTodayMetrics
@@ -41,7 +41,7 @@ class Services:
 
 def build_services(settings: Settings, *, clock: Clock = utc_now, with_writer: bool = False) -> Services:
     """Every context's objects for ``settings``; ``with_writer`` adds this process's lake writer."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database_pool_size)
     db = make_session_factory(engine)
     lake = LakeStorage.from_url(settings.lake_url)
     writer = (
@@ -52,6 +52,7 @@ def build_services(settings: Settings, *, clock: Clock = utc_now, with_writer: b
             TELEMETRY_TABLES,
             flush_interval_seconds=settings.lake_flush_interval_seconds,
             flush_max_bytes=settings.lake_flush_max_bytes,
+            erased=lambda: erased_user_ids(db),
         )
         if with_writer
         else None

@@ -10,6 +10,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.accounts.authentication import Authenticator, Principal
 from devflow.accounts.credentials import API_TOKEN_PREFIX, JWT_TTL_SECONDS, issue_jwt
+from devflow.accounts.deletion import (
+    FINISHED as DELETION_FINISHED,
+)
+from devflow.accounts.deletion import (
+    check_deletion_allowed,
+    deletion_step,
+    erased_user_ids,
+    find_user_id_by_email,
+    pending_deletions,
+    record_deletion_step,
+    start_deletion,
+)
 from devflow.accounts.models import AccountDeletion, ApiToken, User
 from devflow.accounts.oauth import configured_providers
 from devflow.accounts.pairing import (
@@ -31,15 +43,20 @@ from devflow.accounts.service import (
     list_api_tokens,
     load_user,
     revoke_api_token,
-    stored_time_zone,
 )
 from devflow.accounts.signin import SignedIn, count_attempt, register_password_account, sign_in_with_password
+from devflow.accounts.user_settings import (
+    effective_path_privacy,
+    is_valid_time_zone,
+    user_path_privacy_modes,
+    user_time_zone,
+)
 from devflow.config import Settings
 from devflow.kernel.clock import Clock
 
 __all__ = [
-    "stored_time_zone",
     "API_TOKEN_PREFIX",
+    "DELETION_FINISHED",
     "JWT_TTL_SECONDS",
     "AccountDeletion",
     "Accounts",
@@ -55,11 +72,17 @@ __all__ = [
     "TokenItem",
     "User",
     "approve_pairing",
+    "check_deletion_allowed",
     "cleanup_pairings",
     "configured_providers",
+    "deletion_step",
     "deny_pairing",
+    "effective_path_privacy",
+    "erased_user_ids",
     "find_pairing_request",
+    "find_user_id_by_email",
     "hash_password",
+    "is_valid_time_zone",
     "issue_api_token",
     "issue_jwt",
     "list_api_tokens",
@@ -68,7 +91,12 @@ __all__ = [
     "parse_login",
     "parse_register",
     "parse_token_name",
+    "pending_deletions",
+    "record_deletion_step",
     "revoke_api_token",
+    "start_deletion",
+    "user_path_privacy_modes",
+    "user_time_zone",
 ]
 
 

@@ -72,6 +72,14 @@ def decode_jwt(secret: str, token: str) -> JwtClaims | None:
     return JwtClaims(user_id=user_id, provider=provider)
 
 
+def jwt_issued_at(secret: str, token: str) -> float | None:
+    """The ``iat`` of a valid token (None: invalid, or issued without one)."""
+    if decode_jwt(secret, token) is None:
+        return None
+    iat = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_exp": False}).get("iat")
+    return float(iat) if isinstance(iat, int | float) and _is_number(iat) else None
+
+
 def new_api_token() -> str:
     """``dvf_`` + base64url (no padding) of 32 CSPRNG bytes: 47 characters in total."""
     raw = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")

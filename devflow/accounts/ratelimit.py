@@ -22,7 +22,6 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.accounts.models import RateLimitHit
-from devflow.config import Settings
 
 log = logging.getLogger("devflow.accounts.ratelimit")
 
@@ -33,16 +32,6 @@ _PURGE_EVERY_SECONDS = 60.0
 def limiter_key(kind: str, value: str) -> str:
     """``ip:<sha256>`` / ``email:<sha256>``: fixed length, nothing personal in clear."""
     return f"{kind}:{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}"
-
-
-def warn_if_proxy_unconfigured(settings: Settings) -> None:
-    """The one start-up warning of §1.8 when private/loopback peers will skip the per-IP limit."""
-    if settings.auth_rate_limit_per_minute > 0 and settings.trust_proxy is None:
-        log.warning(
-            "TRUST_PROXY is unset: login/register requests from loopback or private addresses skip "
-            "the per-IP rate limit (the per-email limit still applies). Set TRUST_PROXY=<number of "
-            "proxies> when running behind a reverse proxy."
-        )
 
 
 class AuthRateLimiter:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import anyio.to_thread
-from litestar import Request, Response, delete, get, post
+from litestar import Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
@@ -38,8 +38,14 @@ from devflow.accounts.pairing import (
 )
 from devflow.accounts.schemas import (
     AuthOut,
+    ExchangeExpired,
+    ExchangeOut,
+    LoginIn,
+    OkOut,
     PairingCreated,
+    RegisterIn,
     TokenCreated,
+    TokenIn,
     TokenList,
     UserOut,
     parse_login,
@@ -54,11 +60,19 @@ from devflow.accounts.service import (
     revoke_api_token,
     user_out,
 )
+from devflow.accounts.user_settings import (
+    SettingsOut,
+    SettingsPatch,
+    load_settings,
+    parse_settings_patch,
+    update_settings,
+)
 from devflow.config import Settings
 from devflow.http.body import drain_body, read_json_body
 from devflow.http.clients import client_ip
 from devflow.http.credentials import extract_credential
 from devflow.http.credentials import session_cookie as http_session_cookie
+from devflow.http.openapi import Param, api_doc, response_spec
 from devflow.kernel.clock import iso_ms
 from devflow.kernel.errors import (
     AlreadyDone,
@@ -79,6 +93,27 @@ AnyRequest = Request[Any, Any, Any]
 TOKENS_JWT_ONLY = "API tokens cannot manage other tokens"
 APPROVE_JWT_ONLY = "API tokens cannot approve pairings"
 _TAGS = ["accounts"]
+
+_SCHEMA_400 = (
+    '`{"error":"Invalid JSON"}`, or the schema-validation error `{"error":"Validation failed",'
+    '"message":"Request body does not match required schema","details":[{"instancePath","message"}…]}`'
+)
+_COOKIE_DOC = "Sets `session` cookie (§1.5)"
+_USER_CODE = Param(
+    "user_code",
+    {"type": "string", "pattern": "^[BCDFGHJKMNPQRSTVWXZ23456789]{4}-[BCDFGHJKMNPQRSTVWXZ23456789]{4}$"},
+    "The code shown by the extension (case-sensitive); anything else is 404",
+)
+_PAIRING_ID = Param("pairing_id", {"type": "string", "format": "uuid"}, "Any other value is 410 expired")
+_PROVIDER = Param(
+    "provider", {"type": "string", "enum": ["google", "github"]}, "Others: 400 Unsupported provider"
+)
+_EXCHANGE_STATUS: dict[ExchangeStatus, Literal["pending", "approved", "consumed"]] = {
+    ExchangeStatus.PENDING: "pending",
+    ExchangeStatus.APPROVED: "approved",
+    ExchangeStatus.CONSUMED: "consumed",
+}
+_REDIRECT = {302: response_spec("Redirect (`Location`)", None)}
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -121,7 +156,19 @@ async def _count_ip_attempt(request: AnyRequest, accounts: Accounts) -> None:
         await _in_thread(accounts.count_ip_attempt, ip)
 
 
-@post("/auth/register", status_code=201, operation_id="register", tags=_TAGS)
+@post(
+    "/auth/register",
+    status_code=201,
+    operation_id="register",
+    tags=_TAGS,
+    response_description=_COOKIE_DOC,
+    **api_doc(
+        auth="none",
+        body=RegisterIn,
+        errors=(409, 429),
+        error_texts={400: _SCHEMA_400, 409: '`{"error":"Email already registered"}`'},
+    ),
+)
 async def register(request: AnyRequest, accounts: NamedDependency[Accounts]) -> Response[AuthOut]:
     """Create a password account, set the session cookie: ``201 {user, token}``."""
     await _count_ip_attempt(request, accounts)
@@ -130,7 +177,19 @@ async def register(request: AnyRequest, accounts: NamedDependency[Accounts]) -> 
     return _signed_in(user_out(signed_in.user), signed_in.token, accounts.settings, 201)
 
 
-@post("/auth/login", status_code=200, operation_id="login", tags=_TAGS)
+@post(
+    "/auth/login",
+    status_code=200,
+    operation_id="login",
+    tags=_TAGS,
+    response_description=_COOKIE_DOC,
+    **api_doc(
+        auth="none",
+        body=LoginIn,
+        errors=(401, 429),
+        error_texts={400: _SCHEMA_400, 401: '`{"error":"Invalid credentials"}`'},
+    ),
+)
 async def login(request: AnyRequest, accounts: NamedDependency[Accounts]) -> Response[AuthOut]:
     """Check email + password, set the session cookie: ``200 {user, token}``."""
     await _count_ip_attempt(request, accounts)
@@ -139,7 +198,12 @@ async def login(request: AnyRequest, accounts: NamedDependency[Accounts]) -> Res
     return _signed_in(user_out(signed_in.user), signed_in.token, accounts.settings, 200)
 
 
-@get("/auth/me", operation_id="me", tags=_TAGS)
+@get(
+    "/auth/me",
+    operation_id="me",
+    tags=_TAGS,
+    **api_doc(auth="either", errors=(404,), error_texts={404: '`{"error":"User not found"}`'}),
+)
 async def me(accounts: NamedDependency[Accounts], principal: NamedDependency[Principal]) -> UserOut:
     """The caller's user (JWT or API token); ``404 User not found`` for a deleted user's JWT."""
     user = await _in_thread(load_user, accounts.db, principal.user_id)
@@ -148,7 +212,14 @@ async def me(accounts: NamedDependency[Accounts], principal: NamedDependency[Pri
     return user_out(user)
 
 
-@post("/auth/logout", status_code=204, operation_id="logout", tags=_TAGS)
+@post(
+    "/auth/logout",
+    status_code=204,
+    operation_id="logout",
+    tags=_TAGS,
+    response_description="Clears the `session` cookie",
+    **api_doc(auth="none"),
+)
 async def logout(request: AnyRequest, accounts: NamedDependency[Accounts]) -> Response[None]:
     """Always ``204`` with a cookie-clearing ``Set-Cookie``; the body is never parsed."""
     await drain_body(request)
@@ -169,7 +240,28 @@ def _redirect(location: str, headers: dict[str, str] | None = None) -> Response[
     return Response(b"", status_code=302, headers={"Location": location, **(headers or {})})
 
 
-@get("/auth/{provider:str}", operation_id="oauth_start", tags=_TAGS)
+@get(
+    "/auth/{provider:str}",
+    operation_id="oauth_start",
+    tags=_TAGS,
+    status_code=302,
+    **api_doc(
+        auth="none",
+        errors=(400, 503),
+        error_texts={
+            400: '`{"error":"Unsupported provider"}`',
+            503: '`{"error":"Provider not configured"}`, or the database is unreachable',
+        },
+        responses=_REDIRECT,
+        path=(_PROVIDER,),
+        query=(
+            Param(
+                "client_type", {"type": "string"}, "`vscode` → the editor's deep link; anything else → web"
+            ),
+            Param("display", {"type": "string"}, "Accepted and ignored"),
+        ),
+    ),
+)
 async def oauth_start(
     request: AnyRequest, accounts: NamedDependency[Accounts], provider: FromPath[str]
 ) -> Response[bytes]:
@@ -190,7 +282,28 @@ async def oauth_start(
     return _redirect(location)
 
 
-@get("/auth/{provider:str}/callback", operation_id="oauth_callback", tags=_TAGS)
+@get(
+    "/auth/{provider:str}/callback",
+    operation_id="oauth_callback",
+    tags=_TAGS,
+    status_code=302,
+    **api_doc(
+        auth="none",
+        errors=(400, 502, 503),
+        error_texts={
+            400: '`{"error":"Unsupported provider"}`, `{"error":"Provider error","code":…}`, '
+            '`{"error":"Invalid or expired state"}` or `{"error":"Missing code"}`',
+            503: '`{"error":"Provider not configured"}`, or the database is unreachable',
+        },
+        responses=_REDIRECT,
+        path=(_PROVIDER,),
+        query=(
+            Param("code", {"type": "string"}, "The provider's authorization code"),
+            Param("state", {"type": "string"}, "The state of the start route (single use, 5 minutes)"),
+            Param("error", {"type": "string"}, "Set by the provider when the user refused"),
+        ),
+    ),
+)
 async def oauth_callback(
     request: AnyRequest, accounts: NamedDependency[Accounts], provider: FromPath[str]
 ) -> Response[bytes]:
@@ -233,7 +346,22 @@ async def oauth_callback(
 # -- API tokens (§3.4) ------------------------------------------------------------------------
 
 
-@post("/auth/tokens", status_code=201, operation_id="create_api_token", tags=_TAGS)
+@post(
+    "/auth/tokens",
+    status_code=201,
+    operation_id="create_api_token",
+    tags=_TAGS,
+    **api_doc(
+        auth="jwt",
+        body=TokenIn,
+        errors=(404,),
+        error_texts={
+            400: _SCHEMA_400,
+            403: f'`{{"error":"{TOKENS_JWT_ONLY}"}}`',
+            404: '`{"error":"User not found"}`',
+        },
+    ),
+)
 async def create_token(
     request: AnyRequest, accounts: NamedDependency[Accounts], principal: NamedDependency[Principal]
 ) -> TokenCreated:
@@ -252,7 +380,12 @@ async def create_token(
     )
 
 
-@get("/auth/tokens", operation_id="list_api_tokens", tags=_TAGS)
+@get(
+    "/auth/tokens",
+    operation_id="list_api_tokens",
+    tags=_TAGS,
+    **api_doc(auth="jwt", error_texts={403: f'`{{"error":"{TOKENS_JWT_ONLY}"}}`'}),
+)
 async def list_tokens(
     accounts: NamedDependency[Accounts], principal: NamedDependency[Principal]
 ) -> TokenList:
@@ -261,7 +394,18 @@ async def list_tokens(
     return TokenList(tokens=await _in_thread(list_api_tokens, accounts.db, principal.user_id))
 
 
-@delete("/auth/tokens/{token_id:str}", status_code=204, operation_id="revoke_api_token", tags=_TAGS)
+@delete(
+    "/auth/tokens/{token_id:str}",
+    status_code=204,
+    operation_id="revoke_api_token",
+    tags=_TAGS,
+    **api_doc(
+        auth="jwt",
+        errors=(404,),
+        error_texts={403: f'`{{"error":"{TOKENS_JWT_ONLY}"}}`', 404: '`{"error":"Token not found"}`'},
+        path=(Param("token_id", {"type": "string", "format": "uuid"}, "The token's id"),),
+    ),
+)
 async def revoke_token(
     accounts: NamedDependency[Accounts], principal: NamedDependency[Principal], token_id: FromPath[str]
 ) -> None:
@@ -278,7 +422,7 @@ async def revoke_token(
 # -- device pairing (§3.5, §5) ----------------------------------------------------------------
 
 
-@post("/auth/pairings", status_code=201, operation_id="create_pairing", tags=_TAGS)
+@post("/auth/pairings", status_code=201, operation_id="create_pairing", tags=_TAGS, **api_doc(auth="none"))
 async def create_pairing_route(request: AnyRequest, accounts: NamedDependency[Accounts]) -> PairingCreated:
     """Start a pairing for the extension: ``201`` with the code the user approves in the dashboard."""
     await drain_body(request)
@@ -291,19 +435,35 @@ async def create_pairing_route(request: AnyRequest, accounts: NamedDependency[Ac
     )
 
 
-@post("/auth/pairings/{user_code:str}/approve", status_code=200, operation_id="approve_pairing", tags=_TAGS)
+@post(
+    "/auth/pairings/{user_code:str}/approve",
+    status_code=200,
+    operation_id="approve_pairing",
+    tags=_TAGS,
+    **api_doc(
+        auth="jwt",
+        errors=(404, 409, 410),
+        error_texts={
+            403: f'`{{"error":"{APPROVE_JWT_ONLY}"}}`, or a cookie request from a foreign `Origin`',
+            404: '`{"error":"Pairing not found or expired"}` or `{"error":"User not found"}`',
+            409: '`{"error":"Pairing already used"}`',
+            410: '`{"error":"Pairing expired"}`',
+        },
+        path=(_USER_CODE,),
+    ),
+)
 async def approve_pairing_route(
     request: AnyRequest,
     accounts: NamedDependency[Accounts],
     principal: NamedDependency[Principal],
     user_code: FromPath[str],
-) -> dict[str, bool]:
+) -> OkOut:
     """The dashboard approves a code: mints the API token the extension will collect."""
     await drain_body(request)
     principal.require_jwt(APPROVE_JWT_ONLY)
     outcome = await _in_thread(approve_pairing, accounts.db, user_code, principal.user_id, accounts.clock())
     if outcome is ApproveOutcome.APPROVED:
-        return {"ok": True}
+        return OkOut(ok=True)
     if outcome is ApproveOutcome.EXPIRED:
         raise Expired("Pairing expired")
     if outcome is ApproveOutcome.ALREADY_USED:
@@ -314,11 +474,21 @@ async def approve_pairing_route(
 
 
 @post(
-    "/auth/pairings/{pairing_id:str}/exchange", status_code=200, operation_id="exchange_pairing", tags=_TAGS
+    "/auth/pairings/{pairing_id:str}/exchange",
+    status_code=200,
+    operation_id="exchange_pairing",
+    tags=_TAGS,
+    **api_doc(
+        auth="none",
+        errors=(429,),
+        error_texts={429: '`{"error":"Too many requests"}`: more than one exchange per second; keep polling'},
+        responses={410: response_spec('`{"status":"expired"}`: the pairing is over', ExchangeExpired)},
+        path=(_PAIRING_ID,),
+    ),
 )
 async def exchange_pairing_route(
     request: AnyRequest, accounts: NamedDependency[Accounts], pairing_id: FromPath[str]
-) -> Response[dict[str, str]]:
+) -> Response[ExchangeOut]:
     """The extension polls: pending / approved (the token, exactly once) / consumed / 410 expired."""
     await drain_body(request)
     result = await _in_thread(exchange_pairing, accounts.db, pairing_id, accounts.clock())
@@ -326,11 +496,58 @@ async def exchange_pairing_route(
         raise RateLimited(1)
     if result.status is ExchangeStatus.EXPIRED:
         # One of the two non-error-shaped bodies of the contract (§1.3).
-        return Response({"status": "expired"}, status_code=410)
-    body = {"status": result.status.value}
+        return Response(ExchangeExpired(status="expired"), status_code=410)  # type: ignore[arg-type]
+    status = _EXCHANGE_STATUS[result.status]
     if result.token is not None:
-        body["token"] = result.token
-    return Response(body, status_code=200)
+        return Response(ExchangeOut(status=status, token=result.token), status_code=200)
+    return Response(ExchangeOut(status=status), status_code=200)
+
+
+# -- the user's settings (issue 16) ------------------------------------------------------------
+
+
+_USER_GONE_TEXT = '`{"error":"User not found"}` (a deleted user\'s JWT)'
+
+
+@get(
+    "/me/settings",
+    operation_id="get_my_settings",
+    tags=_TAGS,
+    **api_doc(auth="either", errors=(404,), error_texts={404: _USER_GONE_TEXT}),
+)
+async def get_settings(
+    accounts: NamedDependency[Accounts], principal: NamedDependency[Principal]
+) -> SettingsOut:
+    """The caller's time zone and path-privacy mode (JWT or API token)."""
+    return await _in_thread(load_settings, accounts.db, principal.user_id, accounts.settings.path_privacy)
+
+
+@patch(
+    "/me/settings",
+    operation_id="update_my_settings",
+    tags=_TAGS,
+    **api_doc(
+        auth="either",
+        body=SettingsPatch,
+        errors=(404,),
+        error_texts={
+            400: "Invalid JSON, an unknown field, an unknown IANA zone, or a mode laxer than the server's",
+            404: _USER_GONE_TEXT,
+        },
+    ),
+)
+async def patch_settings(
+    request: AnyRequest,
+    accounts: NamedDependency[Accounts],
+    principal: NamedDependency[Principal],
+) -> SettingsOut:
+    """Change ``time_zone`` (IANA name; null: UTC) and/or ``path_privacy`` (null: the server's).
+
+    Body: :class:`~devflow.accounts.user_settings.SettingsPatch` (read by hand, like every body here,
+    so the check order stays ours)."""
+    server_mode = accounts.settings.path_privacy
+    body = parse_settings_patch(await read_json_body(request), server_mode)
+    return await _in_thread(update_settings, accounts.db, principal.user_id, body, server_mode)
 
 
 ROUTES: list[ControllerRouterHandler] = [
@@ -346,4 +563,6 @@ ROUTES: list[ControllerRouterHandler] = [
     create_pairing_route,
     approve_pairing_route,
     exchange_pairing_route,
+    get_settings,
+    patch_settings,
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -160,3 +160,53 @@ class PairingCreated(msgspec.Struct):
     user_code: str
     verification_uri: str
     expires_in: int
+
+
+# -- request bodies as the OpenAPI description shows them (the validators above are what runs) ---
+
+Email = Annotated[str, msgspec.Meta(max_length=EMAIL_MAX_LENGTH, extra_json_schema={"format": "email"})]
+
+
+class RegisterIn(msgspec.Struct):
+    """``POST /auth/register``; unknown fields are ignored."""
+
+    email: Email
+    password: Annotated[
+        str, msgspec.Meta(min_length=8, description="At least 8 characters; only the first 72 bytes count")
+    ]
+    username: (
+        Annotated[str, msgspec.Meta(min_length=3, max_length=50, description="Taken names are replaced")]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+
+
+class LoginIn(msgspec.Struct):
+    """``POST /auth/login``."""
+
+    email: Email
+    password: str
+
+
+class TokenIn(msgspec.Struct):
+    """``POST /auth/tokens``."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class OkOut(msgspec.Struct):
+    """``POST /auth/pairings/{user_code}/approve``: ``{"ok": true}``."""
+
+    ok: bool
+
+
+class ExchangeOut(msgspec.Struct, omit_defaults=True):
+    """``POST /auth/pairings/{pairing_id}/exchange``: ``token`` only with ``approved``, exactly once."""
+
+    status: Literal["pending", "approved", "consumed"]
+    token: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class ExchangeExpired(msgspec.Struct):
+    """The ``410`` body of the exchange (one of the two non-error-shaped bodies, §1.3)."""
+
+    status: Literal["expired"]

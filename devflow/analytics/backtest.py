@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -425,12 +425,15 @@ def run_backtest(
     date_to: date | None = None,
     cadence: timedelta | None = None,
     labels: Path | str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BacktestResult:
     """Replay the rules over ``[date_from, date_to]`` (default: every day in the lake) for each
     point of ``grid`` (``{"RULE_HIGH_CHURN_RATIO": [0.3, 0.4, 0.5], …}``; default: the configured
     thresholds only). The cadence defaults to ``INSIGHT_CHECK_INTERVAL_SECONDS``. Nudges are scored
     against ``labels`` (a Parquet/CSV file) or, by default, the lake's ``labels.parquet`` if any.
+    ``progress(done, total)`` is called after each step (reading, features, each combination, scoring).
     """
+    report = progress or (lambda done, total: None)
     settings = settings or Settings.from_env()
     storage = lake_storage(lake, settings)
     cadence = cadence or timedelta(seconds=settings.insight_check_interval_seconds)
@@ -444,6 +447,9 @@ def run_backtest(
         activity, metric_events = _event_frames(con, date_from, date_to, settings.metrics_line_counting)
     finally:
         con.close()
+    combos = combinations(grid or {}, settings)
+    steps = len(combos) + 3
+    report(1, steps)
     features = instant_features(
         activity,
         metric_events,
@@ -452,8 +458,11 @@ def run_backtest(
         cadence=cadence,
         activity_window=timedelta(minutes=settings.insight_activity_window_minutes),
     )
-    combos = combinations(grid or {}, settings)
-    frames = [nudges_for(features, combo) for combo in combos]
+    report(2, steps)
+    frames = []
+    for done, combo in enumerate(combos, start=3):
+        frames.append(nudges_for(features, combo))
+        report(done, steps)
     nudges = (
         pl.concat(frames)
         if frames
@@ -472,6 +481,7 @@ def run_backtest(
     summary, scores, per_user = enrich(
         summarise(features, nudges, combos), features, nudges, combos, settings, label_frame
     )
+    report(steps, steps)
     return BacktestResult(
         summary=summary,
         nudges=nudges,

@@ -27,6 +27,7 @@ files once, when the view is created.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -43,6 +44,10 @@ INGESTION_ORDER = ("received_at", "batch_id", "batch_index")
 #: The de-duplication key: (session_id, fingerprint) plus columns every copy shares (see above).
 DEDUPE_KEY = ("date", "session_id", "type", "fingerprint")
 DATE_COLUMN = "date"  # the Hive partition column, from the folder name
+SHARED_BY_COPIES = ("timestamp", "user_id")
+#: Up to this many users, the zones are a MAP constant in the view (no join: a query that reads no
+#: local column pays nothing); beyond it, a join on the users relation.
+ZONE_MAP_LIMIT = 20_000
 
 
 def _with_date(schema: pa.Schema) -> pa.Schema:
@@ -85,7 +90,9 @@ def deduplicated_sql(con: duckdb.DuckDBPyConnection, source: str) -> str:
     """SQL keeping, of each (session_id, fingerprint), the first row in ingestion order.
 
     One row per :data:`DEDUPE_KEY`; every other column is the first copy's (``arg_min`` over the
-    ingestion order), except ``timestamp``, which copies share (it is part of the fingerprint).
+    ingestion order), except the columns all copies share, read from any copy (much cheaper than an
+    ordered pick): ``timestamp`` (part of the fingerprint) and ``user_id`` (a session belongs to one
+    user: the ingest rejects another user's events for it, contract §4.5).
     """
     columns = [row[0] for row in con.sql(f"DESCRIBE {source}").fetchall()]
     first = "(" + ", ".join(f'"{c}"' for c in INGESTION_ORDER) + ")"
@@ -94,7 +101,7 @@ def deduplicated_sql(con: duckdb.DuckDBPyConnection, source: str) -> str:
         quoted = f'"{column}"'
         if column in DEDUPE_KEY:
             select.append(quoted)
-        elif column == "timestamp":
+        elif column in SHARED_BY_COPIES:
             select.append(f"any_value({quoted}) AS {quoted}")
         else:
             select.append(f"arg_min({quoted}, {first}) AS {quoted}")
@@ -103,14 +110,37 @@ def deduplicated_sql(con: duckdb.DuckDBPyConnection, source: str) -> str:
     return f"SELECT {', '.join(select)} FROM {source} GROUP BY {keys}"  # noqa: S608
 
 
-LOCAL_TIME_SQL = """
-SELECT e.*,
-    timezone(coalesce(z.time_zone, 'UTC'), e."timestamp") AS local_time,
-    CAST(timezone(coalesce(z.time_zone, 'UTC'), e."timestamp") AS DATE) AS local_date,
-    CAST(hour(timezone(coalesce(z.time_zone, 'UTC'), e."timestamp")) AS INTEGER) AS local_hour,
-    CAST(isodow(timezone(coalesce(z.time_zone, 'UTC'), e."timestamp")) AS INTEGER) AS local_weekday
-FROM {unique} e LEFT JOIN {zones} z ON z.user_id = e.user_id
-"""
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def local_columns_sql(instant: str, zones: Mapping[str, str] | str, alias: str = "e") -> str:
+    """``local_time``, ``local_date``, ``local_hour``, ``local_weekday`` of column ``instant`` of
+    ``alias`` in its user's zone: ``zones`` maps user ids to IANA zones (others: UTC), or is the
+    alias of a joined relation with ``time_zone``."""
+    if isinstance(zones, str):
+        zone = "coalesce(z.time_zone, 'UTC')"
+    elif zones:
+        keys = ", ".join(_quote(k) for k in zones)
+        values = ", ".join(_quote(v) for v in zones.values())
+        zone = f"coalesce(MAP([{keys}], [{values}])[{alias}.user_id], 'UTC')"
+    else:
+        zone = "'UTC'"
+    local = f'timezone({zone}, {alias}."{instant}")'
+    return (
+        f"{local} AS local_time, CAST({local} AS DATE) AS local_date, "
+        f"CAST(hour({local}) AS INTEGER) AS local_hour, CAST(isodow({local}) AS INTEGER) AS local_weekday"
+    )
+
+
+def with_local_columns(source: str, instant: str, zones: Mapping[str, str] | str) -> str:
+    """``SELECT`` every column of ``source`` plus the local-time columns of ``instant``; ``zones``
+    maps user ids to IANA zones (others: UTC), or names a relation of (``user_id``, ``time_zone``)
+    to join."""
+    if isinstance(zones, str):
+        joined = f"{source} e LEFT JOIN {zones} z ON z.user_id = e.user_id"
+        return f"SELECT e.*, {local_columns_sql(instant, 'z')} FROM {joined}"  # noqa: S608
+    return f"SELECT e.*, {local_columns_sql(instant, zones)} FROM {source} e"  # noqa: S608
 
 
 def register_lake_views(
@@ -120,11 +150,12 @@ def register_lake_views(
     events_view: str = "events",
     raw_events_view: str = "events_all",
     quarantine_view: str = "quarantine",
-    zones: str | None = None,
+    zones: Mapping[str, str] | str | None = None,
 ) -> None:
     """Create DuckDB views: ``events`` (de-duplicated), ``events_all`` (every stored row, duplicates
-    included) and ``quarantine``. Each has the Hive ``date`` column. With ``zones`` (a relation of
-    ``user_id``, ``time_zone``), ``events`` also has the local-time columns of each user's zone."""
+    included) and ``quarantine``. Each has the Hive ``date`` column. With ``zones`` (user id → IANA
+    zone, or the name of a relation of ``user_id``, ``time_zone``), ``events`` also has the
+    local-time columns of each user's zone (:func:`with_local_columns`)."""
     events_source = _duckdb_source(con, storage, EVENTS_DIR, EVENT_SCHEMA)
     # View names come from code, sources from the lake URL (quoted in _duckdb_source).
     con.execute(f"CREATE OR REPLACE VIEW {raw_events_view} AS SELECT * FROM {events_source}")  # noqa: S608
@@ -135,7 +166,7 @@ def register_lake_views(
         unique = f"__devflow_{events_view}_unique"
         con.execute(f"CREATE OR REPLACE VIEW {unique} AS {unique_sql}")
         con.execute(
-            f"CREATE OR REPLACE VIEW {events_view} AS {LOCAL_TIME_SQL.format(unique=unique, zones=zones)}"
+            f"CREATE OR REPLACE VIEW {events_view} AS {with_local_columns(unique, 'timestamp', zones)}"
         )
     quarantine_source = _duckdb_source(con, storage, QUARANTINE_DIR, QUARANTINE_SCHEMA)
     con.execute(f"CREATE OR REPLACE VIEW {quarantine_view} AS SELECT * FROM {quarantine_source}")  # noqa: S608

@@ -26,7 +26,7 @@ import logging
 import multiprocessing
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -174,6 +174,7 @@ def write_synthetic(
     now: datetime | None = None,
     chunk_days: int = 7,
     workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> GenerateReport:
     """Generate ``spec`` and write it: users and sessions to the database, events to the lake.
 
@@ -181,6 +182,7 @@ def write_synthetic(
     them. Work is done ``chunk_days`` local days at a time: each user's sessions of the chunk are
     claimed first, then the chunk's events are written (one file per UTC date), the order the
     ingest API follows. ``workers`` > 1 builds the events in that many processes (same output).
+    ``progress(done, total)`` is called with the user-days written so far after each chunk.
     """
     started = time.perf_counter()
     storage = LakeStorage.from_url(settings.lake_url)
@@ -217,6 +219,9 @@ def write_synthetic(
             else:
                 results = build_user_chunks(spec, range(len(users)), chunk, not_after_us)
             _write_chunk(db, storage, users, results, report, labels)
+            if progress is not None:
+                done = sum(len(c) for c in chunks[: position + 1])
+                progress(done * len(users), len(days) * len(users))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

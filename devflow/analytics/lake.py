@@ -11,7 +11,8 @@ Views (all read-only; nothing here writes to the lake; every view and column is 
 * ``events_all``       every stored row, re-sent duplicates included;
 * ``quarantine``       rejected events with their ``reason`` and raw JSON;
 * ``metrics_daily``    the ETL's totals per (user, session, UTC ``date``);
-* ``metrics_file_switches``  editor switches per (user, session, UTC ``date``, ``path``);
+* ``metrics_file_switches``  editor switches per (user, session, UTC 15-minute ``bucket_start``,
+                       ``path``);
 * ``metrics_coding_time``    coding seconds per (user, session, UTC 15-minute ``bucket_start``,
                        language, workspace, file);
 * ``metrics_session``  the ETL's rows per session: totals, start, end, duration, active seconds,
@@ -38,7 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from devflow.accounts import User
 from devflow.analytics.catalog import apply_comments
 from devflow.analytics.catalog import describe as _describe
-from devflow.analytics.events_view import register_lake_views
+from devflow.analytics.events_view import ZONE_MAP_LIMIT, register_lake_views, with_local_columns
 from devflow.analytics.events_view import scan_events as _scan_lake_events
 from devflow.config import Settings
 from devflow.db.engine import make_engine
@@ -94,6 +95,7 @@ SELECT
          THEN least(1.0, sum(lines_deleted) / sum(lines_added)) END AS churn_ratio,
     any_value(definition) AS definition
 FROM metrics_daily
+{totals_only}
 GROUP BY user_id, date
 """
 
@@ -108,7 +110,11 @@ def lake_storage(lake: LakeRef = None, settings: Settings | None = None) -> Lake
 
 
 def _metrics_source(
-    con: duckdb.DuckDBPyConnection, storage: LakeStorage, kind: str, schema: pa.Schema
+    con: duckdb.DuckDBPyConnection,
+    storage: LakeStorage,
+    kind: str,
+    schema: pa.Schema,
+    glob: str = "*/*.parquet",
 ) -> str:
     """A FROM-clause over one metrics folder (``*/data.parquet``), or an empty typed table."""
     name = f"__devflow_{kind}_source"
@@ -116,9 +122,9 @@ def _metrics_source(
         con.register(name, pa.Table.from_batches([], schema))
         return name
     if storage.is_local:
-        glob = storage.uri(f"{kind}/*/*.parquet").replace("'", "''")
+        pattern = storage.uri(f"{kind}/{glob}").replace("'", "''")
         # The files carry their own columns (``date`` included): the folder names are not read.
-        return f"read_parquet('{glob}', hive_partitioning = false, union_by_name = true)"
+        return f"read_parquet('{pattern}', hive_partitioning = false, union_by_name = true)"
     con.register(name, pads.dataset(storage.full_path(kind), filesystem=storage.fs, format="parquet"))
     return name
 
@@ -187,7 +193,9 @@ def register_views(
         "__devflow_users_source", users if users is not None else pa.Table.from_batches([], USERS_SCHEMA)
     )
     con.execute(f"CREATE OR REPLACE VIEW users AS {USERS_SQL}")
-    register_lake_views(con, storage, zones="users")
+    known = con.sql("SELECT user_id, time_zone FROM users WHERE time_zone IS NOT NULL").fetchall()
+    zones: dict[str, str] | str = dict(known) if len(known) <= ZONE_MAP_LIMIT else "users"
+    register_lake_views(con, storage, zones=zones)
     for view, kind, schema in (
         ("metrics_daily", METRICS_DAILY_DIR, SESSION_DAY_SCHEMA),
         ("metrics_session", METRICS_SESSION_DIR, SESSION_SCHEMA),
@@ -195,11 +203,20 @@ def register_views(
         ("metrics_coding_time", METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA),
     ):
         source = _metrics_source(con, storage, kind, schema)
+        if view == "metrics_coding_time":
+            # Buckets are 15 minutes and every zone offset a multiple of 15 minutes: the local
+            # columns of bucket_start are exact for the whole bucket.
+            source = f"({with_local_columns(source, 'bucket_start', zones)})"
         con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")  # noqa: S608
-    con.execute(f"CREATE OR REPLACE VIEW user_daily AS {USER_DAILY_SQL}")
+    daily_columns = {row[0] for row in con.sql("DESCRIBE metrics_daily").fetchall()}
+    # Older lakes mix per-file switch rows (``path`` set) into metrics_daily: totals are path-less.
+    totals_only = "WHERE path IS NULL" if "path" in daily_columns else ""
+    con.execute(f"CREATE OR REPLACE VIEW user_daily AS {USER_DAILY_SQL.format(totals_only=totals_only)}")
     session_columns = {row[0] for row in con.sql("DESCRIBE metrics_session").fetchall()}
     bounds = {"started_at", "ended_at", "duration_seconds", "active_seconds"} <= session_columns
-    sessions = SESSIONS_FROM_METRICS_SQL if bounds else SESSIONS_FROM_EVENTS_SQL
+    # Before the first ETL pass, the raw events give the bounds (without active minutes).
+    processed = bounds and bool(storage.list_parquet(METRICS_SESSION_DIR))
+    sessions = SESSIONS_FROM_METRICS_SQL if processed else SESSIONS_FROM_EVENTS_SQL
     con.execute(f"CREATE OR REPLACE VIEW sessions AS {sessions}")
     apply_comments(con)
 
@@ -301,7 +318,9 @@ def scan_user_daily(lake: LakeRef = None, settings: Settings | None = None) -> p
     """One row per (user, date), like the ``user_daily`` view."""
     import polars as pl
 
-    totals = scan_metrics_daily(lake, settings)
+    daily = scan_metrics_daily(lake, settings)
+    has_path = "path" in daily.collect_schema().names()
+    totals = daily.filter(pl.col("path").is_null()) if has_path else daily
     return (
         totals.group_by("user_id", "date")
         .agg(

@@ -8,6 +8,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from devflow.config import ConfigError, Settings
 from devflow.kernel.files import restrict_new_files
@@ -26,17 +27,36 @@ DEFAULT_WORKERS = 2
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from devflow.db.engine import make_engine
-    from devflow.db.migrate import upgrade_with_lock
+    if args.workers > 1:
+        import subprocess
 
-    engine = make_engine(settings.database_url)
-    upgrade_with_lock(engine)
-    engine.dispose()
+        # In a child process: the supervisor only watches the workers, and stays small when it never
+        # loads SQLAlchemy, Alembic and the migrations.
+        migrated = subprocess.run(
+            [sys.executable, "-m", "devflow", "db", "upgrade"], stdout=subprocess.DEVNULL, check=False
+        )
+        if migrated.returncode != 0:
+            return migrated.returncode
+    else:
+        from devflow.db.engine import make_engine
+        from devflow.db.migrate import upgrade_with_lock
+
+        engine = make_engine(settings.database_url)
+        upgrade_with_lock(engine)
+        engine.dispose()
     settings = settings.with_dev_secret()
     port = args.port or settings.port
-    log.info("devflow listening on http://%s:%s (database: %s)", args.host, port, engine.dialect.name)
+    backend = settings.database_url.split(":", 1)[0].split("+", 1)[0]
+    log.info("devflow listening on http://%s:%s (database: %s)", args.host, port, backend)
+    if args.workers > 1 and settings.metrics_exporter_enabled:
+        import shutil
+
+        from devflow.kernel.instruments import multiprocess_folder
+
+        # The workers' value files of a previous run would be summed into this run's figures.
+        shutil.rmtree(multiprocess_folder(settings.data_dir), ignore_errors=True)
     if args.workers > 1:
-        from devflow.accounts.ratelimit import warn_if_proxy_unconfigured
+        from devflow.config import warn_if_proxy_unconfigured
 
         warn_if_proxy_unconfigured(settings)  # once per server, not once per worker process
     uvicorn.run(
@@ -59,7 +79,7 @@ def app_from_env() -> object:
     _die_with_supervisor()
 
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
 
 
@@ -103,12 +123,44 @@ def _cmd_db_current(_: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Appends ``(default: …)`` to an option's help unless the help already says it or the default
+    is "unset" (None/False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.default is None
+            or action.default is False
+            or action.default is argparse.SUPPRESS
+            or isinstance(action, argparse._HelpAction)
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser shows the defaults of its options in ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="devflow", description="devflow backend")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="devflow", description="devflow backend")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also log database migrations and other INFO lines"
+    )
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
 
     serve = sub.add_parser("serve", help="run the HTTP API (applies migrations first)")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 3000")
     serve.add_argument(
         "--workers",
@@ -132,8 +184,9 @@ def _context_commands() -> list[Callable[[argparse._SubParsersAction[argparse.Ar
     """Each group of commands contributes a ``register(subparsers)`` function here."""
     from devflow.cli.analytics import register as register_analytics
     from devflow.cli.jobs import register as register_jobs
+    from devflow.cli.rights import register as register_rights
 
-    return [register_jobs, register_analytics]
+    return [register_jobs, register_analytics, register_rights]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,7 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"devflow: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    if not args.verbose:
+        # Migrations run before most commands: their INFO lines would bury the command's output.
+        logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     func: Command = args.func
     return func(args, settings)
 

@@ -8,7 +8,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from devflow.cli.common import command_services
+from devflow.cli.common import command_services, progress_bar
 from devflow.config import Settings
 
 
@@ -23,8 +23,8 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         end_date=args.end_date or default_end_date(),
         intensity=args.intensity,
     )
-    with command_services(settings) as services:
-        report = write_synthetic(settings, spec, db=services.db, workers=args.workers)
+    with command_services(settings) as services, progress_bar("generating user-days") as update:
+        report = write_synthetic(settings, spec, db=services.db, workers=args.workers, progress=update)
     first = spec.end_date - timedelta(days=spec.days - 1)
     print(
         f"generated {report.events_written} events for {spec.users} users over {spec.days} days "
@@ -62,15 +62,17 @@ def _cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         print(f"devflow backtest: labels file {args.labels} not found", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    result = run_backtest(
-        args.lake,
-        settings=settings,
-        grid=grid,
-        date_from=args.date_from,
-        date_to=args.date_to,
-        cadence=timedelta(minutes=args.cadence_minutes) if args.cadence_minutes else None,
-        labels=args.labels,
-    )
+    with progress_bar("backtest steps") as update:
+        result = run_backtest(
+            args.lake,
+            settings=settings,
+            grid=grid,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            cadence=timedelta(minutes=args.cadence_minutes) if args.cadence_minutes else None,
+            labels=args.labels,
+            progress=update,
+        )
     computed = time.perf_counter() - started
     folder = write_run(result, root, settings)
     print(
@@ -111,6 +113,33 @@ def _cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from devflow.accounts import User, issue_api_token
+
+    if settings.production:
+        print("devflow token: development only (DEVFLOW_ENV=production)", file=sys.stderr)
+        return 2
+    with command_services(settings) as services:
+        with services.db() as session:
+            user = session.scalars(
+                select(User).where(func.lower(User.email) == args.email.strip().lower())
+            ).first()
+        if user is None:
+            print(f"devflow token: no user with email {args.email}", file=sys.stderr)
+            return 2
+        issued = issue_api_token(services.db, user.id, args.name, datetime.now(UTC))
+    if issued is None:
+        print(f"devflow token: user {args.email} was just deleted", file=sys.stderr)
+        return 2
+    # The token itself is the command's output (stdout only; never logged).
+    print(issued.plaintext)
+    return 0
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -131,9 +160,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "generate",
         help="write realistic synthetic telemetry (users, sessions, events) through the ingest path",
     )
-    gen.add_argument("--users", type=_positive_int, default=20)
-    gen.add_argument("--days", type=_positive_int, default=7)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument(
+        "--users", type=_positive_int, default=20, help="users to create (planted personas included)"
+    )
+    gen.add_argument(
+        "--days", type=_positive_int, default=7, help="local days per user, ending at --end-date"
+    )
+    gen.add_argument("--seed", type=int, default=0, help="the same seed gives the same data")
     gen.add_argument("--end-date", type=_date, default=None, help="last local day (default: today, UTC)")
     gen.add_argument("--intensity", type=float, default=1.0, help="scales events per hour (default 1)")
     gen.add_argument(
@@ -160,6 +193,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sql.add_argument("--max-rows", type=int, default=40, help="rows printed (the file gets them all)")
     sql.add_argument("--width", type=int, default=120, help="printed table width")
     sql.set_defaults(func=_cmd_sql)
+
+    token = sub.add_parser(
+        "token",
+        help="development only: print a new API token for a user (e.g. a generated one) by email",
+        description="Mint an API token (dvf_…) for the user with this email and print it, to call the "
+        "API as that user: curl -H 'Authorization: Bearer <token>' … Refused when DEVFLOW_ENV=production.",
+    )
+    token.add_argument("--email", required=True, help="the user's email, e.g. dana0000@devflow.example")
+    token.add_argument("--name", default="devflow token (development)", help="the token's name")
+    token.set_defaults(func=_cmd_token)
 
     bt = sub.add_parser("backtest", help="replay the insight rules over history for a grid of thresholds")
     bt.add_argument(

@@ -10,7 +10,7 @@ import threading
 from datetime import date
 from typing import Any
 
-from devflow.cli.common import command_services
+from devflow.cli.common import command_services, spinner
 from devflow.config import Settings
 
 
@@ -39,19 +39,20 @@ def _cmd_worker(_: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_etl(args: argparse.Namespace, settings: Settings) -> int:
     rebuild = args.etl_command == "rebuild"
+    # A command takes everything ingested so far in one pass (after `devflow generate`, say); the
+    # scheduler's passes keep METRICS_ETL_BATCH_SIZE, which bounds a tick's latency.
     with command_services(settings) as services:
-        while True:
-            result = services.metrics.run_locked_pass(rebuild=rebuild, take_all=rebuild)
-            if result is None:
-                print("ETL pass already in flight")
-                return 1
-            print(
-                f"processed_count={result.processed_count} watermark_before={result.watermark_before} "
-                f"watermark_after={result.watermark_after} duration_ms={result.duration_ms} "
-                f"sessions={result.recomputed_sessions} full={result.full} definition={result.definition}"
-            )
-            if rebuild or result.processed_count == 0:
-                return 0
+        with spinner("rebuilding metrics" if rebuild else "ETL pass"):
+            result = services.metrics.run_locked_pass(rebuild=rebuild, take_all=True)
+        if result is None:
+            print("ETL pass already in flight")
+            return 1
+        print(
+            f"processed_count={result.processed_count} watermark_before={result.watermark_before} "
+            f"watermark_after={result.watermark_after} duration_ms={result.duration_ms} "
+            f"sessions={result.recomputed_sessions} full={result.full} definition={result.definition}"
+        )
+    return 0
 
 
 def _cmd_insights_run(_: argparse.Namespace, settings: Settings) -> int:
@@ -96,9 +97,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         func=_cmd_worker
     )
     etl = sub.add_parser("etl", help="metrics ETL").add_subparsers(dest="etl_command", required=True)
-    etl.add_parser("run", help="run passes until every ingested event is taken in").set_defaults(
-        func=_cmd_etl
-    )
+    etl.add_parser("run", help="one pass taking in every event ingested so far").set_defaults(func=_cmd_etl)
     etl.add_parser("rebuild", help="recompute every metric partition from the raw events").set_defaults(
         func=_cmd_etl
     )

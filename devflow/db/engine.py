@@ -10,8 +10,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(database_url: str, **kwargs: Any) -> Engine:
-    """Create the engine. On SQLite: WAL, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction.
+def make_engine(database_url: str, pool_size: int | None = None, **kwargs: Any) -> Engine:
+    """Create the engine (``pool_size``: a fixed number of pooled connections, no overflow; PostgreSQL).
+
+    On SQLite: WAL, foreign keys, and ``BEGIN IMMEDIATE`` for every transaction.
 
     ``BEGIN IMMEDIATE`` takes the write lock up front, so two concurrent transactions queue on the
     busy timeout instead of failing with SQLITE_BUSY when a reader upgrades to a writer.
@@ -45,8 +47,8 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         return engine
     return create_engine(
         url,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=pool_size or 10,
+        max_overflow=0 if pool_size else 20,
         pool_pre_ping=True,
         pool_timeout=10,
         hide_parameters=True,

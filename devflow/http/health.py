@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+import msgspec
 from litestar import get
 
+from devflow.http.openapi import api_doc
 
-@get("/health", operation_id="health", tags=["ops"], sync_to_thread=False)
-def health() -> dict[str, str]:
+
+class HealthOut(msgspec.Struct):
+    status: Literal["ok"]
+
+
+_OK = HealthOut(status="ok")
+
+
+@get("/health", operation_id="health", tags=["ops"], sync_to_thread=False, **api_doc(auth="none"))
+def health() -> HealthOut:
     """Liveness: 200 ``{"status":"ok"}``."""
-    return {"status": "ok"}
+    return _OK

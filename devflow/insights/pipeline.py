@@ -1,12 +1,10 @@
 """Evaluation of one user (``real`` / ``force`` / ``demo``, contract §7.2) and the scheduled pass (§7.1).
 
-Concurrency: every evaluation of a user runs under a per-user lock — a process-local lock, plus
-``pg_advisory_xact_lock`` on PostgreSQL so replicas and the trigger endpoint never evaluate the
-same user at once, or on SQLite a striped ``flock`` next to the database file so the worker
-processes of one server never do either. On PostgreSQL the whole evaluation is one transaction
-holding the advisory lock; on SQLite the reads are committed before the lake reads
-and the generator call so the database write lock is never held across them, and the final
-write transaction is ``BEGIN IMMEDIATE``. The partial unique index on pending recommendations
+Concurrency: every evaluation of a user runs under the user's lease (:mod:`devflow.insights.leases`,
+a committed row that expires on its own) plus a process-local lock, so threads, worker processes
+and replicas never evaluate the same user at once. No transaction is open across the lake reads or
+the model call: the gate and session reads are one short transaction, the verdict another; a slow
+model therefore holds no pooled connection. The partial unique index on pending recommendations
 backs the one-pending invariant in the database as well.
 """
 
@@ -18,22 +16,22 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Literal
 
 import polars as pl
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from devflow.config import Settings
-from devflow.db.locks import advisory_key, hold_striped_file_lock
 from devflow.insights.features import TodayMetrics, build_features, load_current_sessions
 from devflow.insights.gates import COOLDOWN, GATE_COLUMNS, CooldownPolicy, apply_gates
 from devflow.insights.generators import GenerationFailed, RecommendationGenerator, generator_for
+from devflow.insights.leases import hold_lease, lease_ttl
 from devflow.insights.models import InsightEvaluation, Recommendation, WorkflowState
 from devflow.insights.rules import RuleThresholds, apply_rules
 from devflow.insights.schema import (
@@ -127,48 +125,13 @@ class _ProcessUserLocks:
                     self._locks[user_id] = (lock, users - 1)
 
 
-def user_lock_key(user_id: uuid.UUID) -> int:
-    """The ``pg_advisory_xact_lock`` key of one user's evaluation."""
-    return advisory_key(b"insights.user:" + user_id.bytes)
-
-
-class UserUnit:
-    """The database side of one locked evaluation."""
-
-    def __init__(self, session: DbSession, postgres: bool) -> None:
-        self.session = session
-        self._postgres = postgres
-
-    def release_write_lock(self) -> None:
-        """SQLite: end the read transaction so slow steps never hold the database write lock.
-
-        PostgreSQL keeps its single transaction (committing would drop the advisory lock)."""
-        if not self._postgres:
-            self.session.commit()
-
-
 @contextmanager
-def user_lock(insights: Insights, user_id: uuid.UUID) -> Iterator[UserUnit]:
-    """Hold the per-user lock; the unit's session is committed on success, rolled back on error."""
-    postgres = insights.engine.dialect.name == "postgresql"
-    with ExitStack() as held:
-        held.enter_context(insights.user_locks.hold(user_id))
-        if not postgres:  # worker processes sharing the SQLite file (``serve --workers``)
-            held.enter_context(
-                hold_striped_file_lock(
-                    insights.engine, insights.settings.data_dir, "insights-user", user_id.bytes
-                )
-            )
-        with insights.db() as session:
-            try:
-                if postgres:
-                    key = {"key": user_lock_key(user_id)}
-                    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
-                yield UserUnit(session, postgres)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+def user_lease(insights: Insights, user_id: uuid.UUID) -> Iterator[None]:
+    """Hold the user's evaluation: this process's lock first (threads queue without polling), then
+    the lease shared with the other processes and replicas."""
+    with insights.user_locks.hold(user_id):
+        with hold_lease(insights.db, user_id, lease_ttl(insights.settings.gemini_timeout_seconds)):
+            yield
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,40 +322,45 @@ def _persist_verdict(
 
 
 def evaluate_user(insights: Insights, user_id: uuid.UUID, mode: Mode = "real") -> TriggerResult:
-    """Run one evaluation of ``user_id`` in ``mode`` under the per-user lock (contract §7.2)."""
-    if mode == "demo":
-        return _run_demo(insights, user_id)
+    """Run one evaluation of ``user_id`` in ``mode`` while holding the user's lease (contract §7.2)."""
+    with user_lease(insights, user_id):
+        if mode == "demo":
+            return _run_demo(insights, user_id)
+        return _evaluate_leased(insights, user_id, mode)
+
+
+def _evaluate_leased(insights: Insights, user_id: uuid.UUID, mode: Mode) -> TriggerResult:
     services = insights
-    with user_lock(insights, user_id) as unit:
-        db = unit.session
-        now = services.clock()  # read after the lock: a waiting trigger sees the winner's rows
+    now = services.clock()  # read after the lease: a waiting trigger sees the winner's rows
+    with services.db() as db:
         if mode == "real":
             gates = apply_gates(load_gate_inputs(db, [user_id]), now, services.policy)
             if gates["gate"][0] == COOLDOWN:
                 return TriggerResult(skipped=True, reason=COOLDOWN, mode=mode)
         sessions = load_current_sessions(db, [user_id])
-        if sessions.is_empty():
-            return TriggerResult(skipped=True, reason="no_session", mode=mode)
-        unit.release_write_lock()
-        today = today_utc(now)
-        features = build_features(sessions, services.metrics.day_metrics([user_id], today))
-        row = apply_rules(features, services.thresholds).row(0, named=True)
-        rule: str | None = row["rule"]
-        if rule is None:
-            return TriggerResult(skipped=True, reason="no_rule_fired", mode=mode)
-        payload = _generator_input(row, rule, services.metrics.top_files(user_id, today, TOP_FILES_IN_INPUT))
-        called_at = services.clock()
-        try:
-            with services.model_slots:
-                output = services.generator.generate(payload)
-        except GenerationFailed as exc:
-            log.warning("insight generation failed for one user: %s", exc)
+    if sessions.is_empty():
+        return TriggerResult(skipped=True, reason="no_session", mode=mode)
+    today = today_utc(now)
+    features = build_features(sessions, services.metrics.day_metrics([user_id], today))
+    row = apply_rules(features, services.thresholds).row(0, named=True)
+    rule: str | None = row["rule"]
+    if rule is None:
+        return TriggerResult(skipped=True, reason="no_rule_fired", mode=mode)
+    payload = _generator_input(row, rule, services.metrics.top_files(user_id, today, TOP_FILES_IN_INPUT))
+    called_at = services.clock()
+    try:
+        with services.model_slots:
+            output = services.generator.generate(payload)
+    except GenerationFailed as exc:
+        log.warning("insight generation failed for one user: %s", exc)
+        with services.db.begin() as db:
             db.add(InsightEvaluation(user_id=user_id, called_at=called_at, outcome="failed"))
-            return TriggerResult(skipped=True, reason="llm_failed", mode=mode)
-        output, downgraded = guard_evidence(payload, output)
-        if downgraded:
-            log.info("evidence guard downgraded a %s verdict (rule %s)", services.generator.name, rule)
-        outcome = "normal" if output.state_type == "normal" else "recommendation"
+        return TriggerResult(skipped=True, reason="llm_failed", mode=mode)
+    output, downgraded = guard_evidence(payload, output)
+    if downgraded:
+        log.info("evidence guard downgraded a %s verdict (rule %s)", services.generator.name, rule)
+    outcome = "normal" if output.state_type == "normal" else "recommendation"
+    with services.db.begin() as db:
         db.add(InsightEvaluation(user_id=user_id, called_at=called_at, outcome=outcome))
         recommendation_id = _persist_verdict(
             db,
@@ -403,20 +371,19 @@ def evaluate_user(insights: Insights, user_id: uuid.UUID, mode: Mode = "real") -
             generator=services.generator.name,
             now=services.clock(),
         )
-        return TriggerResult(
-            skipped=False,
-            rule=rule,
-            state_type=output.state_type,
-            recommendation_id=recommendation_id,
-            mode=mode,
-        )
+    return TriggerResult(
+        skipped=False,
+        rule=rule,
+        state_type=output.state_type,
+        recommendation_id=recommendation_id,
+        mode=mode,
+    )
 
 
 def _run_demo(insights: Insights, user_id: uuid.UUID) -> TriggerResult:
     """Demo mode: no gates, rules or generator; the canned recommendation on the current session."""
     clock = insights.clock
-    with user_lock(insights, user_id) as unit:
-        db = unit.session
+    with insights.db.begin() as db:
         sessions = load_current_sessions(db, [user_id])
         if sessions.is_empty():
             return TriggerResult(skipped=True, reason="no_session", mode="demo")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio.to_thread
 import msgspec
@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_409_CONFLICT
 
 from devflow.accounts import Principal
 from devflow.http.body import read_json_body
+from devflow.http.openapi import Param, api_doc, response_spec
 from devflow.insights.pipeline import MODES, Insights, Mode, evaluate_user
 from devflow.insights.recommendations import ACTIONS, RecommendationItem, act_on, recommendations_of
 from devflow.kernel.errors import NotFound, ValidationFailed
@@ -52,10 +53,48 @@ class ListOut(msgspec.Struct, frozen=True):
 
 class ActionOut(msgspec.Struct, frozen=True):
     id: int
-    user_action: str
+    user_action: Literal["accepted", "dismissed", "snoozed"]
 
 
-@get("/recommendations/pending", operation_id="recommendations_pending", tags=["recommendations"])
+class TriggerIn(msgspec.Struct):
+    """``POST /recommendations/trigger``: the body is optional; absent, ``{}`` or null mean ``real``."""
+
+    mode: Literal["real", "force", "demo"] | None = None
+
+
+class ActionIn(msgspec.Struct):
+    action: Literal["accepted", "dismissed", "snoozed"]
+
+
+_Unset = msgspec.UnsetType
+
+
+class TriggerOut(msgspec.Struct, omit_defaults=True):
+    """What the evaluation did: ``{skipped, reason}``, ``{skipped, rule, state_type, recommendation_id}``
+    (real/force) or ``{skipped, mode, recommendation_id}`` (demo); §3.8."""
+
+    skipped: bool
+    reason: Literal["cooldown", "no_session", "no_rule_fired", "llm_failed"] | _Unset = msgspec.UNSET
+    mode: Literal["demo"] | _Unset = msgspec.UNSET
+    rule: str | _Unset = msgspec.UNSET
+    state_type: str | _Unset = msgspec.UNSET
+    recommendation_id: int | _Unset | None = msgspec.UNSET
+
+
+_MODE_400 = f'`{{"error":"Invalid JSON"}}` or `{{"error":"Validation failed","message":"{MODE_MESSAGE}"}}`'
+_ID_PARAM = Param(
+    "recommendation_id",
+    {"type": "string", "pattern": "^[0-9]*[1-9][0-9]*$"},
+    f"Digits only, ≥ 1; else 400 `{ID_MESSAGE}`",
+)
+
+
+@get(
+    "/recommendations/pending",
+    operation_id="recommendations_pending",
+    tags=["recommendations"],
+    **api_doc(auth="either"),
+)
 async def pending_recommendation(
     insights: NamedDependency[Insights], principal: NamedDependency[Principal]
 ) -> PendingOut:
@@ -76,7 +115,23 @@ def _parse_limit(request: Request[Any, Any, Any]) -> int:
     return min(value, MAX_LIMIT)
 
 
-@get("/recommendations", operation_id="recommendations_list", tags=["recommendations"])
+@get(
+    "/recommendations",
+    operation_id="recommendations_list",
+    tags=["recommendations"],
+    **api_doc(
+        auth="either",
+        errors=(400,),
+        error_texts={400: f'`{{"error":"Validation failed","message":"{LIMIT_MESSAGE}"}}`'},
+        query=(
+            Param(
+                "limit",
+                {"type": "string", "pattern": "^[0-9]*[1-9][0-9]*$", "default": str(DEFAULT_LIMIT)},
+                f"Digits only, ≥ 1; values above {MAX_LIMIT} are clamped to {MAX_LIMIT}",
+            ),
+        ),
+    ),
+)
 async def list_recommendations(
     request: Request[Any, Any, Any],
     insights: NamedDependency[Insights],
@@ -95,12 +150,23 @@ async def list_recommendations(
     operation_id="recommendations_trigger",
     tags=["recommendations"],
     status_code=HTTP_200_OK,
+    **api_doc(
+        auth="either",
+        body=TriggerIn,
+        error_texts={400: _MODE_400},
+        responses={
+            200: response_spec("Evaluated, or skipped by a gate (`skipped`, `reason`)", TriggerOut),
+            409: response_spec(
+                'Demo mode without a session: `{"skipped":true,"reason":"no_session"}`', TriggerOut
+            ),
+        },
+    ),
 )
 async def trigger_recommendation(
     request: Request[Any, Any, Any],
     insights: NamedDependency[Insights],
     principal: NamedDependency[Principal],
-) -> Response[Any]:
+) -> Response[TriggerOut]:
     """Evaluate the caller now in ``real`` (default), ``force`` or ``demo`` mode (§7.2)."""
     body = await read_json_body(request)
     mode: Mode = "real"
@@ -114,7 +180,7 @@ async def trigger_recommendation(
             mode = raw  # type: ignore[assignment]
     result = await anyio.to_thread.run_sync(evaluate_user, insights, principal.user_id, mode)
     status = HTTP_409_CONFLICT if (mode == "demo" and result.skipped) else HTTP_200_OK
-    return Response(content=result.body(), status_code=status)
+    return Response(content=msgspec.convert(result.body(), TriggerOut), status_code=status)
 
 
 @post(
@@ -122,6 +188,22 @@ async def trigger_recommendation(
     operation_id="recommendations_action",
     tags=["recommendations"],
     status_code=HTTP_200_OK,
+    **api_doc(
+        auth="either",
+        body=ActionIn,
+        body_required=True,
+        errors=(403, 404, 409),
+        error_texts={
+            400: f'`{{"error":"Invalid JSON"}}`, or `{{"error":"Validation failed","message":…}}` with '
+            f'"{ACTION_MESSAGE}" (the body is checked first) or "{ID_MESSAGE}"',
+            403: '`{"error":"Forbidden"}`: another user\'s recommendation, or a cookie request '
+            "from a foreign "
+            "`Origin`",
+            404: '`{"error":"Recommendation not found"}`',
+            409: '`{"error":"Recommendation already acted on"}`',
+        },
+        path=(_ID_PARAM,),
+    ),
 )
 async def act_on_recommendation(
     request: Request[Any, Any, Any],
@@ -143,7 +225,7 @@ async def act_on_recommendation(
     if numeric_id > MAX_BIGINT:
         raise NotFound("Recommendation not found")
     await anyio.to_thread.run_sync(act_on, insights, principal.user_id, numeric_id, action)
-    return ActionOut(id=numeric_id, user_action=action)
+    return ActionOut(id=numeric_id, user_action=action)  # type: ignore[arg-type]
 
 
 ROUTES: Final = [pending_recommendation, list_recommendations, trigger_recommendation, act_on_recommendation]

@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.config import Settings
+from devflow.kernel import instruments
 from devflow.lake.partitions import files_on, partition_date_of, read_partition, replace_partition, scan
 from devflow.lake.registry import LakeFile, register_unlisted_files
 from devflow.lake.storage import LakeStorage
@@ -169,6 +170,8 @@ def run_pass(
         session.flush()
         session.add_all(EtlFile(file_seq=f.seq, run_id=run.id, ingested_rows=f.ingested_rows) for f in taken)
         run_id = run.id
+    if instruments.enabled():
+        instruments.observe_etl_pass(time.perf_counter() - t0, _freshness_lag(env))
     log.info(
         "etl pass %s: %d rows from %d files, %d sessions recomputed%s in %d ms",
         run_id,
@@ -188,6 +191,21 @@ def run_pass(
         full=full,
         definition=definition,
     )
+
+
+def _freshness_lag(env: EtlEnv) -> float:
+    """Seconds since the oldest event file still waiting for the ETL was registered (0: caught up)."""
+    with env.db() as session:
+        oldest = session.scalar(
+            select(func.min(LakeFile.registered_at))
+            .outerjoin(EtlFile, EtlFile.file_seq == LakeFile.seq)
+            .where(LakeFile.kind == EVENTS_DIR, EtlFile.file_seq.is_(None))
+        )
+    if oldest is None:
+        return 0.0
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return max(0.0, (dt.datetime.now(dt.UTC) - oldest).total_seconds())
 
 
 def _take(pending: Sequence[_PendingFile], batch_size: int | None) -> list[_PendingFile]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.config import Settings
@@ -14,11 +15,14 @@ from devflow.db.locks import try_runner_lock
 from devflow.lake.spool.writer import LakeWriter
 from devflow.lake.storage import LakeStorage, lake_io
 from devflow.metrics.etl import EtlEnv, PassResult, run_pass
+from devflow.metrics.models import EtlRun
 from devflow.metrics.queries import MetricsReader
 
 log = logging.getLogger("devflow.metrics")
 
 ETL_LOCK = "metrics-etl"
+#: A scheduled tick within this fraction of the interval after any replica's last pass is skipped.
+TICK_SHARE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,15 @@ class Metrics:
             self.writer.flush()
         return self.run_locked_pass()
 
-    def run_scheduled_pass(self) -> PassResult:
-        """The scheduler's tick (the job runner already holds the ETL lock)."""
+    def run_scheduled_pass(self) -> PassResult | None:
+        """The scheduler's tick (the job runner already holds the ETL lock). Every replica's scheduler
+        ticks; a tick that comes less than an interval after the last pass started (by any of them)
+        is skipped, so N replicas run the ETL once per interval, not N times. None when skipped."""
+        with self.db() as session:
+            last = session.scalar(select(func.max(EtlRun.started_at)))
+        if last is not None:
+            last = last if last.tzinfo is not None else last.replace(tzinfo=dt.UTC)
+            since = (dt.datetime.now(dt.UTC) - last).total_seconds()
+            if 0 <= since < TICK_SHARE * self.settings.metrics_etl_interval_seconds:
+                return None
         return run_pass(self.env)

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.orm import Session, sessionmaker
 
+from devflow.kernel import instruments
 from devflow.kernel.clock import Clock, epoch_us, utc_now
 from devflow.kernel.errors import InvalidJSON, NotFound, TooLarge, ValidationFailed
 from devflow.kernel.ids import uuid7
@@ -57,13 +58,20 @@ _raw_events_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _response_encoder = msgspec.json.Encoder()
 
 
+class RejectedEvent(msgspec.Struct):
+    """One rejected event: its index in ``events`` and the reason of §4.6."""
+
+    index: int
+    reason: str
+
+
 class IngestResponse(msgspec.Struct, omit_defaults=False):
-    """The 202 body."""
+    """The 202 body: ``rejected`` lists the first 100 rejections; ``rejected_count`` counts all."""
 
     message: str
     accepted_count: int
     rejected_count: int
-    rejected: list[dict[str, int | str]]
+    rejected: list[RejectedEvent]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,13 +188,15 @@ def ingest_batch(
         )
         appends.append(Append(QUARANTINE_DIR, quarantine))
     ticket = writer.write(*appends)
+    instruments.count_events(len(accepted_events), (reason for _, reason in rejected))
     return ticket, _response_encoder.encode(
         IngestResponse(
             message="Telemetry accepted",
             accepted_count=len(accepted_events),
             rejected_count=len(rejected),
             rejected=[
-                {"index": index, "reason": reason} for index, reason in rejected[:MAX_LISTED_REJECTIONS]
+                RejectedEvent(index=index, reason=reason)
+                for index, reason in rejected[:MAX_LISTED_REJECTIONS]
             ],
         )
     )

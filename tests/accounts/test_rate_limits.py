@@ -19,8 +19,8 @@ from litestar import Request
 from litestar.testing import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.accounts.ratelimit import AuthRateLimiter, limiter_key, warn_if_proxy_unconfigured
-from devflow.config import Settings
+from devflow.accounts.ratelimit import AuthRateLimiter, limiter_key
+from devflow.config import Settings, warn_if_proxy_unconfigured
 from devflow.http.clients import client_ip, is_loopback_or_private
 from tests.accounts.conftest import insert_password_user
 
@@ -186,9 +186,9 @@ def test_startup_warning_only_without_trust_proxy_1_8(
     make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
     """§1.8 one warning at start-up when TRUST_PROXY is unset (and limiting is on); none otherwise."""
-    with caplog.at_level(logging.WARNING, logger="devflow.accounts.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="devflow.config"):
         warn_if_proxy_unconfigured(make_settings(AUTH_RATE_LIMIT_PER_MINUTE="10"))
         warn_if_proxy_unconfigured(make_settings(AUTH_RATE_LIMIT_PER_MINUTE="10", TRUST_PROXY="true"))
         warn_if_proxy_unconfigured(make_settings(AUTH_RATE_LIMIT_PER_MINUTE="0"))
-    messages = [r.getMessage() for r in caplog.records if r.name == "devflow.accounts.ratelimit"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "devflow.config"]
     assert len(messages) == 1 and "TRUST_PROXY is unset" in messages[0]

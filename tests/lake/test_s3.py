@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pyarrow.fs as pafs
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,42 +17,14 @@ from devflow.lake.storage import LakeStorage
 from devflow.telemetry import EVENTS_DIR, TELEMETRY_TABLES
 from devflow.telemetry.arrow import events_to_table
 from tests.lake.test_files import vector_events
+from tests.support.s3 import moto_lake
 
 
 @pytest.fixture()
 def s3_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A bucket on a moto S3 server on 127.0.0.1; yields the lake URL inside it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    # Credentials reach pyarrow's AWS SDK through its standard variables, never through devflow.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    try:
-        s3 = pafs.S3FileSystem(
-            endpoint_override=f"127.0.0.1:{port}",
-            scheme="http",
-            region="us-east-1",
-            allow_bucket_creation=True,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                s3.create_dir("devflow-lake")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield f"s3://devflow-lake/lake?endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
-    finally:
-        server.terminate()
-        server.wait(10)
+    with moto_lake(monkeypatch) as url:
+        yield url
 
 
 @pytest.mark.slow

@@ -26,13 +26,15 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.orm import Session, sessionmaker
 
+from devflow.kernel import instruments
 from devflow.kernel.files import fsync_path
 from devflow.lake.partitions import WrittenFile, write_partitioned
 from devflow.lake.registry import register_files, registered_paths_of
@@ -72,8 +74,11 @@ class _Pending:
 
     rows: dict[str, list[pa.Table]] = field(default_factory=dict)
     memos: dict[str, list[object | None]] = field(default_factory=dict)
+    since: float | None = None  # monotonic time of the first append
 
     def add(self, name: str, rows: pa.Table, memo: object | None) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
         self.rows.setdefault(name, []).append(rows)
         self.memos.setdefault(name, []).append(memo)
 
@@ -121,6 +126,7 @@ class LakeWriter:
         flush_interval_seconds: float = 2.0,
         flush_max_bytes: int = 64 * 1024 * 1024,
         max_backlog_bytes: int | None = None,
+        erased: Callable[[], Collection[str]] | None = None,
     ) -> None:
         self.storage = storage
         self.db = db
@@ -144,6 +150,9 @@ class LakeWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        # ``user_id`` values whose rows must never reach the lake (deleted accounts): rows still in
+        # the spool when an account is deleted are dropped at flush instead of resurrecting it.
+        self._erased = erased
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -177,10 +186,12 @@ class LakeWriter:
             self._wake.clear()
             if self._stop.is_set():
                 break
+            self._report_backlog()
             try:
                 self.flush()
             except Exception:  # the next tick retries; the spool keeps the data durable meanwhile
                 log.exception("lake flush failed; will retry")
+            self._report_backlog()
             # The flush's large temporary buffers are freed; return them to the OS instead of keeping
             # them cached (keeps RSS flat under steady ingest).
             pa.default_memory_pool().release_unused()
@@ -189,6 +200,15 @@ class LakeWriter:
                 # Another server process sharing this spool folder may have died since start-up.
                 next_recovery = time.monotonic() + RECOVERY_INTERVAL_SECONDS
                 self.recover()
+
+    def _report_backlog(self) -> None:
+        """The metrics' view of what waits for the lake: bytes, and the oldest append's age."""
+        if not instruments.enabled():
+            return
+        with self._lock:
+            size = self._backlog_bytes + (self._segment.size if self._segment is not None else 0)
+            oldest = self._backlog[0].pending.since if self._backlog else self._pending.since
+        instruments.set_spool(size, time.monotonic() - oldest if oldest is not None else 0.0)
 
     # -- append (hot path) -------------------------------------------------------------------------
 
@@ -263,6 +283,7 @@ class LakeWriter:
         Raises when the lake is unreachable; the rows stay in the spool and the next flush retries.
         """
         with self._flush_lock:
+            started = time.perf_counter()
             self._rotate()
             written: list[WrittenFile] = []
             while self._backlog:
@@ -271,6 +292,8 @@ class LakeWriter:
                 with self._lock:
                     self._backlog.pop(0)
                     self._backlog_bytes -= closed.size
+            if written:
+                instruments.observe_flush(time.perf_counter() - started)
             return written
 
     def _rotate(self) -> None:
@@ -290,9 +313,13 @@ class LakeWriter:
         """Write the segment's rows as Parquet (named after the segment), register, delete the segment."""
         written: list[WrittenFile] = []
         skip = registered_paths_of(self.db, closed.id)
+        erased = list(self._erased()) if self._erased is not None else []
         for name, tables in closed.pending.rows.items():
             spec = self.tables[name]
             rows = spec.complete(tables, closed.pending.memos[name])
+            if erased and "user_id" in rows.column_names:
+                gone = pa.array(erased, pa.string()).cast(rows["user_id"].type)
+                rows = rows.filter(pc.invert(pc.is_in(rows["user_id"], value_set=gone)))
             written += write_partitioned(self.storage, spec, rows, file_id=closed.id, skip=skip)
         register_files(self.db, written)
         closed.path.unlink(missing_ok=True)
