@@ -43,7 +43,6 @@ from devflow.accounts.service import (
     list_api_tokens,
     load_user,
     revoke_api_token,
-    stored_time_zone,
 )
 from devflow.accounts.signin import SignedIn, count_attempt, register_password_account, sign_in_with_password
 from devflow.accounts.user_settings import (
@@ -60,7 +59,6 @@ from devflow.config import Settings
 from devflow.kernel.clock import Clock
 
 __all__ = [
-    "stored_time_zone",
     "API_TOKEN_PREFIX",
     "DELETION_FINISHED",
     "JWT_TTL_SECONDS",

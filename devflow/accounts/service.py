@@ -217,10 +217,3 @@ def revoke_api_token(
             .values(revoked_at=now)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def stored_time_zone(db: sessionmaker[Session], user_id: uuid.UUID) -> str | None:
-    """The user's stored IANA time zone (``users.time_zone``), or None."""
-    with db() as session:
-        user = session.get(User, user_id)
-        return None if user is None else user.time_zone

@@ -11,7 +11,8 @@ Views (all read-only; nothing here writes to the lake; every view and column is 
 * ``events_all``       every stored row, re-sent duplicates included;
 * ``quarantine``       rejected events with their ``reason`` and raw JSON;
 * ``metrics_daily``    the ETL's totals per (user, session, UTC ``date``);
-* ``metrics_file_switches``  editor switches per (user, session, UTC ``date``, ``path``);
+* ``metrics_file_switches``  editor switches per (user, session, UTC 15-minute ``bucket_start``,
+                       ``path``);
 * ``metrics_coding_time``    coding seconds per (user, session, UTC 15-minute ``bucket_start``,
                        language, workspace, file);
 * ``metrics_session``  the ETL's rows per session: totals, start, end, duration, active seconds,

@@ -83,8 +83,10 @@ def coding_rows(metrics: Metrics, user_id: str, query: MetricsQuery, zone_name: 
 
 
 def _shares(frame: pl.DataFrame, column: str, limit: int | None = None) -> list[CodingShare]:
-    grouped = frame.group_by(column).agg(pl.col("seconds").sum()).sort(
-        ["seconds", column], descending=[True, False], nulls_last=True
+    grouped = (
+        frame.group_by(column)
+        .agg(pl.col("seconds").sum())
+        .sort(["seconds", column], descending=[True, False], nulls_last=True)
     )
     if limit is not None:
         grouped = grouped.head(limit)
@@ -120,7 +122,11 @@ def coding_time_body(
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        None
+        if value is None
+        else value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 def _sessions(metrics: Metrics, user_id: str, frame: pl.DataFrame) -> list[CodingSession]:

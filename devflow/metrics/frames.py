@@ -34,7 +34,6 @@ from devflow.metrics.compute import (
     BUCKET_SECONDS,
     CODING_TIME_SCHEMA,
     DEFAULT_CODING_GAP_MINUTES,
-    EVENT_TYPES,
     FILE_SWITCH_SCHEMA,
     LINE_DEFINITIONS,
     METRIC_TYPES,
@@ -43,6 +42,7 @@ from devflow.metrics.compute import (
     SESSION_SCHEMA,
     SessionMetrics,
 )
+from devflow.telemetry import EVENT_TYPES
 
 _INGESTION_ORDER = ["received_at", "batch_id", "batch_index"]
 EVENT_METRICS_SCHEMA: dict[str, pl.DataType] = {
@@ -464,7 +464,10 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
             "user_id": users.decode(g["_u"][out_order]),
             "session_id": sessions.decode(g["_s"][out_order]),
             "bucket_start": pl.Series(bucket_sorted * int(bucket_us)).cast(pl.Datetime("us", "UTC")),
-            **{name: coded[name].decode(g[f"_{name}"][out_order]) for name in ("language", "workspace", "file")},
+            **{
+                name: coded[name].decode(g[f"_{name}"][out_order])
+                for name in ("language", "workspace", "file")
+            },
             "seconds": total_us[out_order].astype(np.float64) / 1_000_000,
         }
     ).with_columns(date=pl.col("bucket_start").dt.date(), coding_gap_minutes=pl.lit(float(gap_minutes)))
@@ -478,14 +481,18 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
     type_code = events["type"].replace_strict(kinds, pl.Series(range(len(EVENT_TYPES))), default=-1)
     type_sorted = type_code.cast(pl.Int64).to_numpy()[order]
     width = len(EVENT_TYPES) + 1
-    counts = np.bincount(s_sorted * width + (type_sorted + 1), minlength=sessions.size * width).reshape(-1, width)
+    counts = np.bincount(s_sorted * width + (type_sorted + 1), minlength=sessions.size * width).reshape(
+        -1, width
+    )
     day_us = np.int64(86_400 * 1_000_000)
     # (session, UTC day) pairs with events or coding rows: packed, de-duplicated.
     first_day = int(t_sorted.min() // day_us) if order.size else 0
     event_days = t_sorted // day_us - first_day
     coding_days = (g["_b"] * bucket_us) // day_us - first_day
     span = int(max(event_days.max(initial=0), coding_days.max(initial=0))) + 1
-    run_change = np.concatenate([[True], (s_sorted[1:] != s_sorted[:-1]) | (event_days[1:] != event_days[:-1])])
+    run_change = np.concatenate(
+        [[True], (s_sorted[1:] != s_sorted[:-1]) | (event_days[1:] != event_days[:-1])]
+    )
     pairs = np.concatenate([(s_sorted * span + event_days)[run_change], g["_s"] * span + coding_days])
     pairs = np.sort(pl.Series(pairs).unique().to_numpy())
     pair_session, pair_day = pairs // span, pairs % span + first_day
@@ -507,7 +514,9 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
     return coding, facts
 
 
-def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa.Table, pa.Table, pl.DataFrame]:
+def _metric_rows(
+    computed: _EventFigures, definition: str
+) -> tuple[pa.Table, pa.Table, pa.Table, pl.DataFrame]:
     """The metrics_daily, metrics_quarter_hours and metrics_file_switches rows and the per-session
     metric totals."""
     events, users, sessions = computed.events, computed.users, computed.sessions
@@ -515,7 +524,7 @@ def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa
     bucket_us = np.int64(BUCKET_SECONDS * 1_000_000)
     bucket = timestamp // bucket_us
     day = timestamp // np.int64(86_400 * 1_000_000)
-    figures = {
+    figures: dict[str, npt.NDArray[Any] | None] = {
         "lines_added": computed.lines_added,
         "lines_deleted": computed.lines_deleted,
         "switch_count": computed.is_switch,

@@ -230,7 +230,9 @@ class MetricsReader:
                 figures.rapid_switch_count += rapid
                 figures.activity_count += activity
         if files is not None and files.num_rows:
-            for definition, user_id, local, path, count in _zoned_rows(files, zone, ("switch_count",), by_path=True):
+            for definition, user_id, local, path, count in _zoned_rows(
+                files, zone, ("switch_count",), by_path=True
+            ):
                 figures = out.setdefault((definition, user_id, local), Figures())
                 figures.files[path] = figures.files.get(path, 0) + count
         for (_, user_id, local), figures in list(out.items()):

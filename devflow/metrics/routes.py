@@ -1,4 +1,5 @@
-"""``/metrics/churn``, ``/metrics/context-switching`` and ``POST /metrics/etl/run`` (contract §3.7)."""
+"""``/metrics/churn``, ``/metrics/context-switching``, ``/metrics/coding-time`` and ``POST /metrics/etl/run``
+(contract §3.7)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 
-from devflow.accounts import Principal, stored_time_zone
+from devflow.accounts import Principal, user_time_zone
 from devflow.http.body import drain_body
 from devflow.http.openapi import Param, api_doc
 from devflow.kernel.errors import AlreadyDone
@@ -112,13 +113,14 @@ _RANGE_QUERY = (
     Param("grain", {"type": "string", "enum": ["daily", "session"]}, "`session`, else daily"),
     Param(
         "tz",
-        {"type": "string", "examples": ["Europe/Berlin", "Asia/Kathmandu"]},
-        "IANA time zone of the days; else the user's stored zone (`/me/settings`), else UTC",
+        {"type": "string"},
+        "IANA time zone of the days (e.g. `Asia/Kathmandu`); default: the user's stored zone, else UTC",
     ),
 )
 _RANGE_400 = (
     '`{"error":"Validation failed","message":…}`: "from and to are required (YYYY-MM-DD)", '
-    '"from and to must be YYYY-MM-DD", "from must be <= to", "range must be at most 366 days"'
+    '"from and to must be YYYY-MM-DD", "from must be <= to", "range must be at most 366 days", '
+    '"tz must be an IANA time zone name"'
 )
 
 
@@ -126,7 +128,7 @@ def _zoned(metrics: Metrics, principal: Principal, query: MetricsQuery) -> Metri
     """The days of ``tz``, else of the user's stored zone, else UTC days (contract 1.1)."""
     if query.zone is not None:
         return with_zone(query, query.zone)
-    stored = stored_time_zone(metrics.db, principal.user_id)
+    stored = user_time_zone(metrics.db, principal.user_id)
     return with_zone(query, stored if stored and valid_zone(stored) else None)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import zoneinfo
 from collections import Counter
@@ -125,9 +126,9 @@ def coding_reference(
     for sid, events in by_session.items():
         events.sort(key=lambda item: (item[0], item[1]))
         info = facts[sid] = SessionFacts(started_at=events[0][0], ended_at=events[-1][0])
-        for when, _, _, event in events:
+        for _, _, _, event in events:
             info.counts[event["type"]] += 1
-        for (when, _, user_id, event), (after, _, _, _) in zip(events, events[1:], strict=False):
+        for (when, _, user_id, event), (after, _, _, _) in itertools.pairwise(events):
             if after - when > gap or after == when:
                 continue
             info.active_seconds += (after - when).total_seconds()

@@ -5,6 +5,7 @@ UTC, Asia/Kathmandu (+05:45) and America/New_York across the March DST change (a
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import uuid
 import zoneinfo
@@ -45,7 +46,11 @@ def _week(rng: random.Random) -> list[tuple[dt.datetime, dict[str, Any]]]:
                 event = editor_switch(ts, sid, rng.choice(["a.ts", "b.py"]))
             out.append((when, event))
             when += rng.choice(
-                [dt.timedelta(seconds=rng.randrange(1, 300)), dt.timedelta(minutes=10), dt.timedelta(minutes=11)]
+                [
+                    dt.timedelta(seconds=rng.randrange(1, 300)),
+                    dt.timedelta(minutes=10),
+                    dt.timedelta(minutes=11),
+                ]
             ) + dt.timedelta(milliseconds=rng.randrange(0, 1000))
         when += dt.timedelta(minutes=rng.randrange(15, 400))
     return out
@@ -59,15 +64,13 @@ def _intervals(events: list[tuple[dt.datetime, dict[str, Any]]]) -> list[tuple[d
     out = []
     for times in by_session.values():
         times.sort()
-        out.extend((a, b) for a, b in zip(times, times[1:], strict=False) if b - a <= GAP)
+        out.extend((a, b) for a, b in itertools.pairwise(times) if b - a <= GAP)
     return out
 
 
 def _within(events: list[tuple[dt.datetime, dict[str, Any]]], start: dt.datetime, end: dt.datetime) -> float:
     """Seconds of the counted intervals inside the instants [start, end)."""
-    return sum(
-        max(0.0, (min(b, end) - max(a, start)).total_seconds()) for a, b in _intervals(events)
-    )
+    return sum(max(0.0, (min(b, end) - max(a, start)).total_seconds()) for a, b in _intervals(events))
 
 
 def _expected(events: list[tuple[dt.datetime, dict[str, Any]]], zone: str) -> dict[str, float]:
@@ -79,7 +82,7 @@ def _expected(events: list[tuple[dt.datetime, dict[str, Any]]], zone: str) -> di
         by_session.setdefault(event["session_id"], []).append(when)
     for times in by_session.values():
         times.sort()
-        for a, b in zip(times, times[1:], strict=False):
+        for a, b in itertools.pairwise(times):
             if b - a > GAP:
                 continue
             cursor = a

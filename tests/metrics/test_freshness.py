@@ -29,7 +29,10 @@ DEADLINE_SECONDS = 65.0
 def _call(url: str, headers: dict[str, str], body: dict[str, Any] | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        url, data=data, headers={**headers, "Content-Type": "application/json"}, method="POST" if data else "GET"
+        url,
+        data=data,
+        headers={**headers, "Content-Type": "application/json"},
+        method="POST" if data else "GET",
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, json.loads(response.read())
@@ -47,7 +50,10 @@ def test_an_acknowledged_event_shows_in_churn_within_65_s_with_the_default_sched
         "DEVFLOW_DATA_DIR": str(tmp_path / "data"),
         "METRICS_ETL_ENABLED": "true",  # the default; BASE_ENV turns it off for other tests
     }
-    assert "METRICS_ETL_INTERVAL_SECONDS" not in env and Settings.from_env(env).metrics_etl_interval_seconds == 60
+    assert (
+        "METRICS_ETL_INTERVAL_SECONDS" not in env
+        and Settings.from_env(env).metrics_etl_interval_seconds == 60
+    )
     today = dt.datetime.now(dt.UTC)
     sid = str(uuid.uuid4())
     stamp = today.strftime("%Y-%m-%dT%H:%M:%S.000Z")

@@ -23,8 +23,8 @@ from devflow.metrics import (
     METRICS_FILE_SWITCHES_DIR,
     METRICS_SESSION_DIR,
 )
-from devflow.metrics.layout import METRICS_QUARTER_HOURS_DIR
 from devflow.metrics.etl import EtlEnv, run_pass
+from devflow.metrics.layout import METRICS_QUARTER_HOURS_DIR
 from tests.metrics.events import (
     churn,
     editor_switch,
