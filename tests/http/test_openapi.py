@@ -117,9 +117,10 @@ def _free_form_objects(document: dict[str, Any], schema: Any, trail: str, seen: 
         return _free_form_objects(document, document["components"]["schemas"][name], name, seen)
     found = []
     types = schema.get("type")
-    if (types == "object" or (isinstance(types, list) and "object" in types)) and not schema.get(
-        "properties"
-    ):
+    is_object = types == "object" or (isinstance(types, list) and "object" in types)
+    values = schema.get("additionalProperties")
+    typed_map = isinstance(values, dict) and bool(values)  # e.g. dict[str, int]: counts by name
+    if is_object and not schema.get("properties") and not typed_map:
         found.append(trail)
     for key in ("properties", "items", "oneOf", "anyOf", "allOf", "additionalProperties"):
         if key in schema:
