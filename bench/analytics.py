@@ -87,13 +87,22 @@ def questions(con: Any) -> list[tuple[str, str]]:
     named = "users" in views
     who = "u.username" if named else "d.user_id"
     join_users = "JOIN users u ON u.user_id = d.user_id" if named else ""
-    heatmap = (
-        "SELECT local_weekday AS weekday, local_hour AS hour, count(*) AS events FROM events "
-        "GROUP BY ALL ORDER BY ALL"
-        if local
-        else 'SELECT isodow("timestamp") AS weekday, hour("timestamp") AS hour, count(*) AS events '
-        "FROM events GROUP BY ALL ORDER BY ALL"
-    )
+    if "metrics_coding_time" in views and "local_hour" in _columns(con, "metrics_coding_time"):
+        # Activity as coding time: 15-minute buckets, exact in every zone.
+        heatmap = (
+            "SELECT local_weekday AS weekday, local_hour AS hour, sum(seconds) / 3600 AS coding_hours "
+            "FROM metrics_coding_time GROUP BY ALL ORDER BY ALL"
+        )
+    elif local:
+        heatmap = (
+            "SELECT local_weekday AS weekday, local_hour AS hour, count(*) AS events FROM events "
+            "GROUP BY ALL ORDER BY ALL"
+        )
+    else:
+        heatmap = (
+            'SELECT isodow("timestamp") AS weekday, hour("timestamp") AS hour, count(*) AS events '
+            "FROM events GROUP BY ALL ORDER BY ALL"
+        )
     if "sessions" in views:
         session_length = "SELECT median(duration_minutes) AS median_minutes FROM sessions"
     else:
@@ -163,13 +172,20 @@ def time_questions(connect: Callable[[], Any], repeat: int) -> list[tuple[str, f
 
 
 def time_day_scans(lake: str, connect: Callable[[], Any], day: str) -> list[tuple[str, float, int]]:
-    """One day through ``events`` vs ``events_all``, and ``scan_events`` with and without de-duplication."""
+    """One day through ``events`` vs ``events_all``, and ``scan_events`` with and without de-duplication;
+    the weekday × hour heatmap counted in events (local time when the view has it)."""
     import polars as pl
 
     from devflow.analytics import scan_events
 
     out = []
     con = connect()
+    local = "local_hour" in _columns(con, "events")
+    hour, weekday = ("local_hour", "local_weekday") if local else ('hour("timestamp")', 'isodow("timestamp")')
+    t0 = time.perf_counter()
+    n = len(con.sql(f"SELECT {weekday}, {hour}, count(*) FROM events GROUP BY ALL").fetchall())  # noqa: S608
+    label = "heatmap of event counts" + (" (local)" if local else " (UTC)")
+    out.append((label, 1000 * (time.perf_counter() - t0), n))
     for view in ("events_all", "events"):
         t0 = time.perf_counter()
         n = con.sql(f"SELECT count(*) FROM {view} WHERE date = DATE '{day}'").fetchall()[0][0]  # noqa: S608

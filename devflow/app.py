@@ -24,7 +24,7 @@ from devflow.http.edge import EdgeGate
 from devflow.http.errors import exception_handlers
 from devflow.http.health import health
 from devflow.http.observe import Observer
-from devflow.http.openapi import openapi_config, openapi_json
+from devflow.http.openapi import docs_page, openapi_config, openapi_json
 from devflow.insights import Insights
 from devflow.insights.routes import ROUTES as INSIGHT_ROUTES
 from devflow.jobs import start_scheduler, stop_scheduler
@@ -109,8 +109,12 @@ def create_app(
         app.state["services"] = services
         # The lake writer replays spools left by crashed processes before the first request.
         await anyio.to_thread.run_sync(service_lifecycle.start, services)
-        # Account deletions a killed process left half-done finish before the first request.
-        await anyio.to_thread.run_sync(resume_deletions, services)
+        # Account deletions a killed process left half-done finish before the first request (a
+        # database that is down does not stop the start: the scheduled job retries).
+        try:
+            await anyio.to_thread.run_sync(resume_deletions, services)
+        except Exception:
+            log.exception("resuming account deletions failed; the scheduled job will retry")
         if multiprocessing.parent_process() is None:  # uvicorn workers: the supervisor warned once
             warn_if_proxy_unconfigured(settings)
         # Background jobs (ETL, pairing cleanup, insights), each guarded by its runner lock.
@@ -130,6 +134,7 @@ def create_app(
         route_handlers=[
             health,
             openapi_json,
+            docs_page,
             *ACCOUNT_ROUTES,
             *TELEMETRY_ROUTES,
             *METRICS_ROUTES,

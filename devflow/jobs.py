@@ -21,6 +21,12 @@ from devflow.insights import run_insights
 from devflow.kernel import instruments
 from devflow.metrics import ETL_LOCK
 from devflow.rights.deletion import DELETION_LOCK, resume_deletions
+from devflow.rights.retention import (
+    RETENTION_INTERVAL_SECONDS,
+    RETENTION_LOCK,
+    apply_retention,
+    retention_enabled,
+)
 from devflow.services import Services
 
 log = logging.getLogger("devflow.jobs")
@@ -66,6 +72,8 @@ def enabled_jobs(services: Services) -> list[Job]:
         )
     # Account deletions a killed process left unfinished, or whose lake step waited for the ETL.
     jobs.append(Job(DELETION_LOCK, DELETION_RESUME_INTERVAL_SECONDS, lambda: resume_deletions(services)))
+    if retention_enabled(services):
+        jobs.append(Job(RETENTION_LOCK, RETENTION_INTERVAL_SECONDS, lambda: apply_retention(services)))
     return jobs
 
 

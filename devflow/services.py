@@ -20,7 +20,7 @@ from devflow.kernel.clock import Clock, utc_now
 from devflow.lake.spool.writer import LakeWriter
 from devflow.lake.storage import LakeStorage
 from devflow.metrics import Metrics
-from devflow.telemetry import TELEMETRY_TABLES, Telemetry
+from devflow.telemetry import TELEMETRY_TABLES, Telemetry, path_hash_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,13 @@ def build_services(settings: Settings, *, clock: Clock = utc_now, with_writer: b
         lake=lake,
         writer=writer,
         accounts=Accounts.build(settings, engine, db, clock),
-        telemetry=Telemetry(db, writer, clock),
+        telemetry=Telemetry(
+            db,
+            writer,
+            clock,
+            path_privacy=settings.path_privacy,
+            hash_key=path_hash_key(settings.jwt_secret),
+        ),
         metrics=metrics,
         insights=Insights.build(settings, engine, db, LakeTodayMetrics(metrics), clock),
     )

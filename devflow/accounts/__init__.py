@@ -46,8 +46,12 @@ from devflow.accounts.service import (
 )
 from devflow.accounts.signin import SignedIn, count_attempt, register_password_account, sign_in_with_password
 from devflow.accounts.user_settings import (
+    SettingsOut,
+    SettingsPatch,
     effective_path_privacy,
     is_valid_time_zone,
+    load_settings,
+    update_settings,
     user_path_privacy_modes,
     user_time_zone,
 )
@@ -68,6 +72,8 @@ __all__ = [
     "PairingRequest",
     "PairingState",
     "Principal",
+    "SettingsOut",
+    "SettingsPatch",
     "SignedIn",
     "TokenItem",
     "User",
@@ -86,6 +92,7 @@ __all__ = [
     "issue_api_token",
     "issue_jwt",
     "list_api_tokens",
+    "load_settings",
     "load_user",
     "normalise_user_code",
     "parse_login",
@@ -95,6 +102,7 @@ __all__ = [
     "record_deletion_step",
     "revoke_api_token",
     "start_deletion",
+    "update_settings",
     "user_path_privacy_modes",
     "user_time_zone",
 ]

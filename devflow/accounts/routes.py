@@ -22,7 +22,6 @@ from urllib.parse import quote
 import anyio.to_thread
 from litestar import Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 
@@ -39,7 +38,6 @@ from devflow.accounts.pairing import (
 )
 from devflow.accounts.schemas import (
     AuthOut,
-    ErrorOut,
     ExchangeExpired,
     ExchangeOut,
     LoginIn,
@@ -64,6 +62,7 @@ from devflow.accounts.service import (
 )
 from devflow.accounts.user_settings import (
     SettingsOut,
+    SettingsPatch,
     load_settings,
     parse_settings_patch,
     update_settings,
@@ -73,7 +72,7 @@ from devflow.http.body import drain_body, read_json_body
 from devflow.http.clients import client_ip
 from devflow.http.credentials import extract_credential
 from devflow.http.credentials import session_cookie as http_session_cookie
-from devflow.http.openapi import Param, api_doc, error_response
+from devflow.http.openapi import Param, api_doc, response_spec
 from devflow.kernel.clock import iso_ms
 from devflow.kernel.errors import (
     AlreadyDone,
@@ -114,7 +113,7 @@ _EXCHANGE_STATUS: dict[ExchangeStatus, Literal["pending", "approved", "consumed"
     ExchangeStatus.APPROVED: "approved",
     ExchangeStatus.CONSUMED: "consumed",
 }
-_REDIRECT = {302: error_response("Redirect (`Location`)", None)}
+_REDIRECT = {302: response_spec("Redirect (`Location`)", None)}
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -483,7 +482,7 @@ async def approve_pairing_route(
         auth="none",
         errors=(429,),
         error_texts={429: '`{"error":"Too many requests"}`: more than one exchange per second; keep polling'},
-        responses={410: error_response('`{"status":"expired"}`: the pairing is over', ExchangeExpired)},
+        responses={410: response_spec('`{"status":"expired"}`: the pairing is over', ExchangeExpired)},
         path=(_PAIRING_ID,),
     ),
 )
@@ -507,19 +506,14 @@ async def exchange_pairing_route(
 # -- the user's settings (issue 16) ------------------------------------------------------------
 
 
-def _errors(*statuses: tuple[int, str]) -> dict[int, ResponseSpec]:
-    return {code: ResponseSpec(data_container=ErrorOut, description=text) for code, text in statuses}
-
-
-_UNAUTHORIZED = (401, "No valid credential")
-_USER_GONE = (404, "User not found (a deleted user's JWT)")
+_USER_GONE_TEXT = '`{"error":"User not found"}` (a deleted user\'s JWT)'
 
 
 @get(
     "/me/settings",
     operation_id="get_my_settings",
     tags=_TAGS,
-    responses=_errors(_UNAUTHORIZED, _USER_GONE),
+    **api_doc(auth="either", errors=(404,), error_texts={404: _USER_GONE_TEXT}),
 )
 async def get_settings(
     accounts: NamedDependency[Accounts], principal: NamedDependency[Principal]
@@ -532,10 +526,14 @@ async def get_settings(
     "/me/settings",
     operation_id="update_my_settings",
     tags=_TAGS,
-    responses=_errors(
-        (400, "Invalid JSON, an unknown field, an unknown IANA zone, or a mode laxer than the server's"),
-        _UNAUTHORIZED,
-        _USER_GONE,
+    **api_doc(
+        auth="either",
+        body=SettingsPatch,
+        errors=(404,),
+        error_texts={
+            400: "Invalid JSON, an unknown field, an unknown IANA zone, or a mode laxer than the server's",
+            404: _USER_GONE_TEXT,
+        },
     ),
 )
 async def patch_settings(

@@ -162,14 +162,6 @@ class PairingCreated(msgspec.Struct):
     expires_in: int
 
 
-class ErrorOut(msgspec.Struct, omit_defaults=True):
-    """The contract's error body (documented in the OpenAPI description of the issue-16 routes)."""
-
-    error: str
-    message: str | None = None
-    details: list[dict[str, str]] | None = None
-
-
 # -- request bodies as the OpenAPI description shows them (the validators above are what runs) ---
 
 Email = Annotated[str, msgspec.Meta(max_length=EMAIL_MAX_LENGTH, extra_json_schema={"format": "email"})]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from devflow.telemetry import EVENT_TYPES
+
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
@@ -121,36 +123,78 @@ VIEWS: Final[dict[str, tuple[str, dict[str, str]]]] = {
         },
     ),
     "sessions": (
-        "One row per extension session: when it started and ended (first and last event).",
+        "One row per extension session: when it started and ended (first and last event); from "
+        "metrics_session once the ETL has run, from the raw events before.",
         {
             "user_id": "the account",
             "session_id": "the session",
             "started_at": "first event, UTC",
             "ended_at": "last event, UTC",
             "duration_minutes": "ended_at − started_at in minutes (what the session rules see)",
-            "active_minutes": "minutes with activity, when the metrics provide it (else null)",
+            "active_minutes": "coding minutes (metrics_session.active_seconds; null before any ETL pass)",
             "local_start_date": "the user's local date at started_at",
         },
     ),
     "metrics_daily": (
-        "The ETL's rows per (user, session, UTC date): that day's totals of the session.",
+        "The ETL's totals per (user, session, UTC date).",
         {
             "user_id": "the account",
             "session_id": "the session",
             "date": "UTC date",
-            "path": "null = the session's totals that day; set = switches to that file (older layout)",
+            "path": "older lakes only: null = totals, set = switches to a file (now metrics_file_switches)",
             **_METRIC_TOTALS,
             "definition": "the line-counting definition the row was computed with",
         },
     ),
+    "metrics_file_switches": (
+        "Editor switches per (user, session, UTC 15-minute bucket, file switched to).",
+        {
+            "user_id": "the account",
+            "session_id": "the session",
+            "date": "UTC date of bucket_start",
+            "bucket_start": "start of the 15-minute bucket, UTC",
+            "path": "the file switched to (`to_file`)",
+            "switch_count": "switches to it in the bucket",
+            "definition": "the line-counting definition of the pass that wrote it",
+            **{
+                name: meaning.replace("`timestamp`", "`bucket_start`")
+                for name, meaning in _LOCAL_COLUMNS.items()
+            },
+        },
+    ),
+    "metrics_coding_time": (
+        "Coding seconds per (user, session, UTC 15-minute bucket, language, workspace, file); every "
+        "zone offset is a multiple of 15 minutes, so the local columns are exact for the bucket.",
+        {
+            "user_id": "the account",
+            "session_id": "the session",
+            "date": "UTC date of bucket_start",
+            "bucket_start": "start of the 15-minute bucket, UTC",
+            "language": "editor language id of the file worked on",
+            "workspace": "the window's first folder",
+            "file": "the file worked on (absolute path when the extension sent one)",
+            "seconds": "coding seconds in the bucket (gaps up to coding_gap_minutes count)",
+            "coding_gap_minutes": "the largest gap between events still counted as coding",
+            **{
+                name: meaning.replace("`timestamp`", "`bucket_start`")
+                for name, meaning in _LOCAL_COLUMNS.items()
+            },
+        },
+    ),
     "metrics_session": (
-        "The ETL's rows per session: totals and the UTC dates it spans.",
+        "The ETL's rows per session: totals, bounds, activity and the UTC dates it spans.",
         {
             "user_id": "the account",
             "session_id": "the session",
             **_METRIC_TOTALS,
             "dates": "UTC dates with metric events",
             "definition": "the line-counting definition the row was computed with",
+            "started_at": "first event, UTC",
+            "ended_at": "last event, UTC",
+            "duration_seconds": "ended_at − started_at",
+            "active_seconds": "coding seconds (gaps up to coding_gap_minutes)",
+            **{f"{kind}_count": f"`{kind}` events" for kind in EVENT_TYPES},
+            "coding_gap_minutes": "the largest gap between events still counted as active",
         },
     ),
     "user_daily": (

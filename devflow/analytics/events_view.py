@@ -114,26 +114,33 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def local_time_sql(unique: str, zones: Mapping[str, str] | str) -> str:
-    """``unique`` plus the local-time columns; ``zones`` maps user ids to IANA zones (users not in
-    it: UTC), or names a relation of (``user_id``, ``time_zone``) to join."""
+def local_columns_sql(instant: str, zones: Mapping[str, str] | str, alias: str = "e") -> str:
+    """``local_time``, ``local_date``, ``local_hour``, ``local_weekday`` of column ``instant`` of
+    ``alias`` in its user's zone: ``zones`` maps user ids to IANA zones (others: UTC), or is the
+    alias of a joined relation with ``time_zone``."""
     if isinstance(zones, str):
-        zone, source = (
-            "coalesce(z.time_zone, 'UTC')",
-            f"{unique} e LEFT JOIN {zones} z ON z.user_id = e.user_id",
-        )
+        zone = "coalesce(z.time_zone, 'UTC')"
     elif zones:
         keys = ", ".join(_quote(k) for k in zones)
         values = ", ".join(_quote(v) for v in zones.values())
-        zone, source = f"coalesce(MAP([{keys}], [{values}])[e.user_id], 'UTC')", f"{unique} e"
+        zone = f"coalesce(MAP([{keys}], [{values}])[{alias}.user_id], 'UTC')"
     else:
-        zone, source = "'UTC'", f"{unique} e"
-    local = f'timezone({zone}, e."timestamp")'
+        zone = "'UTC'"
+    local = f'timezone({zone}, {alias}."{instant}")'
     return (
-        f"SELECT e.*, {local} AS local_time, CAST({local} AS DATE) AS local_date, "  # noqa: S608
-        f"CAST(hour({local}) AS INTEGER) AS local_hour, CAST(isodow({local}) AS INTEGER) AS local_weekday "
-        f"FROM {source}"
+        f"{local} AS local_time, CAST({local} AS DATE) AS local_date, "
+        f"CAST(hour({local}) AS INTEGER) AS local_hour, CAST(isodow({local}) AS INTEGER) AS local_weekday"
     )
+
+
+def with_local_columns(source: str, instant: str, zones: Mapping[str, str] | str) -> str:
+    """``SELECT`` every column of ``source`` plus the local-time columns of ``instant``; ``zones``
+    maps user ids to IANA zones (others: UTC), or names a relation of (``user_id``, ``time_zone``)
+    to join."""
+    if isinstance(zones, str):
+        joined = f"{source} e LEFT JOIN {zones} z ON z.user_id = e.user_id"
+        return f"SELECT e.*, {local_columns_sql(instant, 'z')} FROM {joined}"  # noqa: S608
+    return f"SELECT e.*, {local_columns_sql(instant, zones)} FROM {source} e"  # noqa: S608
 
 
 def register_lake_views(
@@ -148,7 +155,7 @@ def register_lake_views(
     """Create DuckDB views: ``events`` (de-duplicated), ``events_all`` (every stored row, duplicates
     included) and ``quarantine``. Each has the Hive ``date`` column. With ``zones`` (user id → IANA
     zone, or the name of a relation of ``user_id``, ``time_zone``), ``events`` also has the
-    local-time columns of each user's zone (:func:`local_time_sql`)."""
+    local-time columns of each user's zone (:func:`with_local_columns`)."""
     events_source = _duckdb_source(con, storage, EVENTS_DIR, EVENT_SCHEMA)
     # View names come from code, sources from the lake URL (quoted in _duckdb_source).
     con.execute(f"CREATE OR REPLACE VIEW {raw_events_view} AS SELECT * FROM {events_source}")  # noqa: S608
@@ -158,7 +165,9 @@ def register_lake_views(
     else:
         unique = f"__devflow_{events_view}_unique"
         con.execute(f"CREATE OR REPLACE VIEW {unique} AS {unique_sql}")
-        con.execute(f"CREATE OR REPLACE VIEW {events_view} AS {local_time_sql(unique, zones)}")
+        con.execute(
+            f"CREATE OR REPLACE VIEW {events_view} AS {with_local_columns(unique, 'timestamp', zones)}"
+        )
     quarantine_source = _duckdb_source(con, storage, QUARANTINE_DIR, QUARANTINE_SCHEMA)
     con.execute(f"CREATE OR REPLACE VIEW {quarantine_view} AS SELECT * FROM {quarantine_source}")  # noqa: S608
 

@@ -11,7 +11,8 @@ Views (all read-only; nothing here writes to the lake; every view and column is 
 * ``events_all``       every stored row, re-sent duplicates included;
 * ``quarantine``       rejected events with their ``reason`` and raw JSON;
 * ``metrics_daily``    the ETL's totals per (user, session, UTC ``date``);
-* ``metrics_file_switches``  editor switches per (user, session, UTC ``date``, ``path``);
+* ``metrics_file_switches``  editor switches per (user, session, UTC 15-minute ``bucket_start``,
+                       ``path``);
 * ``metrics_coding_time``    coding seconds per (user, session, UTC 15-minute ``bucket_start``,
                        language, workspace, file);
 * ``metrics_session``  the ETL's rows per session: totals, start, end, duration, active seconds,
@@ -38,7 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from devflow.accounts import User
 from devflow.analytics.catalog import apply_comments
 from devflow.analytics.catalog import describe as _describe
-from devflow.analytics.events_view import ZONE_MAP_LIMIT, register_lake_views
+from devflow.analytics.events_view import ZONE_MAP_LIMIT, register_lake_views, with_local_columns
 from devflow.analytics.events_view import scan_events as _scan_lake_events
 from devflow.config import Settings
 from devflow.db.engine import make_engine
@@ -79,9 +80,6 @@ DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 
 #: Where the lake is: a local path, an object-store URL, an open storage, or None (the settings' lake).
 LakeRef = str | Path | LakeStorage | None
-
-#: Metric datasets of the newer layout (issue 13), registered as views when the lake has them.
-OPTIONAL_METRICS: tuple[str, ...] = ("metrics_file_switches", "metrics_coding_time")
 
 USER_DAILY_SQL = """
 SELECT
@@ -205,18 +203,21 @@ def register_views(
         ("metrics_coding_time", METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA),
     ):
         source = _metrics_source(con, storage, kind, schema)
+        present = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()}  # noqa: S608
+        if view in ("metrics_coding_time", "metrics_file_switches") and "bucket_start" in present:
+            # Buckets are 15 minutes and every zone offset a multiple of 15 minutes: the local
+            # columns of bucket_start are exact for the whole bucket.
+            source = f"({with_local_columns(source, 'bucket_start', zones)})"
         con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")  # noqa: S608
-    for kind in OPTIONAL_METRICS:
-        if storage.list_parquet(kind):
-            source = _metrics_source(con, storage, kind, pa.schema([]), glob="**/*.parquet")
-            con.execute(f"CREATE OR REPLACE VIEW {kind} AS SELECT * FROM {source}")  # noqa: S608
     daily_columns = {row[0] for row in con.sql("DESCRIBE metrics_daily").fetchall()}
     # Older lakes mix per-file switch rows (``path`` set) into metrics_daily: totals are path-less.
     totals_only = "WHERE path IS NULL" if "path" in daily_columns else ""
     con.execute(f"CREATE OR REPLACE VIEW user_daily AS {USER_DAILY_SQL.format(totals_only=totals_only)}")
     session_columns = {row[0] for row in con.sql("DESCRIBE metrics_session").fetchall()}
     bounds = {"started_at", "ended_at", "duration_seconds", "active_seconds"} <= session_columns
-    sessions = SESSIONS_FROM_METRICS_SQL if bounds else SESSIONS_FROM_EVENTS_SQL
+    # Before the first ETL pass, the raw events give the bounds (without active minutes).
+    processed = bounds and bool(storage.list_parquet(METRICS_SESSION_DIR))
+    sessions = SESSIONS_FROM_METRICS_SQL if processed else SESSIONS_FROM_EVENTS_SQL
     con.execute(f"CREATE OR REPLACE VIEW sessions AS {sessions}")
     apply_comments(con)
 

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from devflow.cli.common import command_services, spinner
+from devflow.cli.rights import add_retain_command
 from devflow.config import Settings
 
 
@@ -115,3 +116,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     compact.add_argument("--date", help="compact only this UTC date (YYYY-MM-DD), even if it is today")
     compact.set_defaults(func=_cmd_compact)
+    add_retain_command(lake)

@@ -26,8 +26,9 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.routes import HTTPRoute
 
 API_PREFIX: Final = "/api/v1"
-OPENAPI_JSON_PATH: Final = f"{API_PREFIX}/openapi.json"
-DOCS_PATH: Final = f"{API_PREFIX}/docs"
+# Litestar's own documentation router (a catch-all HTML 404 under its path included) stays outside
+# /api/v1, among the built-in pages; /api/v1/openapi.json and /api/v1/docs are plain API routes.
+LITESTAR_DOCS_PATH: Final = "/api-docs"
 
 AuthMode = Literal["none", "either", "jwt", "admin"]
 
@@ -107,7 +108,7 @@ _DEFAULT_ERRORS: Final[dict[int, str]] = {
 }
 
 
-def error_response(description: str, body: Any = ErrorBody) -> ResponseSpec:
+def response_spec(description: str, body: Any = ErrorBody) -> ResponseSpec:
     return ResponseSpec(data_container=body, description=description, generate_examples=False)
 
 
@@ -162,7 +163,7 @@ def api_doc(
     if body is not None:
         statuses |= {400, 413}
     texts = {**_DEFAULT_ERRORS, **(error_texts or {})}
-    specs: dict[int, ResponseSpec] = {status: error_response(texts[status]) for status in sorted(statuses)}
+    specs: dict[int, ResponseSpec] = {status: response_spec(texts[status]) for status in sorted(statuses)}
     specs.update(responses or {})
     return {
         "security": _SECURITY[auth] or None,
@@ -175,7 +176,7 @@ def api_doc(
 
 
 def openapi_config() -> OpenAPIConfig:
-    """Litestar's generator; its own pages live under ``/api/v1/docs`` (see :func:`openapi_routes`)."""
+    """Litestar's generator; it also serves the document and the page under ``/api-docs``."""
     return OpenAPIConfig(
         title="devflow API",
         version="1.1",
@@ -196,7 +197,7 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="ops", description="Health probe"),
         ],
         use_handler_docstrings=True,
-        path=DOCS_PATH,
+        path=LITESTAR_DOCS_PATH,
         render_plugins=[_DocsPage(path="/"), _DocumentJson(path="/openapi.json")],
     )
 
@@ -280,7 +281,7 @@ def openapi_document(app: Litestar) -> dict[str, Any]:
 
 
 class _DocumentJson(JsonRenderPlugin):
-    """Litestar's JSON route under the docs path serves the completed document too."""
+    """Litestar's JSON route serves the completed document too."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         return msgspec.json.encode(openapi_document(request.app))
@@ -299,3 +300,12 @@ class _DocsPage(SwaggerRenderPlugin):
 def openapi_json(request: Request[Any, Any, Any]) -> bytes:
     """``GET /api/v1/openapi.json``: the OpenAPI 3.1 description of this API."""
     return msgspec.json.encode(openapi_document(request.app))
+
+
+_DOCS_PAGE: Final = _DocsPage(path="/")
+
+
+@get("/docs", include_in_schema=False, sync_to_thread=False, media_type=MediaType.HTML)
+def docs_page(request: Request[Any, Any, Any]) -> bytes:
+    """``GET /api/v1/docs``: the interactive page (Swagger UI) of the description."""
+    return _DOCS_PAGE.render(request, openapi_document(request.app))

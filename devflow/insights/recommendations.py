@@ -21,7 +21,7 @@ class EvidenceItem(msgspec.Struct, frozen=True):
     """One cited figure: ``metric: value`` under the extension's "Why?" button."""
 
     metric: str
-    value: float | int | str | None
+    value: float | str | None  # JSON numbers: integers included (``int | float`` would be two oneOf branches)
 
 
 def _evidence(code_context: Any) -> list[EvidenceItem]:

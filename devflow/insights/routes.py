@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_409_CONFLICT
 
 from devflow.accounts import Principal
 from devflow.http.body import read_json_body
-from devflow.http.openapi import Param, api_doc, error_response
+from devflow.http.openapi import Param, api_doc, response_spec
 from devflow.insights.pipeline import MODES, Insights, Mode, evaluate_user
 from devflow.insights.recommendations import ACTIONS, RecommendationItem, act_on, recommendations_of
 from devflow.kernel.errors import NotFound, ValidationFailed
@@ -155,8 +155,8 @@ async def list_recommendations(
         body=TriggerIn,
         error_texts={400: _MODE_400},
         responses={
-            200: error_response("Evaluated, or skipped by a gate (`skipped`, `reason`)", TriggerOut),
-            409: error_response(
+            200: response_spec("Evaluated, or skipped by a gate (`skipped`, `reason`)", TriggerOut),
+            409: response_spec(
                 'Demo mode without a session: `{"skipped":true,"reason":"no_session"}`', TriggerOut
             ),
         },

@@ -56,11 +56,27 @@ SESSION_DAY_SCHEMA = pa.schema(
         pa.field("definition", pa.string()),
     ]
 )
+# The metrics_daily figures per UTC 15-minute bucket: a day in any zone is an exact sum of them.
+QUARTER_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string()),
+        pa.field("session_id", pa.string()),
+        pa.field("date", pa.date32()),
+        pa.field("bucket_start", pa.timestamp("us", tz="UTC")),
+        pa.field("lines_added", pa.int64()),
+        pa.field("lines_deleted", pa.int64()),
+        pa.field("switch_count", pa.int64()),
+        pa.field("rapid_switch_count", pa.int64()),
+        pa.field("activity_count", pa.int64()),
+        pa.field("definition", pa.string()),
+    ]
+)
 FILE_SWITCH_SCHEMA = pa.schema(
     [
         pa.field("user_id", pa.string()),
         pa.field("session_id", pa.string()),
         pa.field("date", pa.date32()),
+        pa.field("bucket_start", pa.timestamp("us", tz="UTC")),  # UTC 15-minute bucket
         pa.field("path", pa.string()),
         pa.field("switch_count", pa.int64()),
         pa.field("definition", pa.string()),
@@ -129,3 +145,4 @@ class SessionMetrics:
     sessions: pa.Table  # SESSION_SCHEMA: rows of the metrics_session partitions
     file_switches: pa.Table  # FILE_SWITCH_SCHEMA: rows of the metrics_file_switches partitions
     coding_time: pa.Table  # CODING_TIME_SCHEMA: rows of the metrics_coding_time partitions
+    quarter_hours: pa.Table  # QUARTER_SCHEMA: rows of the metrics_quarter_hours partitions

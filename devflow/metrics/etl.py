@@ -47,6 +47,7 @@ from devflow.lake.storage import LakeStorage
 from devflow.metrics.compute import (
     CODING_TIME_SCHEMA,
     FILE_SWITCH_SCHEMA,
+    QUARTER_SCHEMA,
     RAW_COLUMNS,
     SESSION_DAY_SCHEMA,
     SESSION_SCHEMA,
@@ -57,6 +58,7 @@ from devflow.metrics.layout import (
     METRICS_CODING_TIME_DIR,
     METRICS_DAILY_DIR,
     METRICS_FILE_SWITCHES_DIR,
+    METRICS_QUARTER_HOURS_DIR,
     METRICS_SESSION_DIR,
     dated_partition,
     session_partition,
@@ -263,6 +265,7 @@ _DATED = (
     (METRICS_DAILY_DIR, SESSION_DAY_SCHEMA),
     (METRICS_FILE_SWITCHES_DIR, FILE_SWITCH_SCHEMA),
     (METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA),
+    (METRICS_QUARTER_HOURS_DIR, QUARTER_SCHEMA),
 )
 
 
@@ -271,6 +274,7 @@ def _dated_tables(metrics: SessionMetrics) -> dict[str, pa.Table]:
         METRICS_DAILY_DIR: metrics.session_day,
         METRICS_FILE_SWITCHES_DIR: metrics.file_switches,
         METRICS_CODING_TIME_DIR: metrics.coding_time,
+        METRICS_QUARTER_HOURS_DIR: metrics.quarter_hours,
     }
 
 
@@ -390,12 +394,25 @@ def _in_user_chunks(raw: pl.DataFrame, definition: str, gap: float, chunk_rows: 
         coding_time=pa.concat_tables([p.coding_time for p in parts]).sort_by(
             [("date", "ascending"), *_DAY_ORDERS[METRICS_CODING_TIME_DIR]]
         ),
+        quarter_hours=pa.concat_tables([p.quarter_hours for p in parts]).sort_by(
+            [("date", "ascending"), *_DAY_ORDERS[METRICS_QUARTER_HOURS_DIR]]
+        ),
     )
 
 
 _DAY_ORDERS: dict[str, list[tuple[str, str]]] = {
     METRICS_DAILY_DIR: [("user_id", "ascending"), ("session_id", "ascending")],
-    METRICS_FILE_SWITCHES_DIR: [("user_id", "ascending"), ("session_id", "ascending"), ("path", "ascending")],
+    METRICS_FILE_SWITCHES_DIR: [
+        ("user_id", "ascending"),
+        ("session_id", "ascending"),
+        ("bucket_start", "ascending"),
+        ("path", "ascending"),
+    ],
+    METRICS_QUARTER_HOURS_DIR: [
+        ("user_id", "ascending"),
+        ("session_id", "ascending"),
+        ("bucket_start", "ascending"),
+    ],
     METRICS_CODING_TIME_DIR: [
         ("user_id", "ascending"),
         ("session_id", "ascending"),

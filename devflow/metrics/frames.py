@@ -37,6 +37,7 @@ from devflow.metrics.compute import (
     FILE_SWITCH_SCHEMA,
     LINE_DEFINITIONS,
     METRIC_TYPES,
+    QUARTER_SCHEMA,
     SESSION_DAY_SCHEMA,
     SESSION_SCHEMA,
     SessionMetrics,
@@ -251,6 +252,7 @@ def _empty() -> SessionMetrics:
         sessions=SESSION_SCHEMA.empty_table(),
         file_switches=FILE_SWITCH_SCHEMA.empty_table(),
         coding_time=CODING_TIME_SCHEMA.empty_table(),
+        quarter_hours=QUARTER_SCHEMA.empty_table(),
     )
 
 
@@ -329,10 +331,11 @@ def session_metrics_frames(
     computed = _event_figures(_metric_only(all_events), definition)
     if computed is None:
         session_day = SESSION_DAY_SCHEMA.empty_table()
+        quarter_hours = QUARTER_SCHEMA.empty_table()
         file_switches = FILE_SWITCH_SCHEMA.empty_table()
         totals_frame = pl.DataFrame(schema={"session_id": pl.String(), **dict.fromkeys(_FIGURES, pl.Int64())})
     else:
-        session_day, file_switches, totals_frame = _metric_rows(computed, definition)
+        session_day, quarter_hours, file_switches, totals_frame = _metric_rows(computed, definition)
     sessions = (
         facts.join(totals_frame, on="session_id", how="left")
         .with_columns(
@@ -347,6 +350,7 @@ def session_metrics_frames(
         sessions=sessions.select(SESSION_SCHEMA.names).to_arrow().cast(SESSION_SCHEMA),
         file_switches=file_switches,
         coding_time=coding.to_arrow().cast(CODING_TIME_SCHEMA),
+        quarter_hours=quarter_hours,
     )
 
 
@@ -423,6 +427,7 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
     bucket = first[which] + offset
     seconds_us = np.minimum(end[which], (bucket + 1) * bucket_us) - np.maximum(start[which], bucket * bucket_us)
     absolute = pl.col("file_absolute_path")
+    event_rows = rows[which]
     attributes = events.select(
         language=pl.coalesce(pl.col("file_language"), pl.col("to_language")),
         workspace=pl.coalesce(pl.col("file_workspace"), pl.col("workspace")),
@@ -430,100 +435,113 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
         .then(absolute)
         .otherwise(pl.coalesce(pl.col("file_path"), pl.when(pl.col("to_file") != "").then(pl.col("to_file")))),
     )
-    event_rows = rows[which]
-    coding = (
-        pl.DataFrame(
-            {
-                "_u": users.codes[event_rows],
-                "_s": sessions.codes[event_rows],
-                "_b": bucket,
-                "language": attributes["language"].gather(event_rows),
-                "workspace": attributes["workspace"].gather(event_rows),
-                "file": attributes["file"].gather(event_rows),
-                "_us": seconds_us,
-            }
-        )
-        .group_by(["_u", "_s", "_b", "language", "workspace", "file"])
-        .agg(pl.col("_us").sum())
+    # Integer codes for the attribute strings: grouped and ordered as integers, decoded at the end.
+    coded = {name: _coded(attributes[name]) for name in ("language", "workspace", "file")}
+    keys = {
+        "_u": users.codes[event_rows],
+        "_s": sessions.codes[event_rows],
+        "_b": bucket,
+        **{f"_{name}": c.codes[event_rows] for name, c in coded.items()},
+    }
+    grouped = pl.DataFrame({**keys, "_us": seconds_us}).group_by(list(keys)).agg(pl.col("_us").sum())
+    g = {name: grouped[name].to_numpy() for name in keys}
+    total_us = grouped["_us"].to_numpy()
+    user_rank, session_rank = users.ranks(), sessions.ranks()
+    bucket_key = g["_b"] - (int(g["_b"].min()) if g["_b"].size else 0)
+    bucket_day = g["_b"] // (86_400 // BUCKET_SECONDS)
+    out_order = _order(
+        [
+            bucket_day - (int(bucket_day.min()) if bucket_day.size else 0),
+            user_rank[g["_u"]],
+            session_rank[g["_s"]],
+            bucket_key,
+            *[coded[name].ranks()[g[f"_{name}"]] for name in ("language", "workspace", "file")],
+        ]
     )
-    coding = coding.with_columns(
-        user_id=users.decode(coding["_u"].to_numpy()),
-        session_id=sessions.decode(coding["_s"].to_numpy()),
-        bucket_start=(pl.col("_b") * int(bucket_us)).cast(pl.Datetime("us", "UTC")),
-        seconds=pl.col("_us").cast(pl.Float64) / 1_000_000,
-        coding_gap_minutes=pl.lit(float(gap_minutes)),
-    ).with_columns(date=pl.col("bucket_start").dt.date())
-    coding = coding.select(CODING_TIME_SCHEMA.names).sort(
-        ["date", "user_id", "session_id", "bucket_start", "language", "workspace", "file"], nulls_last=True
-    )
+    bucket_sorted = g["_b"][out_order]
+    coding = pl.DataFrame(
+        {
+            "user_id": users.decode(g["_u"][out_order]),
+            "session_id": sessions.decode(g["_s"][out_order]),
+            "bucket_start": pl.Series(bucket_sorted * int(bucket_us)).cast(pl.Datetime("us", "UTC")),
+            **{
+                name: coded[name].decode(g[f"_{name}"][out_order])
+                for name in ("language", "workspace", "file")
+            },
+            "seconds": total_us[out_order].astype(np.float64) / 1_000_000,
+        }
+    ).with_columns(date=pl.col("bucket_start").dt.date(), coding_gap_minutes=pl.lit(float(gap_minutes)))
+    coding = coding.select(CODING_TIME_SCHEMA.names)
 
-    day = events["timestamp"].dt.date()
-    facts = (
-        pl.DataFrame(
-            {
-                "_s": sessions.codes,
-                "_u": users.codes,
-                "timestamp": events["timestamp"],
-                "type": events["type"],
-                "_d": day,
-            }
-        )
-        .group_by("_s")
-        .agg(
-            pl.col("_u").first(),
-            started_at=pl.col("timestamp").min(),
-            ended_at=pl.col("timestamp").max(),
-            _dates=pl.col("_d").unique(),
-            **{f"{kind}_count": (pl.col("type") == kind).sum().cast(pl.Int64) for kind in EVENT_TYPES},
-        )
+    # Per-session facts from the (session, time)-sorted rows: runs of equal session codes.
+    starts = np.flatnonzero(np.concatenate([[True], s_sorted[1:] != s_sorted[:-1]])) if order.size else order
+    ends = np.append(starts[1:], order.size) - 1
+    session_codes = s_sorted[starts]
+    kinds = pl.Series(list(EVENT_TYPES), dtype=pl.String)
+    type_code = events["type"].replace_strict(kinds, pl.Series(range(len(EVENT_TYPES))), default=-1)
+    type_sorted = type_code.cast(pl.Int64).to_numpy()[order]
+    width = len(EVENT_TYPES) + 1
+    counts = np.bincount(s_sorted * width + (type_sorted + 1), minlength=sessions.size * width).reshape(
+        -1, width
     )
-    coding_dates = coding.group_by("session_id").agg(_coding_dates=pl.col("date").unique())
-    facts = (
-        facts.with_columns(
-            user_id=users.decode(facts["_u"].to_numpy()),
-            session_id=sessions.decode(facts["_s"].to_numpy()),
-            duration_seconds=(pl.col("ended_at") - pl.col("started_at")).dt.total_microseconds().cast(pl.Float64)
-            / 1_000_000,
-            active_seconds=pl.Series(active[facts["_s"].to_numpy()] / 1_000_000),
-        )
-        .join(coding_dates, on="session_id", how="left")
-        .with_columns(
-            dates=pl.concat_list("_dates", pl.col("_coding_dates").fill_null([]))
-            .list.unique()
-            .list.sort()
-        )
-        .drop(["_s", "_u", "_dates", "_coding_dates"])
+    day_us = np.int64(86_400 * 1_000_000)
+    # (session, UTC day) pairs with events or coding rows: packed, de-duplicated.
+    first_day = int(t_sorted.min() // day_us) if order.size else 0
+    event_days = t_sorted // day_us - first_day
+    coding_days = (g["_b"] * bucket_us) // day_us - first_day
+    span = int(max(event_days.max(initial=0), coding_days.max(initial=0))) + 1
+    run_change = np.concatenate(
+        [[True], (s_sorted[1:] != s_sorted[:-1]) | (event_days[1:] != event_days[:-1])]
+    )
+    pairs = np.concatenate([(s_sorted * span + event_days)[run_change], g["_s"] * span + coding_days])
+    pairs = np.sort(pl.Series(pairs).unique().to_numpy())
+    pair_session, pair_day = pairs // span, pairs % span + first_day
+    pair_starts = np.searchsorted(pair_session, session_codes)
+    offsets = pa.array(np.append(pair_starts, pairs.size).astype(np.int32))
+    dates = pa.ListArray.from_arrays(offsets, pa.array(pair_day.astype(np.int32)).cast(pa.date32()))
+    facts = pl.DataFrame(
+        {
+            "user_id": users.decode(users.codes[order[starts]]),
+            "session_id": sessions.decode(session_codes),
+            "started_at": pl.Series(t_sorted[starts]).cast(pl.Datetime("us", "UTC")),
+            "ended_at": pl.Series(t_sorted[ends]).cast(pl.Datetime("us", "UTC")),
+            "duration_seconds": (t_sorted[ends] - t_sorted[starts]).astype(np.float64) / 1_000_000,
+            "active_seconds": active[session_codes] / 1_000_000,
+            **{f"{kind}_count": counts[session_codes, i + 1] for i, kind in enumerate(EVENT_TYPES)},
+            "dates": pl.from_arrow(dates),
+        }
     )
     return coding, facts
 
 
-def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa.Table, pl.DataFrame]:
-    """The metrics_daily and metrics_file_switches rows and the per-session metric totals."""
+def _metric_rows(
+    computed: _EventFigures, definition: str
+) -> tuple[pa.Table, pa.Table, pa.Table, pl.DataFrame]:
+    """The metrics_daily, metrics_quarter_hours and metrics_file_switches rows and the per-session
+    metric totals."""
     events, users, sessions = computed.events, computed.users, computed.sessions
-    lines_added, lines_deleted = computed.lines_added, computed.lines_deleted
-    is_text_change, is_switch, rapid = computed.is_text_change, computed.is_switch, computed.rapid
-    day = events["timestamp"].dt.convert_time_zone("UTC").dt.date().cast(pl.Int64).to_numpy()
-
-    # Every metric row (file_save included) makes its (user, session, day) exist.
-    totals = _grouped_sums(
-        [users.codes, sessions.codes, day],
-        {
-            "lines_added": lines_added,
-            "lines_deleted": lines_deleted,
-            "switch_count": is_switch,
-            "rapid_switch_count": rapid,
-            "activity_count": is_text_change | is_switch,
-        },
-    )
-    switch_rows = np.flatnonzero(is_switch)
+    timestamp = events["timestamp"].dt.epoch("us").to_numpy()
+    bucket_us = np.int64(BUCKET_SECONDS * 1_000_000)
+    bucket = timestamp // bucket_us
+    day = timestamp // np.int64(86_400 * 1_000_000)
+    figures: dict[str, npt.NDArray[Any] | None] = {
+        "lines_added": computed.lines_added,
+        "lines_deleted": computed.lines_deleted,
+        "switch_count": computed.is_switch,
+        "rapid_switch_count": computed.rapid,
+        "activity_count": computed.is_text_change | computed.is_switch,
+    }
+    # Every metric row (file_save included) makes its (user, session, day) and bucket exist.
+    totals = _grouped_sums([users.codes, sessions.codes, day], figures)
+    quarters = _grouped_sums([users.codes, sessions.codes, bucket], figures)
+    switch_rows = np.flatnonzero(computed.is_switch)
     to_file = events["to_file"].gather(switch_rows)
     paths = _coded(to_file.set(to_file == "", None))  # type: ignore[arg-type]
     with_path = paths.codes >= 0
-    # Switches per (user, session, day) group of the totals and to_file: a small, dense key range.
+    # Switches per (user, session, bucket) group of the quarters and to_file: a small, dense range.
     per_file = _grouped_sums(
-        [totals.row_group[switch_rows[with_path]], paths.codes[with_path]], {"switch_count": None}
+        [quarters.row_group[switch_rows[with_path]], paths.codes[with_path]], {"switch_count": None}
     )
-    file_group = per_file.keys[0]
     user_rank, session_rank, path_rank = users.ranks(), sessions.ranks(), paths.ranks()
 
     # metrics_daily rows in (date, user_id, session_id) order: integer ranks.
@@ -538,11 +556,27 @@ def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa
         }
     ).with_columns(definition=pl.lit(definition))
 
-    # metrics_file_switches rows in (date, user_id, session_id, path) order.
-    fu, fs, fd = (key[file_group] for key in totals.keys)
+    # metrics_quarter_hours rows in (date, user_id, session_id, bucket_start) order.
+    qu, qs, qb = quarters.keys
+    qd = qb // (86_400 // BUCKET_SECONDS)
+    order = _order([qd - qd.min(), user_rank[qu], session_rank[qs], qb - qb.min()])
+    quarter_rows = pl.DataFrame(
+        {
+            "user_id": users.decode(qu[order]),
+            "session_id": sessions.decode(qs[order]),
+            "date": pl.Series(qd[order]).cast(pl.Int32).cast(pl.Date),
+            "bucket_start": pl.Series(qb[order] * int(bucket_us)).cast(pl.Datetime("us", "UTC")),
+            **{name: quarters.sums[name][order] for name in _FIGURES},
+        }
+    ).with_columns(definition=pl.lit(definition))
+
+    # metrics_file_switches rows in (date, user_id, session_id, bucket_start, path) order.
+    file_group = per_file.keys[0]
+    fu, fs, fb = (key[file_group] for key in quarters.keys)
+    fd = fb // (86_400 // BUCKET_SECONDS)
     fp = per_file.keys[1]
     if fu.size:
-        order = _order([fd - fd.min(), user_rank[fu], session_rank[fs], path_rank[fp]])
+        order = _order([fd - fd.min(), user_rank[fu], session_rank[fs], fb - fb.min(), path_rank[fp]])
     else:
         order = np.empty(0, dtype=np.int64)
     file_switches = pl.DataFrame(
@@ -550,20 +584,24 @@ def _metric_rows(computed: _EventFigures, definition: str) -> tuple[pa.Table, pa
             "user_id": users.decode(fu[order]),
             "session_id": sessions.decode(fs[order]),
             "date": pl.Series(fd[order]).cast(pl.Int32).cast(pl.Date),
+            "bucket_start": pl.Series(fb[order] * int(bucket_us)).cast(pl.Datetime("us", "UTC")),
             "path": paths.decode(fp[order]),
             "switch_count": per_file.sums["switch_count"][order],
         }
     ).with_columns(definition=pl.lit(definition))
 
     # Per-session totals.
-    session_totals = pl.DataFrame(
-        {"_s": s, **{name: totals.sums[name] for name in _FIGURES}}
-    ).group_by("_s").agg(*[pl.col(name).sum().cast(pl.Int64) for name in _FIGURES])
+    session_totals = (
+        pl.DataFrame({"_s": s, **{name: totals.sums[name] for name in _FIGURES}})
+        .group_by("_s")
+        .agg(*[pl.col(name).sum().cast(pl.Int64) for name in _FIGURES])
+    )
     session_totals = session_totals.with_columns(
         session_id=sessions.decode(session_totals["_s"].to_numpy())
     ).drop("_s")
     return (
         session_day.to_arrow().cast(SESSION_DAY_SCHEMA),
+        quarter_rows.to_arrow().cast(QUARTER_SCHEMA),
         file_switches.to_arrow().cast(FILE_SWITCH_SCHEMA),
         session_totals,
     )

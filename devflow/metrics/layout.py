@@ -2,8 +2,12 @@
 
 * ``metrics_daily/date=YYYY-MM-DD/data.parquet`` — one row per (user, session, UTC date) with the
   day's totals. A user's day is the sum of its session rows.
-* ``metrics_file_switches/date=YYYY-MM-DD/data.parquet`` — one row per (user, session, UTC date,
-  to_file) with its switch count; every path is kept, so ``top_files`` is exact.
+* ``metrics_file_switches/date=YYYY-MM-DD/data.parquet`` — one row per (user, session, UTC
+  15-minute ``bucket_start``, to_file) with its switch count; every path is kept, so ``top_files``
+  is exact, in UTC days and in any zone's days.
+* ``metrics_quarter_hours/date=YYYY-MM-DD/data.parquet`` — the ``metrics_daily`` figures per (user,
+  session, UTC 15-minute ``bucket_start``): every IANA offset is a multiple of 15 minutes, so a day
+  in any zone (+05:45, 23 or 25 hours) is an exact sum of buckets (the ``tz`` reads).
 * ``metrics_coding_time/date=YYYY-MM-DD/data.parquet`` — seconds of coding time per (user, session,
   UTC 15-minute ``bucket_start``, language, workspace, file); ``date`` is the bucket's UTC date.
 * ``metrics_session/user_bucket=X/data.parquet`` — one row per session (every session with events):
@@ -29,7 +33,13 @@ METRICS_DAILY_DIR = "metrics_daily"
 METRICS_SESSION_DIR = "metrics_session"
 METRICS_FILE_SWITCHES_DIR = "metrics_file_switches"
 METRICS_CODING_TIME_DIR = "metrics_coding_time"
-DATED_DIRS = (METRICS_DAILY_DIR, METRICS_FILE_SWITCHES_DIR, METRICS_CODING_TIME_DIR)
+METRICS_QUARTER_HOURS_DIR = "metrics_quarter_hours"
+DATED_DIRS = (
+    METRICS_DAILY_DIR,
+    METRICS_FILE_SWITCHES_DIR,
+    METRICS_CODING_TIME_DIR,
+    METRICS_QUARTER_HOURS_DIR,
+)
 PARTITION_FILE = "data.parquet"
 
 

@@ -19,7 +19,9 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import polars as pl
 import pyarrow as pa
 
 from devflow.lake.storage import LakeStorage, lake_io
@@ -27,6 +29,7 @@ from devflow.metrics.compute import duckdb_connection
 from devflow.metrics.layout import (
     METRICS_CODING_TIME_DIR,
     METRICS_FILE_SWITCHES_DIR,
+    METRICS_QUARTER_HOURS_DIR,
     daily_partition,
     dated_partition,
     session_partition,
@@ -63,6 +66,8 @@ class Figures:
 
 # (definition, key) -> Figures; key is the user id (daily partitions) or the session id (sessions)
 PartitionFigures = dict[tuple[str, str], Figures]
+# (definition, user id, local date) -> Figures
+ZonedFigures = dict[tuple[str, str, dt.date], Figures]
 # Also keyed under this "definition": some stored definition's figures of the key (see ``pick``).
 _ANY_DEFINITION = ""
 
@@ -100,6 +105,7 @@ class MetricsReader:
         self._cache: OrderedDict[str, tuple[Hashable, PartitionFigures, int]] = OrderedDict()
         self._lock = threading.Lock()
         self._tables: OrderedDict[str, tuple[Hashable, pa.Table]] = OrderedDict()
+        self._zoned: OrderedDict[str, tuple[Hashable, ZonedFigures]] = OrderedDict()
         self._max_tables = 400
 
     @lake_io
@@ -196,6 +202,68 @@ class MetricsReader:
         """Per-(definition, session) switch counts by file on one UTC day."""
         return self._load(dated_partition(METRICS_FILE_SWITCHES_DIR, day), _SESSION_FILES_SQL)
 
+    def _load_zoned(self, day: dt.date, zone: str) -> ZonedFigures:
+        """Per-(definition, user, local date in ``zone``) figures of one UTC date's buckets, with
+        per-file switch counts; cached per file identities and zone."""
+        paths = (
+            dated_partition(METRICS_QUARTER_HOURS_DIR, day),
+            dated_partition(METRICS_FILE_SWITCHES_DIR, day),
+        )
+        identity = (self._identity(paths[0]), self._identity(paths[1]))
+        key = f"{paths[0]}#zone={zone}"
+        with self._lock:
+            hit = self._zoned.get(key)
+            if hit is not None and hit[0] == identity:
+                self._zoned.move_to_end(key)
+                return hit[1]
+        out: ZonedFigures = {}
+        quarters = self._read_or_none(paths[0]) if identity[0] is not None else None
+        files = self._read_or_none(paths[1]) if identity[1] is not None else None
+        if quarters is not None and quarters.num_rows:
+            for definition, user_id, local, added, deleted, switches, rapid, activity in _zoned_rows(
+                quarters, zone, _FIGURE_NAMES
+            ):
+                figures = out.setdefault((definition, user_id, local), Figures())
+                figures.lines_added += added
+                figures.lines_deleted += deleted
+                figures.switch_count += switches
+                figures.rapid_switch_count += rapid
+                figures.activity_count += activity
+        if files is not None and files.num_rows:
+            for definition, user_id, local, path, count in _zoned_rows(
+                files, zone, ("switch_count",), by_path=True
+            ):
+                figures = out.setdefault((definition, user_id, local), Figures())
+                figures.files[path] = figures.files.get(path, 0) + count
+        for (_, user_id, local), figures in list(out.items()):
+            out.setdefault((_ANY_DEFINITION, user_id, local), figures)
+        with self._lock:
+            self._zoned[key] = (identity, out)
+            while len(self._zoned) > self._max_tables:
+                self._zoned.popitem(last=False)
+        return out
+
+    def _read_or_none(self, path: str) -> pa.Table | None:
+        try:
+            return self.storage.read_table(path)
+        except FileNotFoundError:
+            return None
+
+    def zoned_user_day(self, definition: str, user_id: str, day: dt.date, zone: str) -> Figures:
+        """One user's figures of the local date ``day`` in ``zone`` (zeros without data): the sum of
+        the UTC 15-minute buckets inside it, read from the (at most two) UTC dates it overlaps."""
+        total = Figures()
+        for utc_day in (day - dt.timedelta(days=1), day, day + dt.timedelta(days=1)):
+            part = self._load_zoned(utc_day, zone)
+            figures = part.get((definition, user_id, day)) or part.get((_ANY_DEFINITION, user_id, day))
+            if figures is not None:
+                total.add(figures)
+        return total
+
+    def session_table(self, path: str) -> pa.Table | None:
+        """A session partition whole (cached; the table is immutable)."""
+        return self._load_table(path)
+
     def coding_time_on(self, day: dt.date) -> pa.Table | None:
         """The coding-time rows of one UTC date (cached whole; the table is immutable)."""
         return self._load_table(dated_partition(METRICS_CODING_TIME_DIR, day))
@@ -226,6 +294,24 @@ def _aggregate(table: pa.Table, sql: str) -> PartitionFigures:
     return out
 
 
+_FIGURE_NAMES = ("lines_added", "lines_deleted", "switch_count", "rapid_switch_count", "activity_count")
+
+
+def _zoned_rows(
+    table: pa.Table, zone: str, figures: Sequence[str], *, by_path: bool = False
+) -> list[tuple[Any, ...]]:
+    """Sums of ``figures`` per (definition, user, local date of the bucket in ``zone``[, path])."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    keys = ["definition", "user_id", "_local", *(["path"] if by_path else [])]
+    return (
+        frame.with_columns(_local=pl.col("bucket_start").dt.convert_time_zone(zone).dt.date())
+        .group_by(keys)
+        .agg(*[pl.col(name).sum().cast(pl.Int64) for name in figures])
+        .rows()
+    )
+
+
 def pick(partition: PartitionFigures, definition: str, key: str) -> Figures | None:
     """``key``'s figures under ``definition`` — or, while a pass is still rebuilding the partitions
     after the definition changed, under the definition they were stored with: a read serves the old
@@ -239,12 +325,21 @@ def days(date_from: dt.date, date_to: dt.date) -> list[dt.date]:
 
 
 def daily_series(
-    reader: MetricsReader, definition: str, user_id: str, date_from: dt.date, date_to: dt.date
+    reader: MetricsReader,
+    definition: str,
+    user_id: str,
+    date_from: dt.date,
+    date_to: dt.date,
+    zone: str | None = None,
 ) -> list[tuple[dt.date, Figures]]:
-    """The user's figures for every day of the range (zeros where there is no data)."""
+    """The user's figures for every day of the range (zeros where there is no data): UTC days, or
+    the local days of ``zone``."""
     series: list[tuple[dt.date, Figures]] = []
     for day in days(date_from, date_to):
-        series.append((day, reader.user_day(definition, user_id, day)))
+        if zone is None:
+            series.append((day, reader.user_day(definition, user_id, day)))
+        else:
+            series.append((day, reader.zoned_user_day(definition, user_id, day, zone)))
     return series
 
 

@@ -4,9 +4,11 @@ both always show the same numbers."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,7 @@ class MetricsQuery:
     date_to: dt.date
     session_grain: bool
     top_n: int
+    zone: str | None = None  # IANA zone of the days; None: UTC days (contract 1.1)
 
 
 def parse_metrics_query(params: Any, *, with_top_n: bool) -> MetricsQuery:
@@ -58,7 +61,34 @@ def parse_metrics_query(params: Any, *, with_top_n: bool) -> MetricsQuery:
         date_to=date_to,
         session_grain=bool(grains) and grains[0] == "session",
         top_n=top_n,
+        zone=parse_zone(params),
     )
+
+
+def parse_zone(params: Any) -> str | None:
+    """The ``tz`` query parameter (an IANA name), None when absent; 400 when invalid."""
+    values: list[str] = params.getall("tz", [])
+    if not values:
+        return None
+    if len(values) > 1 or not valid_zone(values[0]):
+        raise ValidationFailed("tz must be an IANA time zone name")
+    return values[0]
+
+
+def valid_zone(name: str) -> bool:
+    """Whether ``name`` is a known IANA time zone."""
+    if not name or name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def with_zone(query: MetricsQuery, zone: str | None) -> MetricsQuery:
+    """``query`` with the days of ``zone`` (UTC days for None or ``UTC``)."""
+    return dataclasses.replace(query, zone=None if zone in (None, "UTC") else zone)
 
 
 def daily_query(from_text: str, to_text: str, top_n: int = DEFAULT_TOP_N) -> MetricsQuery:
@@ -97,8 +127,9 @@ def _selected_sessions(
     metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery, *, with_files: bool = False
 ) -> list[tuple[str, Figures]]:
     """§6.4: the caller's sessions that started in the range and have ≥ 1 text_change or switch."""
-    start = dt.datetime.combine(query.date_from, dt.time(0, 0), tzinfo=dt.UTC)
-    end = dt.datetime.combine(query.date_to, dt.time(23, 59, 59, 999000), tzinfo=dt.UTC)
+    zone = dt.UTC if query.zone is None else zoneinfo.ZoneInfo(query.zone)
+    start = dt.datetime.combine(query.date_from, dt.time(0, 0), tzinfo=zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(query.date_to, dt.time(23, 59, 59, 999000), tzinfo=zone).astimezone(dt.UTC)
     selected: list[tuple[str, Figures]] = []
     for span in sessions_started_between(metrics.db, user_id, start, end):
         sid = str(span.session_id)
@@ -111,7 +142,9 @@ def _selected_sessions(
 
 
 def _daily(metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery) -> list[tuple[dt.date, Figures]]:
-    return daily_series(metrics.reader, metrics.definition, str(user_id), query.date_from, query.date_to)
+    return daily_series(
+        metrics.reader, metrics.definition, str(user_id), query.date_from, query.date_to, query.zone
+    )
 
 
 def churn_body(metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``/metrics/churn``, ``/metrics/context-switching`` and ``POST /metrics/etl/run`` (contract §3.7)."""
+"""``/metrics/churn``, ``/metrics/context-switching``, ``/metrics/coding-time`` and ``POST /metrics/etl/run``
+(contract §3.7)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,19 @@ import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 
-from devflow.accounts import Principal
+from devflow.accounts import Principal, user_time_zone
 from devflow.http.body import drain_body
 from devflow.http.openapi import Param, api_doc
 from devflow.kernel.errors import AlreadyDone
-from devflow.metrics.reports import churn_body, context_switching_body, parse_metrics_query
+from devflow.metrics.coding import CodingTimeOut, coding_time_body
+from devflow.metrics.reports import (
+    MetricsQuery,
+    churn_body,
+    context_switching_body,
+    parse_metrics_query,
+    valid_zone,
+    with_zone,
+)
 from devflow.metrics.service import Metrics
 
 # -- response bodies (the reports build plain dicts, shared with the dashboard page; the Structs
@@ -102,11 +111,25 @@ _RANGE_QUERY = (
     Param("from", _DATE, "First UTC day (echoed as given)", required=True),
     Param("to", _DATE, "Last UTC day; at most 366 days after `from`, inclusive", required=True),
     Param("grain", {"type": "string", "enum": ["daily", "session"]}, "`session`, else daily"),
+    Param(
+        "tz",
+        {"type": "string"},
+        "IANA time zone of the days (e.g. `Asia/Kathmandu`); default: the user's stored zone, else UTC",
+    ),
 )
 _RANGE_400 = (
     '`{"error":"Validation failed","message":…}`: "from and to are required (YYYY-MM-DD)", '
-    '"from and to must be YYYY-MM-DD", "from must be <= to", "range must be at most 366 days"'
+    '"from and to must be YYYY-MM-DD", "from must be <= to", "range must be at most 366 days", '
+    '"tz must be an IANA time zone name"'
 )
+
+
+def _zoned(metrics: Metrics, principal: Principal, query: MetricsQuery) -> MetricsQuery:
+    """The days of ``tz``, else of the user's stored zone, else UTC days (contract 1.1)."""
+    if query.zone is not None:
+        return with_zone(query, query.zone)
+    stored = user_time_zone(metrics.db, principal.user_id)
+    return with_zone(query, stored if stored and valid_zone(stored) else None)
 
 
 @get(
@@ -120,7 +143,7 @@ def churn(
     request: Request[Any, Any, Any], metrics: NamedDependency[Metrics], principal: NamedDependency[Principal]
 ) -> ChurnDaily | ChurnSessions:
     """Lines added/deleted and churn ratio, daily or per session (either mode; caller's data)."""
-    query = parse_metrics_query(request.query_params, with_top_n=False)
+    query = _zoned(metrics, principal, parse_metrics_query(request.query_params, with_top_n=False))
     body = churn_body(metrics, principal.user_id, query)
     if query.session_grain:
         return msgspec.convert(body, ChurnSessions)
@@ -146,11 +169,27 @@ def context_switching(
     request: Request[Any, Any, Any], metrics: NamedDependency[Metrics], principal: NamedDependency[Principal]
 ) -> SwitchingDaily | SwitchingSessions:
     """Editor switches, rapid switches and exact top files, daily or per session."""
-    query = parse_metrics_query(request.query_params, with_top_n=True)
+    query = _zoned(metrics, principal, parse_metrics_query(request.query_params, with_top_n=True))
     body = context_switching_body(metrics, principal.user_id, query)
     if query.session_grain:
         return msgspec.convert(body, SwitchingSessions)
     return msgspec.convert(body, SwitchingDaily)
+
+
+@get(
+    "/metrics/coding-time",
+    operation_id="metrics_coding_time",
+    tags=["metrics"],
+    sync_to_thread=True,
+    **api_doc(auth="either", errors=(400,), error_texts={400: _RANGE_400}, query=_RANGE_QUERY),
+)
+def coding_time(
+    request: Request[Any, Any, Any], metrics: NamedDependency[Metrics], principal: NamedDependency[Principal]
+) -> CodingTimeOut:
+    """Coding time per day in ``tz`` (else the stored zone, else UTC), with breakdowns by language,
+    workspace and top files; ``grain=session`` adds the sessions with their start, end and counts."""
+    query = _zoned(metrics, principal, parse_metrics_query(request.query_params, with_top_n=False))
+    return coding_time_body(metrics, principal.user_id, query, query.zone or "UTC")
 
 
 @post(
@@ -184,4 +223,4 @@ async def etl_run(
     )
 
 
-ROUTES = [churn, context_switching, etl_run]
+ROUTES = [churn, context_switching, coding_time, etl_run]

@@ -7,37 +7,32 @@ from typing import Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Request, delete
+from litestar import Request, delete, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
 
-from devflow.accounts import Principal, check_deletion_allowed
+from devflow.accounts import Principal, check_deletion_allowed, load_user
 from devflow.http.body import read_json_body
 from devflow.http.credentials import extract_credential
-from devflow.kernel.errors import SchemaValidationFailed
+from devflow.http.openapi import api_doc
+from devflow.kernel.errors import NotFound, SchemaValidationFailed
 from devflow.kernel.jsontext import ABSENT
 from devflow.rights.deletion import delete_account
+from devflow.rights.export import stream_export
 from devflow.services import Services
 
 AnyRequest = Request[Any, Any, Any]
 _TAGS = ["data rights"]
 DELETE_JWT_ONLY = "API tokens cannot delete the account"
+EXPORT_JWT_ONLY = "API tokens cannot export the account"
 
 
 class DeleteAccountIn(msgspec.Struct, forbid_unknown_fields=True):
     """``DELETE /me``: the password of a password account (OAuth accounts send nothing)."""
 
     password: str | None = None
-
-
-class ErrorOut(msgspec.Struct, omit_defaults=True):
-    error: str
-    message: str | None = None
-
-
-def _errors(*statuses: tuple[int, str]) -> dict[int, ResponseSpec]:
-    return {code: ResponseSpec(data_container=ErrorOut, description=text) for code, text in statuses}
 
 
 def _parse(body: Any) -> DeleteAccountIn:
@@ -54,11 +49,16 @@ def _parse(body: Any) -> DeleteAccountIn:
     status_code=204,
     operation_id="delete_my_account",
     tags=_TAGS,
-    responses=_errors(
-        (400, "A body that is not {password?: string}"),
-        (401, "No valid credential, or a wrong password"),
-        (403, "An API token, or an OAuth sign-in older than DELETION_FRESH_SIGNIN_MINUTES"),
-        (404, "User not found"),
+    **api_doc(
+        auth="jwt",
+        body=DeleteAccountIn,
+        errors=(404,),
+        error_texts={
+            400: "Invalid JSON, or a body that is not {password?: string}",
+            401: "No valid credential, or a wrong password",
+            403: "An API token, or an OAuth sign-in older than DELETION_FRESH_SIGNIN_MINUTES",
+            404: '`{"error":"User not found"}`',
+        },
     ),
 )
 async def delete_me(
@@ -81,4 +81,39 @@ async def delete_me(
     await anyio.to_thread.run_sync(delete_account, services, principal.user_id)
 
 
-ROUTES: list[ControllerRouterHandler] = [delete_me]
+@get(
+    "/me/export",
+    operation_id="export_my_data",
+    tags=_TAGS,
+    **api_doc(
+        auth="jwt",
+        errors=(404,),
+        error_texts={403: "An API token", 404: '`{"error":"User not found"}`'},
+        responses={
+            200: ResponseSpec(
+                data_container=bytes,
+                media_type="application/zip",
+                description="The ZIP, streamed (`Content-Disposition: attachment`); entries in the README",
+                generate_examples=False,
+            )
+        },
+    ),
+)
+async def export_me(services: NamedDependency[Services], principal: NamedDependency[Principal]) -> Stream:
+    """A ZIP (``application/zip``) of everything stored about the caller, streamed as it is built."""
+    principal.require_jwt(EXPORT_JWT_ONLY)
+    user = await anyio.to_thread.run_sync(load_user, services.db, principal.user_id)
+    if user is None:
+        raise NotFound("User not found")
+    stamp = services.clock().strftime("%Y%m%dT%H%M%SZ")
+    return Stream(
+        stream_export(services, principal.user_id),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="devflow-export-{stamp}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+ROUTES: list[ControllerRouterHandler] = [delete_me, export_me]

@@ -3,16 +3,21 @@ request body to durable rows in the lake (contract §3.6, §4). Other contexts u
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 
 import anyio
 from sqlalchemy.orm import Session, sessionmaker
 
+from devflow.accounts import effective_path_privacy, user_path_privacy_modes
 from devflow.kernel.clock import Clock
 from devflow.lake.spool.writer import LakeWriter
 from devflow.lake.storage import LakeUnavailable
 from devflow.telemetry.arrow import events_to_table, fingerprint, spool_events_table, typed_struct
 from devflow.telemetry.ingest import Caller, ingest_batch
+from devflow.telemetry.privacy import HASH, path_hash_key, redact_home
 from devflow.telemetry.schema import (
     EVENT_SCHEMA,
     EVENT_TYPES,
@@ -50,6 +55,8 @@ __all__ = [
     "current_sessions",
     "events_to_table",
     "fingerprint",
+    "path_hash_key",
+    "redact_home",
     "sessions_started_between",
     "spool_events_table",
     "typed_struct",
@@ -62,6 +69,8 @@ __all__ = [
 # do block the thread: two overlap them.
 INGEST_THREADS = {"sqlite": 1}
 INGEST_THREADS_DEFAULT = 2
+# How long a user's own path-privacy choice is cached per process (a change applies within this).
+PRIVACY_CACHE_SECONDS = 30.0
 
 
 @dataclass(slots=True)
@@ -72,13 +81,31 @@ class Telemetry:
     writer: LakeWriter | None  # None in processes that serve no ingest (CLI commands)
     clock: Clock
     sessions: SessionCache = field(default_factory=SessionCache)
+    path_privacy: str = "keep"  # the server's PATH_PRIVACY
+    hash_key: bytes = b""
     _limiter: anyio.CapacityLimiter | None = None
+    _modes: UserModes = field(default_factory=lambda: UserModes())
 
     def ingest(self, caller: Caller, body: bytes | None) -> tuple[int, bytes]:
         """One request body → (the lake writer's ticket, the encoded 202 body); see :func:`ingest_batch`."""
         if self.writer is None:
             raise LakeUnavailable("this process has no lake writer")
-        return ingest_batch(self.db, self.writer, caller, body, self.sessions, self.clock)
+        return ingest_batch(
+            self.db,
+            self.writer,
+            caller,
+            body,
+            self.sessions,
+            self.clock,
+            privacy=self.privacy_of(caller.user_id),
+            hash_key=self.hash_key,
+        )
+
+    def privacy_of(self, user_id: uuid.UUID) -> str:
+        """The path-privacy mode of a user's events: the stricter of the server's and theirs."""
+        if self.path_privacy == HASH:  # nothing is stricter: no lookup
+            return HASH
+        return effective_path_privacy(self.path_privacy, self._modes.get(self.db, user_id))
 
     def thread_limiter(self) -> anyio.CapacityLimiter:
         """The per-process bound on ingest threads (created on the event loop at first use)."""
@@ -86,3 +113,24 @@ class Telemetry:
             dialect = self.db.kw["bind"].dialect.name
             self._limiter = anyio.CapacityLimiter(INGEST_THREADS.get(dialect, INGEST_THREADS_DEFAULT))
         return self._limiter
+
+
+class UserModes:
+    """Users' own path-privacy choices, cached per process for :data:`PRIVACY_CACHE_SECONDS`."""
+
+    def __init__(self) -> None:
+        self._seen: dict[uuid.UUID, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, db: sessionmaker[Session], user_id: uuid.UUID) -> str | None:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._seen.get(user_id)
+        if cached is not None and now - cached[0] <= PRIVACY_CACHE_SECONDS:
+            return cached[1]
+        own = user_path_privacy_modes(db, [user_id]).get(user_id)
+        with self._lock:
+            if len(self._seen) > 100_000:
+                self._seen.clear()
+            self._seen[user_id] = (now, own)
+        return own

@@ -25,6 +25,7 @@ from devflow.kernel.ids import uuid7
 from devflow.kernel.jsontext import MalformedJSON, normalise_json_text
 from devflow.lake.spool.writer import Append, LakeWriter
 from devflow.telemetry.arrow import fingerprint, quarantine_table, spool_events_table, typed_struct
+from devflow.telemetry.privacy import KEEP, redact_events, redact_raw
 from devflow.telemetry.schema import EVENTS_DIR, QUARANTINE_DIR
 from devflow.telemetry.sessions import SessionCache, UserGone, claim_sessions, session_spans
 from devflow.telemetry.validation import validate_events
@@ -117,6 +118,10 @@ def decode_events(body: bytes | None) -> tuple[list[Any], list[msgspec.Raw], boo
     return events, raws, bool(getattr(_floats, "seen", True))
 
 
+def _quarantined(raw: bytes, privacy: str) -> bytes:
+    return raw if privacy == KEEP else redact_raw(raw)
+
+
 def ingest_batch(
     db: sessionmaker[Session],
     writer: LakeWriter,
@@ -124,6 +129,8 @@ def ingest_batch(
     body: bytes | None,
     sessions: SessionCache | None = None,
     clock: Clock = utc_now,
+    privacy: str = KEEP,
+    hash_key: bytes = b"",
 ) -> tuple[int, bytes]:
     """Process one ``POST /telemetry`` body: (the lake writer's ticket, the encoded 202 body).
 
@@ -163,6 +170,8 @@ def ingest_batch(
     accepted_events = batch.events if not conflicts else [batch.events[i] for i in keep]
     indexes = batch.indexes if not conflicts else [batch.indexes[i] for i in keep]
     appends: list[Append] = []
+    # Path privacy before anything is stored or fingerprinted (see devflow.telemetry.privacy).
+    accepted_raws = redact_events(accepted_events, [bytes(raws[i]) for i in indexes], privacy, hash_key)
     if accepted_events:
         events_table = spool_events_table(
             user_id=user_id,
@@ -173,7 +182,7 @@ def ingest_batch(
             kinds=[e["type"] for e in accepted_events],
             timestamps_us=batch.timestamps_us if not conflicts else [batch.timestamps_us[i] for i in keep],
             fingerprints=[fingerprint(e, may_contain_floats=saw_float) for e in accepted_events],
-            raws=[bytes(raws[i]) for i in indexes],
+            raws=accepted_raws,
         )
         # The typed columns travel in memory next to the spooled rows (the flush parses nothing).
         appends.append(Append(EVENTS_DIR, events_table, memo=typed_struct(accepted_events)))
@@ -184,7 +193,10 @@ def ingest_batch(
             batch_id=batch_id,
             batch_indexes=[index for index, _ in rejected],
             reasons=[reason for _, reason in rejected],
-            raws=[bytes(raws[index]) for index, _ in rejected],
+            raws=[
+                bytes(raws[index]) if privacy == KEEP else redact_raw(bytes(raws[index]))
+                for index, _ in rejected
+            ],
         )
         appends.append(Append(QUARANTINE_DIR, quarantine))
     ticket = writer.write(*appends)

@@ -23,7 +23,7 @@ from litestar.types import ControllerRouterHandler
 from devflow.accounts import Accounts
 from devflow.http.body import TELEMETRY_BODY_LIMIT, is_json_content_type
 from devflow.http.credentials import extract_credential
-from devflow.http.openapi import api_doc, error_response
+from devflow.http.openapi import api_doc, response_spec
 from devflow.kernel.errors import Unauthenticated
 from devflow.telemetry import Telemetry
 from devflow.telemetry.ingest import MAX_EVENTS, Caller, IngestResponse
@@ -163,7 +163,7 @@ def _authenticate_and_ingest(
             '`"message":"events must contain at most 10000 items"`',
         },
         responses={
-            202: error_response(
+            202: response_spec(
                 "The batch was taken: accepted events are durable, rejected ones listed with their reason",
                 IngestResponse,
             )

@@ -25,7 +25,14 @@ from devflow.web.auth_pages import (
 from devflow.web.dashboard import dashboard_page, recommendation_action
 from devflow.web.pairing_page import pair_decision, pair_page
 from devflow.web.rendering import STATIC_DIR, STATIC_PREFIX
-from devflow.web.settings_page import create_token, revoke_token, settings_page
+from devflow.web.settings_page import (
+    create_token,
+    delete_account_page,
+    export_data,
+    revoke_token,
+    set_time_zone,
+    settings_page,
+)
 
 CSRF_COOKIE = "csrftoken"
 PAGES: list[ControllerRouterHandler] = [
@@ -42,6 +49,9 @@ PAGES: list[ControllerRouterHandler] = [
     settings_page,
     create_token,
     revoke_token,
+    set_time_zone,
+    export_data,
+    delete_account_page,
 ]
 
 

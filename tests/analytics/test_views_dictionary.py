@@ -16,6 +16,7 @@ from devflow.analytics.synthetic import SyntheticSpec, generate
 from devflow.config import Settings
 from devflow.db.engine import make_engine, make_session_factory
 from devflow.lake.storage import LakeStorage
+from devflow.metrics.etl import EtlEnv, run_pass
 
 SPEC = SyntheticSpec(users=8, days=3, seed=4, end_date=date(2026, 5, 13))
 NOW = datetime(2026, 5, 15, tzinfo=UTC)
@@ -100,3 +101,35 @@ def test_local_columns_are_the_same_through_the_users_join(generated: Settings) 
     register_lake_views(con, LakeStorage.from_url(generated.lake_url), zones="users")
     assert con.sql(query).fetchall() == by_map
     assert len({row[3] for row in by_map}) > 3
+
+
+def test_after_the_etl_sessions_come_from_the_metrics_and_coding_time_has_local_columns(
+    generated: Settings,
+) -> None:
+    before = (
+        connect(settings=generated)
+        .sql("SELECT session_id, started_at, ended_at, duration_minutes FROM sessions ORDER BY 1")
+        .fetchall()
+    )
+    engine = make_engine(generated.database_url)
+    try:
+        env = EtlEnv(generated, make_session_factory(engine), LakeStorage.from_url(generated.lake_url))
+        run_pass(env, take_all=True)
+    finally:
+        engine.dispose()
+    con = connect(settings=generated)
+    after = con.sql(
+        "SELECT session_id, started_at, ended_at, duration_minutes FROM sessions ORDER BY 1"
+    ).fetchall()
+    assert [row[:3] for row in after] == [row[:3] for row in before]
+    assert [row[3] for row in after] == pytest.approx([row[3] for row in before])
+    active = con.sql("SELECT count(*), count(active_minutes) FROM sessions").fetchall()[0]
+    assert active[0] == active[1] > 0
+    rows = con.sql(
+        "SELECT c.bucket_start, u.time_zone, c.local_date, c.local_hour, c.local_weekday "
+        "FROM metrics_coding_time c JOIN users u USING (user_id)"
+    ).fetchall()
+    assert rows
+    for bucket, zone, local_date, hour, weekday in rows[::11]:
+        local = bucket.astimezone(ZoneInfo(zone))
+        assert (local_date, hour, weekday) == (local.date(), local.hour, local.isoweekday())

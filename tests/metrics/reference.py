@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import zoneinfo
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +25,11 @@ def _ts(value: str) -> dt.datetime:
 
 
 def reference(
-    accepted: list[tuple[str, dict[str, Any]]], definition: str
+    accepted: list[tuple[str, dict[str, Any]]], definition: str, zone: str = "UTC"
 ) -> tuple[dict[tuple[str, str], Totals], dict[str, Totals]]:
-    """Daily totals per (user_id, YYYY-MM-DD) and per-session totals of accepted events, given in
-    ingestion order as (user_id, event)."""
+    """Daily totals per (user_id, YYYY-MM-DD in ``zone``) and per-session totals of accepted events,
+    given in ingestion order as (user_id, event)."""
+    tz = zoneinfo.ZoneInfo(zone)
     seen: set[tuple[str, str]] = set()
     events: list[tuple[dt.datetime, int, str, dict[str, Any]]] = []
     for order, (user_id, event) in enumerate(accepted):
@@ -41,7 +44,7 @@ def reference(
     baselines: dict[tuple[str, str], int] = {}
     for when, _, user_id, event in events:
         sid = event["session_id"].lower()
-        day = daily.setdefault((user_id, when.date().isoformat()), Totals())
+        day = daily.setdefault((user_id, when.astimezone(tz).date().isoformat()), Totals())
         ses = sessions.setdefault(sid, Totals())
         kind = event["type"]
         if kind == "editor_switch":
@@ -123,9 +126,9 @@ def coding_reference(
     for sid, events in by_session.items():
         events.sort(key=lambda item: (item[0], item[1]))
         info = facts[sid] = SessionFacts(started_at=events[0][0], ended_at=events[-1][0])
-        for when, _, _, event in events:
+        for _, _, _, event in events:
             info.counts[event["type"]] += 1
-        for (when, _, user_id, event), (after, _, _, _) in zip(events, events[1:], strict=False):
+        for (when, _, user_id, event), (after, _, _, _) in itertools.pairwise(events):
             if after - when > gap or after == when:
                 continue
             info.active_seconds += (after - when).total_seconds()

@@ -24,6 +24,7 @@ from devflow.metrics import (
     METRICS_SESSION_DIR,
 )
 from devflow.metrics.etl import EtlEnv, run_pass
+from devflow.metrics.layout import METRICS_QUARTER_HOURS_DIR
 from tests.metrics.events import (
     churn,
     editor_switch,
@@ -66,9 +67,38 @@ def _random_kind(rng: random.Random, kind: float, ts: str, session_id: str, path
     return editor_switch(ts, session_id, rng.choice([*FILES, ""]), rapid=rng.random() < 0.3)
 
 
+def _check_daily(
+    client: TestClient[Any], users: list[TestUser], accepted: list[tuple[TestUser, dict[str, Any]]], zone: str
+) -> None:
+    """Daily churn, switches and top files in ``zone``'s days equal the reference's."""
+    daily, _ = reference([(str(u.id), e) for u, e in accepted], "line-delta", zone)
+    tz = "" if zone == "UTC" else f"&tz={zone}"
+    for user in users:
+        body = churn(client, user, f"from=2026-05-10&to=2026-05-12{tz}")
+        sw = switching(client, user, f"from=2026-05-10&to=2026-05-12&top_n=20{tz}")
+        for entry, sw_entry in zip(body["series"], sw["series"], strict=True):
+            ref = daily.get((str(user.id), entry["date"]))
+            assert entry["lines_added"] == (ref.lines_added if ref else 0)
+            assert entry["lines_deleted"] == (ref.lines_deleted if ref else 0)
+            assert sw_entry["switch_count"] == (ref.switch_count if ref else 0)
+            assert sw_entry["rapid_switch_count"] == (ref.rapid_switch_count if ref else 0)
+        files: Counter[str] = Counter()
+        for (uid, day), totals in daily.items():
+            if uid == str(user.id) and "2026-05-10" <= day <= "2026-05-12":
+                files.update(totals.files)
+        expected = sorted(files.items(), key=lambda item: (-item[1], item[0]))[:20]
+        assert [(f["path"], f["count"]) for f in sw["top_files"]] == expected
+
+
 def _snapshot(storage: LakeStorage) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for prefix in (METRICS_DAILY_DIR, METRICS_SESSION_DIR, METRICS_FILE_SWITCHES_DIR, METRICS_CODING_TIME_DIR):
+    for prefix in (
+        METRICS_DAILY_DIR,
+        METRICS_SESSION_DIR,
+        METRICS_FILE_SWITCHES_DIR,
+        METRICS_CODING_TIME_DIR,
+        METRICS_QUARTER_HOURS_DIR,
+    ):
         for f in storage.list_parquet(prefix):
             rows = storage.read_table(f.path).to_pylist()
             out[f.path] = sorted(rows, key=lambda r: repr(sorted(r.items())))
@@ -114,22 +144,14 @@ def test_incremental_etl_equals_rebuild_and_reference(
         storage = LakeStorage.from_url(settings.lake_url)
         incremental = _snapshot(storage)
 
+        for zone in ("UTC", "Asia/Kathmandu", "America/New_York"):
+            _check_daily(client, users, accepted, zone)
         daily, per_session = reference([(str(u.id), e) for u, e in accepted], "line-delta")
         for user in users:
             body = churn(client, user, "from=2026-05-10&to=2026-05-12")
-            sw = switching(client, user, "from=2026-05-10&to=2026-05-12&top_n=20")
-            for entry, sw_entry in zip(body["series"], sw["series"], strict=True):
-                ref = daily.get((str(user.id), entry["date"]))
-                assert entry["lines_added"] == (ref.lines_added if ref else 0)
-                assert entry["lines_deleted"] == (ref.lines_deleted if ref else 0)
-                assert sw_entry["switch_count"] == (ref.switch_count if ref else 0)
-                assert sw_entry["rapid_switch_count"] == (ref.rapid_switch_count if ref else 0)
-            files: Counter[str] = Counter()
-            for (uid, _), totals in daily.items():
-                if uid == str(user.id):
-                    files.update(totals.files)
-            expected = sorted(files.items(), key=lambda item: (-item[1], item[0]))[:20]
-            assert [(f["path"], f["count"]) for f in sw["top_files"]] == expected
+            assert body["total_lines_added"] == sum(
+                t.lines_added for (uid, _), t in daily.items() if uid == str(user.id)
+            )
             by_session = churn(client, user, "from=2026-05-10&to=2026-05-12&grain=session")["sessions"]
             for s in by_session:
                 ref_s = per_session[s["session_id"]]
