@@ -109,10 +109,10 @@ def test_metrics_of_two_workers_after_traffic(make_settings: Callable[..., Setti
     assert flushed >= 1 and passes >= 1 and etl_ran >= 1
     assert "devflow_spool_bytes" in text and "devflow_spool_oldest_unflushed_age_seconds" in text
     assert "devflow_etl_freshness_lag_seconds" in text
-    # Multi-process mode: each worker counted into its own file (both run the scheduler's ticks), a
-    # scrape of either sums them; at shutdown each dropped its live gauges.
+    # Multi-process mode: each worker keeps its values in its own files (its histograms exist from
+    # the start), a scrape of either sums them; at shutdown each dropped its live gauges.
     folder = settings.data_dir / "prometheus"
-    assert len(list(folder.glob("counter_*.db"))) == 2
+    assert len(list(folder.glob("histogram_*.db"))) == 2
     assert not list(folder.glob("gauge_livesum_*.db"))
 
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
