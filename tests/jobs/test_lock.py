@@ -64,9 +64,21 @@ def test_jobs_follow_configuration(settings: Settings) -> None:
     quiet = build_services(settings)
     enabled = build_services(settings.replace(metrics_etl_enabled=True, metrics_etl_interval_seconds=42.0))
     try:
-        assert [j.name for j in enabled_jobs(quiet)] == ["pairing-cleanup"]  # ETL disabled in tests
+        # ETL disabled in tests; deletion resumption always; retention because quarantine defaults to 30 days.
+        always = ["pairing-cleanup", "account-deletions", "lake-retention"]
+        assert [j.name for j in enabled_jobs(quiet)] == always
         jobs = {j.name: j.interval_seconds for j in enabled_jobs(enabled)}
-        assert jobs == {"metrics-etl": 42.0, "pairing-cleanup": 300.0}
+        assert jobs == {
+            "metrics-etl": 42.0,
+            "pairing-cleanup": 300.0,
+            "account-deletions": 60.0,
+            "lake-retention": 3600.0,
+        }
+        no_retention = build_services(settings.replace(quarantine_retention_days=None))
+        try:
+            assert "lake-retention" not in [j.name for j in enabled_jobs(no_retention)]
+        finally:
+            close(no_retention)
     finally:
         close(quiet)
         close(enabled)
