@@ -425,7 +425,9 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
     which = np.repeat(np.arange(rows.size, dtype=np.int64), pieces)
     offset = np.arange(which.size, dtype=np.int64) - np.repeat(np.cumsum(pieces) - pieces, pieces)
     bucket = first[which] + offset
-    seconds_us = np.minimum(end[which], (bucket + 1) * bucket_us) - np.maximum(start[which], bucket * bucket_us)
+    seconds_us = np.minimum(end[which], (bucket + 1) * bucket_us) - np.maximum(
+        start[which], bucket * bucket_us
+    )
     absolute = pl.col("file_absolute_path")
     event_rows = rows[which]
     attributes = events.select(
@@ -433,7 +435,9 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
         workspace=pl.coalesce(pl.col("file_workspace"), pl.col("workspace")),
         file=pl.when(absolute.is_not_null() & (absolute != ""))
         .then(absolute)
-        .otherwise(pl.coalesce(pl.col("file_path"), pl.when(pl.col("to_file") != "").then(pl.col("to_file")))),
+        .otherwise(
+            pl.coalesce(pl.col("file_path"), pl.when(pl.col("to_file") != "").then(pl.col("to_file")))
+        ),
     )
     # Integer codes for the attribute strings: grouped and ordered as integers, decoded at the end.
     coded = {name: _coded(attributes[name]) for name in ("language", "workspace", "file")}
