@@ -72,10 +72,20 @@ def _cmd_insights_run(_: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_compact(args: argparse.Namespace, settings: Settings) -> int:
+    from devflow.db.locks import try_runner_lock
     from devflow.lake.compaction import compact_closed_partitions, compact_partition
+    from devflow.metrics import ETL_LOCK
     from devflow.telemetry import TELEMETRY_TABLES
 
-    with command_services(settings) as services:
+    # Under the lock the ETL and account deletion's lake step hold: a compaction that read a file
+    # before a deletion rewrote it would otherwise write the erased rows back.
+    with (
+        command_services(settings) as services,
+        try_runner_lock(services.engine, settings.data_dir, ETL_LOCK) as held,
+    ):
+        if not held:
+            print("the lake is busy (a metrics ETL pass or an account deletion is running); try again later")
+            return 1
         if args.date:
             day = date.fromisoformat(args.date).isoformat()
             results = [

@@ -14,9 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.analytics.events_view import connect_lake
 from devflow.cli import main
+from devflow.config import Settings
+from devflow.db.locks import try_runner_lock
 from devflow.lake.compaction import compact_closed_partitions, compact_partition
 from devflow.lake.registry import LakeFile
 from devflow.lake.storage import LakeStorage
+from devflow.metrics import ETL_LOCK
 from devflow.telemetry import EVENTS_DIR, EVENTS_TABLE, TELEMETRY_TABLES
 from devflow.telemetry.arrow import events_to_table
 from tests.lake.test_files import vector_events
@@ -103,3 +106,23 @@ def test_cli_lake_compact(
     assert "events 2026-05-14: 2 files" in out and "compacted 1 partition(s)" in out
     assert len(storage.list_parquet(EVENTS_DIR)) == 1
     assert json.loads(json.dumps(_counts(storage)))[0] == len(vector_events())
+
+
+def test_cli_lake_compact_waits_for_the_lake_lock(
+    storage: LakeStorage, db: sessionmaker[Session], database_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:  # fmt: skip
+    """While the ETL (or an account deletion's lake step) holds its lock, compaction refuses and
+    leaves the files alone, so it cannot write back rows a deletion has just erased."""
+    _fill(storage, db, batches=2)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DEVFLOW_LAKE_URL", storage.root)
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    engine = db.kw["bind"]
+    with try_runner_lock(engine, Settings().data_dir, ETL_LOCK) as held:
+        assert held
+        assert main(["lake", "compact", "--date", "2026-05-14"]) == 1
+    assert "the lake is busy" in capsys.readouterr().out
+    assert len(storage.list_parquet(EVENTS_DIR)) == 2
+    assert main(["lake", "compact", "--date", "2026-05-14"]) == 0
+    assert len(storage.list_parquet(EVENTS_DIR)) == 1
