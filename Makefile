@@ -25,7 +25,7 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
 pytest: $(BIN)/.installed
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 4
 
 test: lint typecheck pytest
 

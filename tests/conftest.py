@@ -35,6 +35,19 @@ PG_URL = (
 # A copy of ../shared/contract/vectors: the real request/response bodies of the two clients.
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (server processes, real clocks, browsers) run first, those waiting for
+    the real scheduler's first tick before any other: with several xdist workers the long ones then
+    overlap at the start instead of leaving one worker busy at the end."""
+
+    def rank(item: pytest.Item) -> int:
+        slow = item.get_closest_marker("slow")
+        return 2 if slow is None else 0 if slow.kwargs.get("waits_for_scheduler") else 1
+
+    items.sort(key=rank)
+
+
 BASE_ENV: dict[str, str] = {
     "JWT_SECRET": "test-secret-which-is-long-enough-for-hs256",
     "AUTH_RATE_LIMIT_PER_MINUTE": "0",
