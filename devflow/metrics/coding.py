@@ -10,16 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
-from typing import Any
 
 import msgspec
 import polars as pl
 import pyarrow as pa
 
 from devflow.metrics.compute import CODING_TIME_SCHEMA
-from devflow.metrics.layout import session_partition, user_bucket
-from devflow.metrics.queries import days
-from devflow.metrics.reports import MetricsQuery
+from devflow.metrics.queries import days, session_facts
+from devflow.metrics.reports import MetricsQuery, facts_fields
 from devflow.metrics.service import Metrics
 
 TOP_FILES = 10
@@ -121,40 +119,10 @@ def coding_time_body(
     )
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return (
-        None
-        if value is None
-        else value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
-
-
 def _sessions(metrics: Metrics, user_id: str, frame: pl.DataFrame) -> list[CodingSession]:
     per_session = frame.group_by("session_id").agg(pl.col("seconds").sum()).sort("session_id")
-    facts: dict[str, dict[str, Any]] = {}
-    table = metrics.reader.session_table(session_partition(user_bucket(user_id)))
-    if table is not None:
-        wanted = pa.array(per_session["session_id"].to_list(), pa.string())
-        mine = table.filter(pa.compute.is_in(table["session_id"], value_set=wanted))
-        facts = {row["session_id"]: row for row in mine.to_pylist()}
-    out = []
-    for session_id, seconds in per_session.iter_rows():
-        row = facts.get(session_id, {})
-        out.append(
-            CodingSession(
-                session_id=session_id,
-                seconds=round(seconds, 3),
-                started_at=_iso(row.get("started_at")),
-                ended_at=_iso(row.get("ended_at")),
-                duration_seconds=row.get("duration_seconds"),
-                active_seconds=row.get("active_seconds"),
-                event_counts={
-                    name.removesuffix("_count"): int(value)
-                    for name, value in row.items()
-                    if name.endswith("_count")
-                    and name not in ("switch_count", "rapid_switch_count", "activity_count")
-                    and value is not None
-                },
-            )
-        )
-    return out
+    facts = session_facts(metrics.reader, user_id, per_session["session_id"].to_list())
+    return [
+        CodingSession(session_id=session_id, seconds=round(seconds, 3), **facts_fields(facts.get(session_id)))
+        for session_id, seconds in per_session.iter_rows()
+    ]

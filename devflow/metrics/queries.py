@@ -367,6 +367,50 @@ def session_figures(
     return figures
 
 
+@dataclass(frozen=True, slots=True)
+class SessionFacts:
+    """When a session ran and what it held (the session partition's columns; None for a session
+    computed before they existed)."""
+
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    duration_seconds: float | None
+    active_seconds: float | None
+    event_counts: dict[str, int]
+
+
+# Counters of the session partition that are metric figures, not event counts per type.
+_FIGURE_COUNTS = frozenset({"switch_count", "rapid_switch_count", "activity_count"})
+
+
+def session_facts(reader: MetricsReader, user_id: str, session_ids: Iterable[str]) -> dict[str, SessionFacts]:
+    """The start, end, duration, active time and per-type event counts of the user's sessions."""
+    wanted = list(session_ids)
+    table = reader.session_table(session_partition(user_bucket(user_id)))
+    if table is None or not wanted:
+        return {}
+    mine = table.filter(
+        pa.compute.and_(
+            pa.compute.equal(table["user_id"], user_id),
+            pa.compute.is_in(table["session_id"], value_set=pa.array(wanted, pa.string())),
+        )
+    )
+    facts: dict[str, SessionFacts] = {}
+    for row in mine.to_pylist():
+        facts[row["session_id"]] = SessionFacts(
+            started_at=row.get("started_at"),
+            ended_at=row.get("ended_at"),
+            duration_seconds=row.get("duration_seconds"),
+            active_seconds=row.get("active_seconds"),
+            event_counts={
+                name.removesuffix("_count"): int(value)
+                for name, value in row.items()
+                if name.endswith("_count") and name not in _FIGURE_COUNTS and value is not None
+            },
+        )
+    return facts
+
+
 # -- for the insights context -------------------------------------------------------------------------
 
 

@@ -14,7 +14,14 @@ from typing import Any
 
 from devflow.kernel.errors import ValidationFailed
 from devflow.metrics.compute import SWITCH_DEFINITION
-from devflow.metrics.queries import Figures, daily_series, session_figures, sum_figures
+from devflow.metrics.queries import (
+    Figures,
+    SessionFacts,
+    daily_series,
+    session_facts,
+    session_figures,
+    sum_figures,
+)
 from devflow.metrics.service import Metrics
 from devflow.telemetry import sessions_started_between
 
@@ -141,6 +148,40 @@ def _selected_sessions(
     return selected
 
 
+def iso_utc(value: dt.datetime | None) -> str | None:
+    """An instant as the contract writes them (UTC, milliseconds, ``Z``)."""
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def facts_fields(facts: SessionFacts | None) -> dict[str, Any]:
+    """The session fields that contract 1.1 adds to every ``grain=session`` entry (after the
+    original fields, which keep their meaning)."""
+    if facts is None:
+        return {
+            "started_at": None,
+            "ended_at": None,
+            "duration_seconds": None,
+            "active_seconds": None,
+            "event_counts": {},
+        }
+    return {
+        "started_at": iso_utc(facts.started_at),
+        "ended_at": iso_utc(facts.ended_at),
+        "duration_seconds": facts.duration_seconds,
+        "active_seconds": facts.active_seconds,
+        "event_counts": facts.event_counts,
+    }
+
+
+def _with_facts(
+    metrics: Metrics, user_id: uuid.UUID, selected: list[tuple[str, Figures]]
+) -> list[tuple[str, Figures, dict[str, Any]]]:
+    facts = session_facts(metrics.reader, str(user_id), (sid for sid, _ in selected))
+    return [(sid, f, facts_fields(facts.get(sid))) for sid, f in selected]
+
+
 def _daily(metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery) -> list[tuple[dt.date, Figures]]:
     return daily_series(
         metrics.reader, metrics.definition, str(user_id), query.date_from, query.date_to, query.zone
@@ -158,8 +199,9 @@ def churn_body(metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery) -> dic
                 "ratio": churn_ratio(f.lines_added, f.lines_deleted),
                 "total_lines_added": f.lines_added,
                 "total_lines_deleted": f.lines_deleted,
+                **extra,
             }
-            for sid, f in _selected_sessions(metrics, user_id, query)
+            for sid, f, extra in _with_facts(metrics, user_id, _selected_sessions(metrics, user_id, query))
         ]
         return {"sessions": sessions, **tail, "grain": "session"}
     series = _daily(metrics, user_id, query)
@@ -196,8 +238,11 @@ def context_switching_body(metrics: Metrics, user_id: uuid.UUID, query: MetricsQ
                 "switch_count": f.switch_count,
                 "rapid_switch_count": f.rapid_switch_count,
                 "top_files": _top(f, query.top_n),
+                **extra,
             }
-            for sid, f in _selected_sessions(metrics, user_id, query, with_files=True)
+            for sid, f, extra in _with_facts(
+                metrics, user_id, _selected_sessions(metrics, user_id, query, with_files=True)
+            )
         ]
         return {"sessions": sessions, **tail, "grain": "session"}
     series = _daily(metrics, user_id, query)

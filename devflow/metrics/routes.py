@@ -52,6 +52,11 @@ class ChurnSession(msgspec.Struct):
     ratio: float | None
     total_lines_added: int
     total_lines_deleted: int
+    started_at: str | None
+    ended_at: str | None
+    duration_seconds: float | None
+    active_seconds: float | None
+    event_counts: dict[str, int]
 
 
 class ChurnSessions(msgspec.Struct, rename={"from_": "from"}):
@@ -89,6 +94,11 @@ class SwitchingSession(msgspec.Struct):
     switch_count: int
     rapid_switch_count: int
     top_files: list[TopFile]
+    started_at: str | None
+    ended_at: str | None
+    duration_seconds: float | None
+    active_seconds: float | None
+    event_counts: dict[str, int]
 
 
 class SwitchingSessions(msgspec.Struct, rename={"from_": "from"}):

@@ -19,6 +19,9 @@ from tests.support.accounts import create_user
 WEEK = "from=2026-05-08&to=2026-05-14"
 TODAY = "from=2026-05-14&to=2026-05-14"
 
+# Contract 1.1 adds these to every grain=session entry, after the original fields.
+ADDED_SESSION_FIELDS = ["started_at", "ended_at", "duration_seconds", "active_seconds", "event_counts"]
+
 
 def _shape(value: Any) -> Any:
     """Keys and JSON types, recursively (lists by their first element); null ratios match numbers."""
@@ -85,4 +88,11 @@ def test_dashboard_six_calls_on_vector_data(make_settings: Callable[..., Setting
     }
     for s in session_switch["sessions"]:
         assert s["switch_count"] == sessions[s["session_id"]].switch_count
-        assert set(s) == {"session_id", "switch_count", "rapid_switch_count", "top_files"}
+        assert list(s) == [
+            "session_id",
+            "switch_count",
+            "rapid_switch_count",
+            "top_files",
+            *ADDED_SESSION_FIELDS,
+        ]
+        assert s["event_counts"]["editor_switch"] == sessions[s["session_id"]].switch_count

@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 from devflow.app import create_app
 from devflow.config import Settings
 from devflow.lake.storage import LakeStorage
+from devflow.telemetry import EVENT_TYPES
 from tests.metrics.events import (
     churn,
     editor_switch,
@@ -34,6 +35,8 @@ WORKED_EXAMPLES = [
     ("replace lines 5-7 with 3 lines", [(5, 7)], 100, 100, 90, 80, (2, 2), (3, 3)),
     ("3-cursor edit", [(14, 14), (37, 37), (61, 61)], 120, 120, 27, 21, (0, 0), (3, 3)),
 ]
+
+NO_EVENTS = dict.fromkeys(EVENT_TYPES, 0)
 
 
 def _client(make_settings: Callable[..., Settings], admin: TestUser, **env: str) -> TestClient[Any]:
@@ -265,6 +268,12 @@ def test_session_grain_selection_order_and_isolation(make_settings: Callable[...
         "switch_count": 2,
         "rapid_switch_count": 0,
         "top_files": [{"path": "c.ts", "count": 2}],
+        # Contract 1.1's additive session fields: two days apart, so no active time.
+        "started_at": "2026-05-10T08:00:00.000Z",
+        "ended_at": "2026-05-12T08:00:00.000Z",
+        "duration_seconds": 172800.0,
+        "active_seconds": 0.0,
+        "event_counts": {**NO_EVENTS, "editor_switch": 2},
     }
     assert daily["switch_count"] == 4  # s_first, both same-time sessions, s_before's 01:00 switch
     assert theirs["switch_count"] == 1 and theirs["top_files"] == [{"path": "x.ts", "count": 1}]
@@ -291,6 +300,12 @@ def test_session_grain_churn_covers_all_days(make_settings: Callable[..., Settin
             "ratio": expected[1] / expected[0] if expected[1] < expected[0] else 1,
             "total_lines_added": expected[0],
             "total_lines_deleted": expected[1],
+            # Gaps of 2 and 1 minutes: all of the session is active time.
+            "started_at": "2026-05-10T23:59:00.000Z",
+            "ended_at": "2026-05-11T00:02:00.000Z",
+            "duration_seconds": 180.0,
+            "active_seconds": 180.0,
+            "event_counts": {**NO_EVENTS, "file_save": 1, "text_change": 2},
         }
     ]
 
