@@ -1,10 +1,11 @@
-"""Read-latency benchmark of GET /metrics/churn and /metrics/context-switching (30-day daily range)
-against the real server, with 1 and 8 concurrent clients.
+"""Read-latency benchmark of GET /metrics/churn, /metrics/context-switching and /metrics/coding-time
+(30-day daily range; UTC days, and local days with ``tz``) against the real server, with 1 and 8
+concurrent clients, next to GET /api/v1/health measured the same way (the floor of any request).
 
     .venv/bin/python bench/metrics_read.py --requests 400
 
-Targets (issue 5): p99 ≤ 10 ms with 1 client and ≤ 40 ms with 8 clients. The server runs on
-127.0.0.1 only and is stopped at the end. Figures are noisy on a shared machine.
+Targets (issues 5 and 13): p99 ≤ 10 ms with 1 client and ≤ 40 ms with 8 clients, with and without
+tz. The server runs on 127.0.0.1 only and is stopped at the end. Figures are noisy on a shared machine.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from devflow.db.engine import make_engine, make_session_factory
 from devflow.db.migrate import upgrade
 from devflow.lake.storage import LakeStorage
 from devflow.metrics.etl import EtlEnv, run_pass
+
+# A +05:45 zone (every local day straddles two UTC dates) and a zone with daylight saving time.
+ZONES = ("Asia/Kathmandu", "America/New_York")
 
 
 def _free_port() -> int:
@@ -148,15 +152,28 @@ def main() -> None:
         jwt = issue_jwt(secret, user_id, "password")
         date_from = (end - dt.timedelta(days=29)).isoformat()
         query = f"from={date_from}&to={end.isoformat()}"
-        for endpoint in ("churn", "context-switching"):
-            path = f"/api/v1/metrics/{endpoint}?{query}"
-            _measure(port, path, jwt, 1, 20)  # warm the partition cache
-            for clients, target in ((1, 10), (8, 40)):
-                p50, p99, rps = _measure(port, path, jwt, clients, args.requests)
-                print(
-                    f"GET /metrics/{endpoint} 30 days, {clients} client(s): p50 {p50:.2f} ms, "
-                    f"p99 {p99:.2f} ms (target <= {target} ms), {rps:,.0f} req/s"
-                )
+        _measure(port, "/api/v1/health", jwt, 1, 20)
+        health = {
+            clients: _measure(port, "/api/v1/health", jwt, clients, args.requests) for clients in (1, 8)
+        }
+        for clients, (p50, p99, rps) in health.items():
+            print(
+                f"GET /api/v1/health (reference), {clients} client(s): p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+                f"{rps:,.0f} req/s"
+            )
+        for endpoint in ("churn", "context-switching", "coding-time"):
+            for zone in (None, *ZONES):
+                path = f"/api/v1/metrics/{endpoint}?{query}" + (f"&tz={zone}" if zone else "")
+                _measure(port, path, jwt, 8, 80)  # warm both workers' partition caches
+                for clients, target in ((1, 10), (8, 40)):
+                    p50, p99, rps = _measure(port, path, jwt, clients, args.requests)
+                    where = f"/metrics/{endpoint} 30 days" + (f" tz={zone}" if zone else "")
+                    verdict = "met" if p99 <= target else "NOT MET"
+                    print(
+                        f"GET {where}, {clients} client(s): p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+                        f"(target <= {target} ms: {verdict}; {p99 / health[clients][1]:.1f}x the health "
+                        f"check's p99), {rps:,.0f} req/s"
+                    )
     finally:
         server.terminate()
         server.wait(15)

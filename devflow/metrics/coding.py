@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-import polars as pl
-import pyarrow as pa
+import numpy as np
+import numpy.typing as npt
 
-from devflow.metrics.compute import CODING_TIME_SCHEMA
-from devflow.metrics.queries import days, session_facts
+from devflow.metrics.compute import BUCKET_SECONDS
+from devflow.metrics.queries import CODING_ATTRIBUTES, days, session_facts
 from devflow.metrics.reports import MetricsQuery, facts_fields
 from devflow.metrics.service import Metrics
 
@@ -61,68 +63,105 @@ def _local_midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0, 0), tzinfo=zone).astimezone(dt.UTC)
 
 
-def coding_rows(metrics: Metrics, user_id: str, query: MetricsQuery, zone_name: str) -> pl.DataFrame:
-    """The user's coding-time rows whose bucket lies in the query's local days, with ``local_date``."""
+_US = 1_000_000
+_DAY_US = 86_400 * _US
+
+
+def _offsets_us(utc_day: dt.date, bucket_us: npt.NDArray[np.int64], zone: zoneinfo.ZoneInfo) -> Any:
+    """The zone's UTC offset (µs) at each bucket start of one UTC date: one value when the offset is
+    the same at the day's first and last bucket (every day but a transition's), else per bucket."""
+    midnight = dt.datetime.combine(utc_day, dt.time(0, 0), tzinfo=dt.UTC)
+    first = _offset_us(midnight, zone)
+    if first == _offset_us(midnight + dt.timedelta(seconds=86_400 - BUCKET_SECONDS), zone):
+        return first
+    return np.array(
+        [_offset_us(dt.datetime.fromtimestamp(b // _US, dt.UTC), zone) for b in bucket_us.tolist()],
+        dtype=np.int64,
+    )
+
+
+def _offset_us(instant: dt.datetime, zone: zoneinfo.ZoneInfo) -> int:
+    offset = instant.astimezone(zone).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds()) * _US
+
+
+@dataclass(slots=True)
+class _CodingSums:
+    """Coding seconds of a range of local days: in total, per day and per attribute value."""
+
+    total: float
+    per_day: npt.NDArray[np.float64]
+    by: dict[str, dict[str | None, float]]
+
+
+def coding_sums(metrics: Metrics, user_id: str, query: MetricsQuery, zone_name: str) -> _CodingSums:
+    """Sum the user's coding-time rows whose bucket lies in the query's local days (``zone_name``):
+    each UTC date's rows once, the edge dates' rows masked to the range."""
     zone = zoneinfo.ZoneInfo(zone_name)
     start = _local_midnight(query.date_from, zone)
     end = _local_midnight(query.date_to + dt.timedelta(days=1), zone)
-    tables = []
+    start_us, end_us = int(start.timestamp()) * _US, int(end.timestamp()) * _US
+    first_day = (query.date_from - _EPOCH).days
+    n_days = (query.date_to - query.date_from).days + 1
+    sums = _CodingSums(0.0, np.zeros(n_days), {column: {} for column in CODING_ATTRIBUTES})
     for day in days(start.date(), (end - dt.timedelta(microseconds=1)).date()):
-        table = metrics.reader.coding_time_on(day)
-        if table is not None:
-            tables.append(table.filter(pa.compute.equal(table["user_id"], user_id)))
-    if not tables:
-        tables.append(CODING_TIME_SCHEMA.empty_table())
-    frame = pl.from_arrow(pa.concat_tables(tables, promote_options="permissive"))
-    assert isinstance(frame, pl.DataFrame)
-    return frame.filter((pl.col("bucket_start") >= start) & (pl.col("bucket_start") < end)).with_columns(
-        local_date=pl.col("bucket_start").dt.convert_time_zone(zone_name).dt.date()
-    )
+        rows = metrics.reader.user_coding_time_on(day, user_id)
+        if rows is None:
+            continue
+        inside = (rows.bucket_us >= start_us) & (rows.bucket_us < end_us)
+        buckets, seconds = rows.bucket_us[inside], rows.seconds[inside]
+        if seconds.size == 0:
+            continue
+        local_day = (buckets + _offsets_us(day, buckets, zone)) // _DAY_US - first_day
+        sums.per_day += np.bincount(local_day, weights=seconds, minlength=n_days)[:n_days]
+        sums.total += float(seconds.sum())
+        for column in CODING_ATTRIBUTES:
+            codes = rows.codes[column][inside]
+            names = rows.names[column]
+            weights = np.bincount(codes, weights=seconds, minlength=len(names))
+            into = sums.by[column]
+            for code in np.flatnonzero(np.bincount(codes, minlength=len(names))).tolist():
+                into[names[code]] = into.get(names[code], 0.0) + float(weights[code])
+    return sums
 
 
-def _shares(frame: pl.DataFrame, column: str, limit: int | None = None) -> list[CodingShare]:
-    grouped = (
-        frame.group_by(column)
-        .agg(pl.col("seconds").sum())
-        .sort(["seconds", column], descending=[True, False], nulls_last=True)
-    )
-    if limit is not None:
-        grouped = grouped.head(limit)
-    return [CodingShare(name=name, seconds=round(seconds, 3)) for name, seconds in grouped.iter_rows()]
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _shares(values: dict[str | None, float], limit: int | None = None) -> list[CodingShare]:
+    """Largest first; ties by name, the unnamed last."""
+    ordered = sorted(values.items(), key=lambda item: (-item[1], item[0] is None, item[0] or ""))
+    return [CodingShare(name=name, seconds=round(seconds, 3)) for name, seconds in ordered[:limit]]
 
 
 def coding_time_body(
     metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery, zone_name: str
 ) -> CodingTimeOut:
     """The body of ``GET /metrics/coding-time`` for a validated query and zone."""
-    frame = coding_rows(metrics, str(user_id), query, zone_name)
-    per_day = dict(frame.group_by("local_date").agg(pl.col("seconds").sum()).iter_rows())
+    sums = coding_sums(metrics, str(user_id), query, zone_name)
     series = [
-        CodingDay(date=day.isoformat(), seconds=round(per_day.get(day, 0.0), 3))
-        for day in days(query.date_from, query.date_to)
+        CodingDay(date=day.isoformat(), seconds=round(float(seconds), 3))
+        for day, seconds in zip(days(query.date_from, query.date_to), sums.per_day, strict=True)
     ]
-    sessions = None
-    if query.session_grain:
-        sessions = _sessions(metrics, str(user_id), frame)
     return CodingTimeOut(
-        total_seconds=round(float(frame["seconds"].sum()), 3),
+        total_seconds=round(sums.total, 3),
         series=series,
-        languages=_shares(frame, "language"),
-        workspaces=_shares(frame, "workspace"),
-        top_files=_shares(frame, "file", TOP_FILES),
+        languages=_shares(sums.by["language"]),
+        workspaces=_shares(sums.by["workspace"]),
+        top_files=_shares(sums.by["file"], TOP_FILES),
         time_zone=zone_name,
         gap_minutes=metrics.settings.coding_time_gap_minutes,
         from_=query.from_text,
         to=query.to_text,
         grain="session" if query.session_grain else "daily",
-        sessions=sessions,
+        sessions=_sessions(metrics, str(user_id), sums.by["session_id"]) if query.session_grain else None,
     )
 
 
-def _sessions(metrics: Metrics, user_id: str, frame: pl.DataFrame) -> list[CodingSession]:
-    per_session = frame.group_by("session_id").agg(pl.col("seconds").sum()).sort("session_id")
-    facts = session_facts(metrics.reader, user_id, per_session["session_id"].to_list())
+def _sessions(metrics: Metrics, user_id: str, per_session: dict[str | None, float]) -> list[CodingSession]:
+    ids = sorted(sid for sid in per_session if sid is not None)
+    facts = session_facts(metrics.reader, user_id, ids)
     return [
-        CodingSession(session_id=session_id, seconds=round(seconds, 3), **facts_fields(facts.get(session_id)))
-        for session_id, seconds in per_session.iter_rows()
+        CodingSession(session_id=sid, seconds=round(per_session[sid], 3), **facts_fields(facts.get(sid)))
+        for sid in ids
     ]

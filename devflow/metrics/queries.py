@@ -21,8 +21,11 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from devflow.lake.storage import LakeStorage, lake_io
 from devflow.metrics.compute import duckdb_connection
@@ -106,6 +109,7 @@ class MetricsReader:
         self._lock = threading.Lock()
         self._tables: OrderedDict[str, tuple[Hashable, pa.Table]] = OrderedDict()
         self._zoned: OrderedDict[str, tuple[Hashable, ZonedFigures]] = OrderedDict()
+        self._by_user: OrderedDict[str, tuple[Hashable, dict[str, CodingRows]]] = OrderedDict()
         self._max_tables = 400
 
     @lake_io
@@ -264,9 +268,67 @@ class MetricsReader:
         """A session partition whole (cached; the table is immutable)."""
         return self._load_table(path)
 
-    def coding_time_on(self, day: dt.date) -> pa.Table | None:
-        """The coding-time rows of one UTC date (cached whole; the table is immutable)."""
-        return self._load_table(dated_partition(METRICS_CODING_TIME_DIR, day))
+    def user_coding_time_on(self, day: dt.date, user_id: str) -> CodingRows | None:
+        """One user's coding-time rows of one UTC date: the partition is split by user once per file
+        identity, so a request reads its own rows instead of filtering the whole day's."""
+        path = dated_partition(METRICS_CODING_TIME_DIR, day)
+        identity = self._identity(path)
+        key = f"{path}#by-user"
+        with self._lock:
+            hit = self._by_user.get(key)
+            if identity is None:
+                self._by_user.pop(key, None)
+                return None
+            if hit is not None and hit[0] == identity:
+                self._by_user.move_to_end(key)
+                return hit[1].get(user_id)
+        table = self._read_or_none(path)
+        if table is None:
+            return None
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        split = {
+            str(key[0]): CodingRows.of(part)
+            for key, part in frame.partition_by("user_id", as_dict=True).items()
+        }
+        with self._lock:
+            self._by_user[key] = (identity, split)
+            while len(self._by_user) > self._max_tables:
+                self._by_user.popitem(last=False)
+        return split.get(user_id)
+
+
+CODING_ATTRIBUTES = ("language", "workspace", "file", "session_id")
+
+
+@dataclass(frozen=True, slots=True)
+class CodingRows:
+    """One user's coding-time rows of one UTC date as NumPy columns: a request sums a few thousand
+    of them, where a DataFrame operation's fixed cost would dominate. Each attribute is a code into
+    its own list of names (``None`` included)."""
+
+    bucket_us: npt.NDArray[np.int64]  # bucket start, microseconds since the epoch (UTC)
+    seconds: npt.NDArray[np.float64]
+    codes: dict[str, npt.NDArray[np.int64]]
+    names: dict[str, list[str | None]]
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> CodingRows:
+        codes: dict[str, npt.NDArray[np.int64]] = {}
+        names: dict[str, list[str | None]] = {}
+        for column in CODING_ATTRIBUTES:
+            encoded = pc.dictionary_encode(frame[column].to_arrow())
+            categories = encoded.dictionary.to_pylist()
+            # Nulls get the last code, whose name is None.
+            indices = pc.fill_null(encoded.indices.cast(pa.int64()), len(categories))
+            codes[column] = indices.to_numpy(zero_copy_only=False)
+            names[column] = [*categories, None]
+        return cls(
+            bucket_us=frame["bucket_start"].dt.epoch("us").to_numpy(),
+            seconds=frame["seconds"].cast(pl.Float64).to_numpy(),
+            codes=codes,
+            names=names,
+        )
 
 
 def _aggregate(table: pa.Table, sql: str) -> PartitionFigures:
