@@ -181,6 +181,22 @@ VIEWS: Final[dict[str, tuple[str, dict[str, str]]]] = {
             },
         },
     ),
+    "metrics_quarter_hours": (
+        "The metrics_daily totals per (user, session, UTC 15-minute bucket): every zone offset is a "
+        "multiple of 15 minutes, so a local day of any zone is an exact sum of buckets.",
+        {
+            "user_id": "the account",
+            "session_id": "the session",
+            "date": "UTC date of bucket_start",
+            "bucket_start": "start of the 15-minute bucket, UTC",
+            **_METRIC_TOTALS,
+            "definition": "the line-counting definition the row was computed with",
+            **{
+                name: meaning.replace("`timestamp`", "`bucket_start`")
+                for name, meaning in _LOCAL_COLUMNS.items()
+            },
+        },
+    ),
     "metrics_session": (
         "The ETL's rows per session: totals, bounds, activity and the UTC dates it spans.",
         {

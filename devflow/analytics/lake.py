@@ -15,6 +15,8 @@ Views (all read-only; nothing here writes to the lake; every view and column is 
                        ``path``);
 * ``metrics_coding_time``    coding seconds per (user, session, UTC 15-minute ``bucket_start``,
                        language, workspace, file);
+* ``metrics_quarter_hours``  the ``metrics_daily`` totals per UTC 15-minute ``bucket_start``
+                       (local days of any zone are exact sums of them);
 * ``metrics_session``  the ETL's rows per session: totals, start, end, duration, active seconds,
                        per-type event counts and the UTC ``dates`` it spans (the layout is the
                        metrics context's, see :mod:`devflow.metrics.layout`);
@@ -51,7 +53,9 @@ from devflow.metrics import (
     METRICS_CODING_TIME_DIR,
     METRICS_DAILY_DIR,
     METRICS_FILE_SWITCHES_DIR,
+    METRICS_QUARTER_HOURS_DIR,
     METRICS_SESSION_DIR,
+    QUARTER_SCHEMA,
     SESSION_DAY_SCHEMA,
     SESSION_SCHEMA,
 )
@@ -184,6 +188,10 @@ FROM metrics_session m LEFT JOIN users u ON u.user_id = m.user_id
 """
 
 
+# The views of per-15-minute rows: they get the local-time columns of their bucket_start.
+_BUCKETED = ("metrics_coding_time", "metrics_file_switches", "metrics_quarter_hours")
+
+
 def register_views(
     con: duckdb.DuckDBPyConnection, storage: LakeStorage, users: pa.Table | None = None
 ) -> None:
@@ -201,10 +209,11 @@ def register_views(
         ("metrics_session", METRICS_SESSION_DIR, SESSION_SCHEMA),
         ("metrics_file_switches", METRICS_FILE_SWITCHES_DIR, FILE_SWITCH_SCHEMA),
         ("metrics_coding_time", METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA),
+        ("metrics_quarter_hours", METRICS_QUARTER_HOURS_DIR, QUARTER_SCHEMA),
     ):
         source = _metrics_source(con, storage, kind, schema)
         present = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()}  # noqa: S608
-        if view in ("metrics_coding_time", "metrics_file_switches") and "bucket_start" in present:
+        if view in _BUCKETED and "bucket_start" in present:
             # Buckets are 15 minutes and every zone offset a multiple of 15 minutes: the local
             # columns of bucket_start are exact for the whole bucket.
             source = f"({with_local_columns(source, 'bucket_start', zones)})"
@@ -307,6 +316,13 @@ def scan_metrics_coding_time(lake: LakeRef = None, settings: Settings | None = N
     workspace, file)."""
     return _scan_folder(
         lake_storage(lake, settings), METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA, "*/*.parquet"
+    )
+
+
+def scan_metrics_quarter_hours(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:
+    """The ``metrics_quarter_hours`` rows (totals per user, session, 15-minute bucket)."""
+    return _scan_folder(
+        lake_storage(lake, settings), METRICS_QUARTER_HOURS_DIR, QUARTER_SCHEMA, "*/*.parquet"
     )
 
 

@@ -8,6 +8,7 @@ from devflow.metrics.compute import (
     CODING_TIME_SCHEMA,
     FILE_SWITCH_SCHEMA,
     LINE_DEFINITIONS,
+    QUARTER_SCHEMA,
     RAW_COLUMNS,
     SESSION_DAY_SCHEMA,
     SESSION_SCHEMA,
@@ -17,6 +18,7 @@ from devflow.metrics.layout import (
     METRICS_CODING_TIME_DIR,
     METRICS_DAILY_DIR,
     METRICS_FILE_SWITCHES_DIR,
+    METRICS_QUARTER_HOURS_DIR,
     METRICS_SESSION_DIR,
 )
 from devflow.metrics.queries import DayFigures, Figures, MetricsReader, top_files, user_day_metrics
@@ -40,7 +42,9 @@ __all__ = [
     "METRICS_CODING_TIME_DIR",
     "METRICS_DAILY_DIR",
     "METRICS_FILE_SWITCHES_DIR",
+    "METRICS_QUARTER_HOURS_DIR",
     "METRICS_SESSION_DIR",
+    "QUARTER_SCHEMA",
     "RAW_COLUMNS",
     "SESSION_DAY_SCHEMA",
     "SESSION_SCHEMA",

@@ -19,6 +19,7 @@ from devflow.analytics import (
     connect,
     scan_events,
     scan_metrics_daily,
+    scan_metrics_quarter_hours,
     scan_metrics_session,
     scan_quarantine,
     scan_user_daily,
@@ -116,6 +117,17 @@ def test_metric_views_after_etl_match_between_duckdb_and_polars(settings: Settin
     switches = con.sql("SELECT sum(switch_count) FROM metrics_daily").fetchall()[0][0]
     per_file = con.sql("SELECT sum(switch_count) FROM metrics_file_switches").fetchall()[0][0]
     assert 0 < per_file <= switches
+    # the quarter-hour rows sum to the daily totals, per (user, session, UTC date)
+    by_day = (
+        "SELECT user_id, session_id, date, sum(lines_added), sum(switch_count), sum(activity_count) "
+        "FROM {} GROUP BY ALL ORDER BY ALL"
+    )
+    quarters = con.sql(by_day.format("metrics_quarter_hours")).fetchall()
+    assert quarters == con.sql(by_day.format("metrics_daily")).fetchall() and len(quarters) > 0
+    assert (
+        scan_metrics_quarter_hours(settings=settings).collect().height
+        == (con.sql("SELECT count(*) FROM metrics_quarter_hours").fetchall()[0][0])
+    )
     coding = con.sql("SELECT sum(seconds) FROM metrics_coding_time").fetchall()[0][0]
     active = con.sql("SELECT sum(active_seconds) FROM metrics_session").fetchall()[0][0]
     assert coding == pytest.approx(active) and coding > 0
