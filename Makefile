@@ -25,7 +25,7 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
 pytest: $(BIN)/.installed
-	$(BIN)/pytest -n 4
+	$(BIN)/pytest -n 3
 
 test: lint typecheck pytest
 
