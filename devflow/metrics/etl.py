@@ -33,6 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -247,10 +248,15 @@ def _write_partition(storage: LakeStorage, path: str, table: pa.Table) -> None:
 def stored_definitions_match(storage: LakeStorage, definition: str, gap_minutes: float) -> bool:
     """Whether every stored session partition was computed with ``definition`` and ``gap_minutes``
     (a partition of an older layout, without those columns, does not match)."""
+    raw_days = _raw_days(storage)
     for f in storage.list_parquet(METRICS_SESSION_DIR):
         try:
             table = storage.read_table(f.path)
         except FileNotFoundError:
+            continue
+        # Sessions whose raw events retention dropped keep the figures they were computed with.
+        table = table.filter(_on_raw_days(table, raw_days))
+        if table.num_rows == 0:
             continue
         if "coding_gap_minutes" not in table.column_names or "definition" not in table.column_names:
             return False
@@ -259,6 +265,33 @@ def stored_definitions_match(storage: LakeStorage, definition: str, gap_minutes:
         if definitions - {definition} or gaps - {float(gap_minutes)}:
             return False
     return True
+
+
+def _raw_days(storage: LakeStorage) -> set[str]:
+    """The UTC dates that still have raw event files."""
+    return {partition_date_of(f.path) for f in storage.list_parquet(EVENTS_DIR)}
+
+
+def _on_raw_days(sessions: pa.Table, raw_days: set[str]) -> pa.Array:
+    """Per session row: whether any of its ``dates`` still has raw events (so it can be recomputed)."""
+    dates = sessions["dates"].combine_chunks()
+    if len(dates) == 0:
+        return pa.array([], pa.bool_())
+    parents = pc.list_parent_indices(dates).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(dates).cast(pa.string())
+    hit = pc.is_in(flat, value_set=pa.array(sorted(raw_days), pa.string())).to_numpy(zero_copy_only=False)
+    return pa.array(np.bincount(parents[hit], minlength=len(dates)) > 0)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns: missing ones (an older layout's) as nulls."""
+    columns = [
+        table[field.name].cast(field.type)
+        if field.name in table.column_names
+        else pa.nulls(len(table), field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 _DATED = (
@@ -347,18 +380,31 @@ def recompute_everything(env: EtlEnv, definition: str, *, chunk_rows: int = REBU
     The events are processed in chunks of about ``chunk_rows`` rows (whole users each)."""
     storage = env.storage
     paths = [f.path for f in storage.list_parquet(EVENTS_DIR)]
+    raw_days = {partition_date_of(p) for p in paths}
     gap = env.settings.coding_time_gap_minutes
     metrics = _in_user_chunks(_scan(storage, paths), definition, gap, chunk_rows)
 
     # Sessions first: a reader that finds a new session row finds its dated rows soon after, and
     # every file is swapped whole, so a read during a rebuild sees old or new figures, never none.
+    # Metrics of days whose raw events retention dropped cannot be recomputed: they stay as stored
+    # (their sessions' rows, and the dated partitions of those days).
     by_bucket = _split_by_bucket(metrics.sessions)
-    wanted = {session_partition(b) for b in by_bucket}
+    for f in storage.list_parquet(METRICS_SESSION_DIR):
+        try:
+            old = storage.read_table(f.path)
+        except FileNotFoundError:
+            continue
+        kept = old.filter(pc.invert(_on_raw_days(old, raw_days)))
+        bucket = f.path.split("user_bucket=", 1)[1].split("/", 1)[0]
+        if kept.num_rows:
+            fresh = by_bucket.get(bucket, SESSION_SCHEMA.empty_table())
+            by_bucket[bucket] = pa.concat_tables([_conform(kept, SESSION_SCHEMA), fresh]).sort_by(
+                _SESSION_ORDER
+            )
+        elif bucket not in by_bucket:
+            storage.delete(f.path)
     for bucket, table in sorted(by_bucket.items()):
         _write_partition(storage, session_partition(bucket), table)
-    for f in storage.list_parquet(METRICS_SESSION_DIR):
-        if f.path not in wanted:
-            storage.delete(f.path)
 
     for kind, _ in _DATED:
         rows = _dated_tables(metrics)[kind]
@@ -366,7 +412,8 @@ def recompute_everything(env: EtlEnv, definition: str, *, chunk_rows: int = REBU
         for day, table in sorted(by_day.items()):  # slices already sorted within the day
             _write_partition(storage, dated_partition(kind, day), table)
         for f in storage.list_parquet(kind):
-            if partition_date_of(f.path) not in by_day:
+            day = partition_date_of(f.path)
+            if day not in by_day and day in raw_days:
                 storage.delete(f.path)
     return int(metrics.sessions.num_rows)
 

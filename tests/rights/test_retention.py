@@ -108,3 +108,81 @@ def test_retention_drops_exactly_the_taken_in_partitions(make_settings: Callable
         assert expected <= daily
     finally:
         close(services)
+
+
+def _metric_rows(lake: Path, kind: str, dates: set[str]) -> list[tuple[object, ...]]:
+    """The rows of ``kind``'s partitions of ``dates``, sorted (definition labels left out)."""
+    import duckdb
+
+    files = [str(p) for d in sorted(dates) for p in (lake / kind / f"date={d}").glob("*.parquet")]
+    if not files:
+        return []
+    rel = duckdb.read_parquet(files)
+    columns = [c for c in rel.columns if c != "definition"]
+    return sorted(rel.select(*columns).fetchall(), key=repr)
+
+
+def test_a_rebuild_after_retention_keeps_the_metrics_of_dropped_days(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Retention keeps the metrics of the days it drops; a full rebuild (asked for, or forced by a
+    changed definition) cannot recompute them and must not delete them — nor rebuild forever."""
+    settings = make_settings(RAW_EVENTS_RETENTION_DAYS="5")
+    user = create_user(settings)
+    today = dt.datetime.now(dt.UTC).date()
+    dropped = {(today - dt.timedelta(days=n)).isoformat() for n in (10, 9, 8, 7, 6)}
+    lake = Path(settings.lake_url)
+    services = build_services(settings)
+    try:
+        events = synthetic_events(
+            3_000, user_ids=[str(user.id)], start=today - dt.timedelta(days=10), days=10
+        )
+        write_event_files(services.lake, services.db, events)
+        assert services.metrics.run_locked_pass(take_all=True) is not None
+        before = {
+            kind: _metric_rows(lake, kind, dropped) for kind in ("metrics_daily", "metrics_coding_time")
+        }
+        assert all(before.values())
+        apply_retention(services)
+        assert not dropped & _dates(lake, "events")
+
+        rebuilt = services.metrics.run_locked_pass(rebuild=True)
+        assert rebuilt is not None and rebuilt.full
+        for kind, rows in before.items():
+            assert _metric_rows(lake, kind, dropped) == rows, kind
+        session_dates = _session_dates(lake)
+        assert any(dates and set(dates) <= dropped for dates in session_dates)
+        nxt = services.metrics.run_locked_pass()
+        assert nxt is not None and not nxt.full
+    finally:
+        close(services)
+
+    # A changed definition rebuilds once, keeps the dropped days' figures, and then settles.
+    changed = build_services(
+        Settings.from_env({**_env_of(settings), "METRICS_LINE_COUNTING": "typing-heuristic"})
+    )
+    try:
+        first = changed.metrics.run_locked_pass()
+        assert first is not None and first.full
+        assert _metric_rows(lake, "metrics_daily", dropped) == before["metrics_daily"]
+        second = changed.metrics.run_locked_pass()
+        assert second is not None and not second.full
+    finally:
+        close(changed)
+
+
+def _session_dates(lake: Path) -> list[list[str]]:
+    import duckdb
+
+    files = [str(p) for p in (lake / "metrics_session").glob("*/*.parquet")]
+    return [[d.isoformat() for d in row[0]] for row in duckdb.read_parquet(files).select("dates").fetchall()]
+
+
+def _env_of(settings: Settings) -> dict[str, str]:
+    return {
+        **BASE_ENV,
+        "DATABASE_URL": settings.database_url,
+        "DEVFLOW_DATA_DIR": str(settings.data_dir),
+        "DEVFLOW_LAKE_URL": settings.lake_url,
+        "RAW_EVENTS_RETENTION_DAYS": "5",
+    }
