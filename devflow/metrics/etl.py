@@ -274,6 +274,8 @@ def _raw_days(storage: LakeStorage) -> set[str]:
 
 def _on_raw_days(sessions: pa.Table, raw_days: set[str]) -> pa.Array:
     """Per session row: whether any of its ``dates`` still has raw events (so it can be recomputed)."""
+    if "dates" not in sessions.column_names:  # a layout that predates them: recompute the rows
+        return pa.array([True] * sessions.num_rows, pa.bool_())
     dates = sessions["dates"].combine_chunks()
     if len(dates) == 0:
         return pa.array([], pa.bool_())

@@ -452,9 +452,9 @@ def session_facts(reader: MetricsReader, user_id: str, session_ids: Iterable[str
     if table is None or not wanted:
         return {}
     mine = table.filter(
-        pa.compute.and_(
-            pa.compute.equal(table["user_id"], user_id),
-            pa.compute.is_in(table["session_id"], value_set=pa.array(wanted, pa.string())),
+        pc.and_(
+            pc.equal(table["user_id"], user_id),
+            pc.is_in(table["session_id"], value_set=pa.array(wanted, pa.string())),
         )
     )
     facts: dict[str, SessionFacts] = {}
