@@ -118,6 +118,8 @@ def start_scheduler(services: Services, jobs: list[Job] | None = None) -> Backgr
 
 
 def stop_scheduler(scheduler: BackgroundScheduler | None) -> None:
-    """Stop the scheduler without waiting for running jobs (their locks are released as they end)."""
+    """Stop the scheduler, letting a running job finish: one that outlived its process's services
+    would write to a database and lake that are closing (every job is bounded: try-locks, timed
+    model calls; a killed process relies on the jobs' crash safety instead)."""
     if scheduler is not None:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=True)
