@@ -98,7 +98,9 @@ VIEWS: Final[dict[str, tuple[str, dict[str, str]]]] = {
         {**_EVENT_COLUMNS, **_LOCAL_COLUMNS},
     ),
     "events_all": (
-        "Every stored event row, re-sent copies included (for audits; count with `events`).",
+        "Every stored event row, re-sent copies included (for audits; count events with `events`). "
+        "Copies share date, session_id and user_id, so distinct counts of those (daily active "
+        "users, sessions per day) are the same here as in events, without the de-duplication's cost.",
         _EVENT_COLUMNS,
     ),
     "quarantine": (

@@ -15,10 +15,15 @@ What the readers include:
   ``session_id``, ``type``, ``fingerprint``) is therefore the same as grouping by (``session_id``,
   ``fingerprint``), and a filter on any of those columns is applied before the grouping: one day
   reads one partition, not the lake. (``user_id`` is not in the key: the contract counts a pair
-  once even if a lake held it under two accounts.) DuckDB groups
-  (``arg_min`` by ingestion order per column, computed only for the columns a query reads); Polars
-  sorts by ingestion order and keeps the first of each key (it pushes key filters through
-  ``unique``).
+  once even if a lake held it under two accounts.) DuckDB groups, computing only the columns a
+  query reads: the columns parsed from the event are the same in every copy (the fingerprint
+  hashes the whole parsed event), so any copy's value is the first copy's (``any_value``, much
+  cheaper); only what the server adds or keeps verbatim (``received_at``, ``batch_id``,
+  ``batch_index``, ``raw``) is picked by ingestion order (``arg_min``). Polars sorts by ingestion
+  order and keeps the first of each key (it pushes key filters through ``unique``).
+* **Distinct counts need no de-duplication.** Copies share ``date``, ``session_id`` and
+  ``user_id`` (a session belongs to one user, contract §4.5), so ``count(DISTINCT user_id)`` and the
+  like are the same over ``events_all`` and cost a plain scan.
 
 Local lakes are read by DuckDB's own glob (re-evaluated at every query). An object-store lake is
 read through a pyarrow dataset over the same filesystem as the writer; that dataset lists the
@@ -44,7 +49,10 @@ INGESTION_ORDER = ("received_at", "batch_id", "batch_index")
 #: The de-duplication key: (session_id, fingerprint) plus columns every copy shares (see above).
 DEDUPE_KEY = ("date", "session_id", "type", "fingerprint")
 DATE_COLUMN = "date"  # the Hive partition column, from the folder name
-SHARED_BY_COPIES = ("timestamp", "user_id")
+#: The columns copies may differ in (the server's, and the event's JSON spelled as received): the
+#: first copy's is picked; every other column is parsed from the fingerprinted event or is the
+#: session owner's, the same in every copy.
+FIRST_COPY_ONLY = (*INGESTION_ORDER, "raw")
 #: Up to this many users, the zones are a MAP constant in the view (no join: a query that reads no
 #: local column pays nothing); beyond it, a join on the users relation.
 ZONE_MAP_LIMIT = 20_000
@@ -89,10 +97,11 @@ def _dataset(storage: LakeStorage, kind: str) -> pads.Dataset:
 def deduplicated_sql(con: duckdb.DuckDBPyConnection, source: str) -> str:
     """SQL keeping, of each (session_id, fingerprint), the first row in ingestion order.
 
-    One row per :data:`DEDUPE_KEY`; every other column is the first copy's (``arg_min`` over the
-    ingestion order), except the columns all copies share, read from any copy (much cheaper than an
-    ordered pick): ``timestamp`` (part of the fingerprint) and ``user_id`` (a session belongs to one
-    user: the ingest rejects another user's events for it, contract §4.5).
+    One row per :data:`DEDUPE_KEY`. The columns of :data:`FIRST_COPY_ONLY` are the first copy's
+    (``arg_min`` over the ingestion order); every other column is the same in all copies and read
+    from any copy (much cheaper than an ordered pick): the event's own fields, which the
+    fingerprint hashes (§4.7), and ``user_id`` (a session belongs to one user: the ingest rejects
+    another user's events for it, contract §4.5).
     """
     columns = [row[0] for row in con.sql(f"DESCRIBE {source}").fetchall()]
     first = "(" + ", ".join(f'"{c}"' for c in INGESTION_ORDER) + ")"
@@ -101,10 +110,10 @@ def deduplicated_sql(con: duckdb.DuckDBPyConnection, source: str) -> str:
         quoted = f'"{column}"'
         if column in DEDUPE_KEY:
             select.append(quoted)
-        elif column in SHARED_BY_COPIES:
-            select.append(f"any_value({quoted}) AS {quoted}")
-        else:
+        elif column in FIRST_COPY_ONLY:
             select.append(f"arg_min({quoted}, {first}) AS {quoted}")
+        else:
+            select.append(f"any_value({quoted}) AS {quoted}")
     keys = ", ".join(f'"{c}"' for c in DEDUPE_KEY)
     # Identifiers are the lake's own column names and code-given view names, never user input.
     return f"SELECT {', '.join(select)} FROM {source} GROUP BY {keys}"  # noqa: S608
