@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 
 from devflow.kernel.ids import uuid7
 from devflow.lake.storage import LakeStorage, LakeUnavailable
 from devflow.lake.tables import PartitionedTable
 
+if TYPE_CHECKING:
+    import polars as pl
+
 INGEST_PREFIX = "part-"
 COMPACTED_PREFIX = "compacted-"
+# The sort key that groups rows by partition (a name no table uses).
+_DAY = "__partition_date"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +54,27 @@ def partition_date_of(relative_path: str) -> str:
 
 
 def split_by_date(table: pa.Table, spec: PartitionedTable) -> list[tuple[str, pa.Table]]:
-    """The table's rows per UTC date of ``spec.date_column``, each part sorted by ``spec.sort_keys``."""
+    """The table's rows per UTC date of ``spec.date_column``, each part sorted by ``spec.sort_keys``.
+
+    One sort over the small key columns orders the rows by date then by the sort keys; the rows are
+    gathered at most once (not at all when already in order, as a single request's or a single
+    client's events usually are) and each date is a zero-copy slice of them.
+    """
     if table.num_rows == 0:
         return []
-    dates = table[spec.date_column].cast(pa.date32())
-    unique = pc.unique(dates).to_pylist()
+    days = table[spec.date_column].cast(pa.date32())
+    keys = pa.table({_DAY: days, **{name: table[name] for name, _ in spec.sort_keys}})
+    order = pc.sort_indices(keys, sort_keys=[(_DAY, "ascending"), *spec.sort_keys])
+    positions = order.to_numpy()
+    if not bool((positions[1:] > positions[:-1]).all()):
+        table = table.take(order)
+        days = days.take(order)
     parts: list[tuple[str, pa.Table]] = []
-    for day in sorted(unique):
-        part = table if len(unique) == 1 else table.filter(pc.equal(dates, pa.scalar(day, pa.date32())))
-        parts.append((day.isoformat(), part.sort_by(list(spec.sort_keys))))
+    offset = 0
+    for entry in pc.value_counts(days).to_pylist():  # sorted input: in ascending order of date
+        count = int(entry["counts"])
+        parts.append((entry["values"].isoformat(), table.slice(offset, count)))
+        offset += count
     return parts
 
 
@@ -110,6 +126,11 @@ def scan(
 ) -> pl.DataFrame:
     """The ``columns`` of the files ``paths`` as one frame, keeping the rows whose column values are
     in ``where[column]`` (every condition holds)."""
+    # Imported here, not at module level: a server worker that only ingests never scans the lake, and
+    # these two libraries would otherwise weigh on every worker's idle memory.
+    import polars as pl
+    import pyarrow.dataset as pads
+
     conditions = dict(where or {})
     try:
         if storage.is_local and paths:
