@@ -27,10 +27,7 @@ typecheck: $(BIN)/.installed
 pytest: $(BIN)/.installed
 	$(BIN)/pytest -n 3
 
-# lint and typecheck run beside the suite (it spends much of its time waiting on servers and clocks);
-# each one's output is printed whole when it ends.
-test: $(BIN)/.installed
-	$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck pytest
+test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
