@@ -4,6 +4,7 @@ module only."""
 
 from __future__ import annotations
 
+from devflow.metrics.coding import coding_time_body
 from devflow.metrics.compute import (
     CODING_TIME_SCHEMA,
     FILE_SWITCH_SCHEMA,
@@ -30,6 +31,8 @@ from devflow.metrics.reports import (
     context_switching_body,
     daily_query,
     parse_metrics_query,
+    valid_zone,
+    with_zone,
 )
 from devflow.metrics.service import ETL_LOCK, Metrics
 
@@ -55,6 +58,7 @@ __all__ = [
     "MetricsReader",
     "churn_body",
     "churn_ratio",
+    "coding_time_body",
     "context_switching_body",
     "daily_query",
     "event_metrics",
@@ -62,4 +66,6 @@ __all__ = [
     "session_metrics_frames",
     "top_files",
     "user_day_metrics",
+    "valid_zone",
+    "with_zone",
 ]

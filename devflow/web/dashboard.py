@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -17,10 +18,19 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Template
 
-from devflow.accounts import Accounts
+from devflow.accounts import Accounts, user_time_zone
 from devflow.insights import ACTIONS, Insights, RecommendationItem, act_on, recommendations_of
 from devflow.kernel.errors import AlreadyDone, NotFound, ValidationFailed
-from devflow.metrics import Metrics, MetricsQuery, churn_body, context_switching_body, daily_query
+from devflow.metrics import (
+    Metrics,
+    MetricsQuery,
+    churn_body,
+    coding_time_body,
+    context_switching_body,
+    daily_query,
+    valid_zone,
+    with_zone,
+)
 from devflow.web.charts import BarChart, DayValues, bar_chart
 from devflow.web.rendering import SECURITY_HEADERS, page_context
 from devflow.web.session import AnyRequest, current_viewer, redirect, sign_in_first
@@ -80,8 +90,8 @@ class DashboardFigures:
     recommendations: list[RecommendationItem]
     lines_chart: BarChart
     switches_chart: BarChart
-    # Coding time arrives with issue 13 (sessions with start and end); the template has its place.
-    coding_time: None = None
+    coding_seconds: float
+    zone: str  # the days' time zone: the user's stored one, else UTC (as the API without ``tz``)
 
 
 def _figures(
@@ -89,6 +99,7 @@ def _figures(
 ) -> DashboardFigures:
     churn = churn_body(metrics, user_id, query)
     switching = context_switching_body(metrics, user_id, query)
+    coding = coding_time_body(metrics, user_id, query, query.zone or "UTC")
     recommendations = recommendations_of(insights, user_id, pending=False, limit=RECOMMENDATIONS_SHOWN)
     lines = [
         DayValues(dt.date.fromisoformat(day["date"]), up=day["lines_added"], down=day["lines_deleted"])
@@ -114,6 +125,8 @@ def _figures(
             highlight_kind="rapid",
             highlight_title="rapid switches",
         ),
+        coding_seconds=coding.total_seconds,
+        zone=query.zone or "UTC",
     )
 
 
@@ -128,7 +141,9 @@ async def dashboard_page(
     viewer = await current_viewer(request, accounts)
     if viewer is None:
         return sign_in_first(request)
-    today = accounts.clock().astimezone(dt.UTC).date()
+    stored = await anyio.to_thread.run_sync(user_time_zone, accounts.db, viewer.user_id)
+    zone = stored if stored and valid_zone(stored) else None  # the API's days without ``tz``
+    today = accounts.clock().astimezone(zoneinfo.ZoneInfo(zone or "UTC")).date()
     choice = choose_range(request.query_params, today)
     context = page_context(
         viewer=viewer,
@@ -136,12 +151,13 @@ async def dashboard_page(
         presets=PRESETS,
         today=today.isoformat(),
         action_labels=ACTION_LABELS,
+        coding_gap=f"{metrics.settings.coding_time_gap_minutes:g}",
         answer_labels=ANSWER_LABELS,
         figures=None,
         error=None,
     )
     try:
-        query = daily_query(choice.from_text, choice.to_text, top_n=TOP_FILES_SHOWN)
+        query = with_zone(daily_query(choice.from_text, choice.to_text, top_n=TOP_FILES_SHOWN), zone)
     except ValidationFailed as exc:
         context["error"] = _range_problem(exc)
         return Template("dashboard.html", context=context, status_code=400, headers=SECURITY_HEADERS)

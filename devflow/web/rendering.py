@@ -68,6 +68,13 @@ def format_number(value: float | int | None) -> str:
     return f"{int(value):,}"
 
 
+def format_duration(seconds: float) -> str:
+    """Coding time as people read it: ``3 h 05 min``, ``42 min``, ``0 min``."""
+    minutes = int(seconds // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
 def format_ratio(value: float | None) -> str:
     """A churn ratio with two decimals, ``—`` when nothing was added."""
     return "—" if value is None else f"{value:.2f}"
@@ -93,7 +100,13 @@ def environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
-    env.filters.update(when=format_when, number=format_number, ratio=format_ratio, evidence=format_evidence)
+    env.filters.update(
+        when=format_when,
+        number=format_number,
+        ratio=format_ratio,
+        evidence=format_evidence,
+        duration=format_duration,
+    )
     env.globals["static_url"] = static_url
     return env
 

@@ -97,7 +97,8 @@ def run_etl(server: WebServer) -> None:
 
 
 def assert_dashboard_matches_api(page: Page, server: WebServer, headers: dict[str, str]) -> dict[str, Any]:
-    """The totals, top files and day-by-day table on the page equal the API's for the page's range."""
+    """The totals (coding time too), top files and day-by-day table on the page equal the API's for
+    the page's range, in the days of the same zone."""
     date_from = page.locator("#from").input_value()
     date_to = page.locator("#to").input_value()
     with server.api() as api:
@@ -105,6 +106,12 @@ def assert_dashboard_matches_api(page: Page, server: WebServer, headers: dict[st
         switching = api.get(
             f"/metrics/context-switching?from={date_from}&to={date_to}&top_n=10", headers=headers
         ).json()
+        coding = api.get(f"/metrics/coding-time?from={date_from}&to={date_to}", headers=headers).json()
+    hours, minutes = divmod(int(coding["total_seconds"] // 60), 60)
+    expect(page.locator("#coding-time")).to_have_text(
+        f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    )
+    expect(page.locator("#range-label")).to_contain_text(f"({coding['time_zone']} days)")
     expect(page.locator("#lines-added")).to_have_text(f"{churn['total_lines_added']:,}")
     expect(page.locator("#lines-deleted")).to_have_text(f"{churn['total_lines_deleted']:,}")
     ratio = churn["ratio"]

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import PASSWORD, WebServer
-from tests.web.test_journeys import new_email, session_headers, shot, sign_up
+from tests.web.test_journeys import assert_dashboard_matches_api, new_email, session_headers, shot, sign_up
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +37,11 @@ def test_time_zone_export_and_delete_from_the_settings_page(
     with web_server.api() as api:
         assert api.get("/me/settings", headers=headers).json()["time_zone"] == "Europe/Paris"
     shot(page, tmp_path, "01-settings-time-zone")
+    # The dashboard's days are now the stored zone's, as the API's without ``tz``.
+    page.goto(web_server.base_url + "/dashboard?range=7d")
+    expect(page.locator("#range-label")).to_contain_text("(Europe/Paris days)")
+    assert_dashboard_matches_api(page, web_server, headers)
+    page.goto(web_server.base_url + "/settings")
 
     # Export: the link downloads the ZIP of the account.
     with page.expect_download() as download_info:
