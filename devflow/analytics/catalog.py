@@ -90,6 +90,11 @@ _METRIC_TOTALS: Final[dict[str, str]] = {
 }
 
 #: view → (what one row is, {column: meaning}). Columns a lake lacks are skipped when commenting.
+# The local-time columns of the per-15-minute views, taken from their bucket_start.
+_BUCKET_LOCAL_COLUMNS = {
+    name: meaning.replace("`timestamp`", "`bucket_start`") for name, meaning in _LOCAL_COLUMNS.items()
+}
+
 VIEWS: Final[dict[str, tuple[str, dict[str, str]]]] = {
     "events": (
         "Accepted events, each once: re-sent copies (same session and fingerprint) collapse to the "
@@ -158,10 +163,7 @@ VIEWS: Final[dict[str, tuple[str, dict[str, str]]]] = {
             "path": "the file switched to (`to_file`)",
             "switch_count": "switches to it in the bucket",
             "definition": "the line-counting definition of the pass that wrote it",
-            **{
-                name: meaning.replace("`timestamp`", "`bucket_start`")
-                for name, meaning in _LOCAL_COLUMNS.items()
-            },
+            **_BUCKET_LOCAL_COLUMNS,
         },
     ),
     "metrics_coding_time": (
@@ -177,10 +179,7 @@ VIEWS: Final[dict[str, tuple[str, dict[str, str]]]] = {
             "file": "the file worked on (absolute path when the extension sent one)",
             "seconds": "coding seconds in the bucket (gaps up to coding_gap_minutes count)",
             "coding_gap_minutes": "the largest gap between events still counted as coding",
-            **{
-                name: meaning.replace("`timestamp`", "`bucket_start`")
-                for name, meaning in _LOCAL_COLUMNS.items()
-            },
+            **_BUCKET_LOCAL_COLUMNS,
         },
     ),
     "metrics_quarter_hours": (
@@ -193,10 +192,7 @@ VIEWS: Final[dict[str, tuple[str, dict[str, str]]]] = {
             "bucket_start": "start of the 15-minute bucket, UTC",
             **_METRIC_TOTALS,
             "definition": "the line-counting definition the row was computed with",
-            **{
-                name: meaning.replace("`timestamp`", "`bucket_start`")
-                for name, meaning in _LOCAL_COLUMNS.items()
-            },
+            **_BUCKET_LOCAL_COLUMNS,
         },
     ),
     "metrics_session": (

@@ -65,6 +65,7 @@ def _local_midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
 
 _US = 1_000_000
 _DAY_US = 86_400 * _US
+_EPOCH = dt.date(1970, 1, 1)
 
 
 def _offsets_us(utc_day: dt.date, bucket_us: npt.NDArray[np.int64], zone: zoneinfo.ZoneInfo) -> Any:
@@ -123,9 +124,6 @@ def coding_sums(metrics: Metrics, user_id: str, query: MetricsQuery, zone_name: 
             for code in np.flatnonzero(np.bincount(codes, minlength=len(names))).tolist():
                 into[names[code]] = into.get(names[code], 0.0) + float(weights[code])
     return sums
-
-
-_EPOCH = dt.date(1970, 1, 1)
 
 
 def _shares(values: dict[str | None, float], limit: int | None = None) -> list[CodingShare]:

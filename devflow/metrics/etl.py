@@ -247,24 +247,31 @@ def _write_partition(storage: LakeStorage, path: str, table: pa.Table) -> None:
 
 def stored_definitions_match(storage: LakeStorage, definition: str, gap_minutes: float) -> bool:
     """Whether every stored session partition was computed with ``definition`` and ``gap_minutes``
-    (a partition of an older layout, without those columns, does not match)."""
-    raw_days = _raw_days(storage)
+    (a partition of an older layout, without those columns, does not match). Sessions whose raw
+    events retention dropped keep the figures they were computed with: they are left out, and the
+    event files are listed only when a partition does not match as a whole (the rare case)."""
+    raw_days: set[str] | None = None
     for f in storage.list_parquet(METRICS_SESSION_DIR):
         try:
             table = storage.read_table(f.path)
         except FileNotFoundError:
             continue
-        # Sessions whose raw events retention dropped keep the figures they were computed with.
-        table = table.filter(_on_raw_days(table, raw_days))
-        if table.num_rows == 0:
+        if _computed_with(table, definition, gap_minutes):
             continue
-        if "coding_gap_minutes" not in table.column_names or "definition" not in table.column_names:
-            return False
-        definitions = set(table["definition"].to_pylist())
-        gaps = set(table["coding_gap_minutes"].to_pylist())
-        if definitions - {definition} or gaps - {float(gap_minutes)}:
+        raw_days = _raw_days(storage) if raw_days is None else raw_days
+        recomputable = table.filter(_on_raw_days(table, raw_days))
+        if recomputable.num_rows and not _computed_with(recomputable, definition, gap_minutes):
             return False
     return True
+
+
+def _computed_with(table: pa.Table, definition: str, gap_minutes: float) -> bool:
+    """Whether every row of a session partition records ``definition`` and ``gap_minutes``."""
+    if "coding_gap_minutes" not in table.column_names or "definition" not in table.column_names:
+        return False
+    definitions = set(table["definition"].to_pylist())
+    gaps = set(table["coding_gap_minutes"].to_pylist())
+    return not (definitions - {definition} or gaps - {float(gap_minutes)})
 
 
 def _raw_days(storage: LakeStorage) -> set[str]:

@@ -17,9 +17,9 @@ import os
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,8 @@ from devflow.metrics.layout import (
     session_partition,
     user_bucket,
 )
+
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -158,25 +160,32 @@ class MetricsReader:
         return figures
 
     def _load_table(self, path: str) -> pa.Table | None:
+        return self._derived(self._tables, path, lambda table: table)
+
+    def _derived(
+        self, cache: OrderedDict[str, tuple[Hashable, _T]], path: str, build: Callable[[pa.Table], _T]
+    ) -> _T | None:
+        """``build`` of the partition file ``path``, cached in ``cache`` for as long as the file's
+        identity stays the same (None when there is no file)."""
         identity = self._identity(path)
-        key = f"{path}#table"
         with self._lock:
-            hit = self._tables.get(key)
+            hit = cache.get(path)
             if identity is None:
-                self._tables.pop(key, None)
+                cache.pop(path, None)
                 return None
             if hit is not None and hit[0] == identity:
+                cache.move_to_end(path)
                 return hit[1]
-        try:
-            table = self.storage.read_table(path)
-        except FileNotFoundError:
+        table = self._read_or_none(path)
+        if table is None:
             return None
+        value = build(table)
         with self._lock:
-            self._tables[key] = (identity, table)
-            self._tables.move_to_end(key)
-            while len(self._tables) > self._max_tables:
-                self._tables.popitem(last=False)
-        return table
+            cache[path] = (identity, value)
+            cache.move_to_end(path)
+            while len(cache) > self._max_tables:
+                cache.popitem(last=False)
+        return value
 
     def day(self, day: dt.date) -> PartitionFigures:
         """Per-(definition, user) totals of one UTC day (without per-file counts)."""
@@ -285,31 +294,18 @@ class MetricsReader:
     def user_coding_time_on(self, day: dt.date, user_id: str) -> CodingRows | None:
         """One user's coding-time rows of one UTC date: the partition is split by user once per file
         identity, so a request reads its own rows instead of filtering the whole day's."""
-        path = dated_partition(METRICS_CODING_TIME_DIR, day)
-        identity = self._identity(path)
-        key = f"{path}#by-user"
-        with self._lock:
-            hit = self._by_user.get(key)
-            if identity is None:
-                self._by_user.pop(key, None)
-                return None
-            if hit is not None and hit[0] == identity:
-                self._by_user.move_to_end(key)
-                return hit[1].get(user_id)
-        table = self._read_or_none(path)
-        if table is None:
-            return None
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
-        split = {
-            str(key[0]): CodingRows.of(part)
-            for key, part in frame.partition_by("user_id", as_dict=True).items()
-        }
-        with self._lock:
-            self._by_user[key] = (identity, split)
-            while len(self._by_user) > self._max_tables:
-                self._by_user.popitem(last=False)
-        return split.get(user_id)
+        split = self._derived(
+            self._by_user, dated_partition(METRICS_CODING_TIME_DIR, day), _coding_rows_by_user
+        )
+        return None if split is None else split.get(user_id)
+
+
+def _coding_rows_by_user(table: pa.Table) -> dict[str, CodingRows]:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return {
+        str(key[0]): CodingRows.of(part) for key, part in frame.partition_by("user_id", as_dict=True).items()
+    }
 
 
 CODING_ATTRIBUTES = ("language", "workspace", "file", "session_id")

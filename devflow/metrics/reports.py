@@ -12,6 +12,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
+from devflow.kernel.clock import iso_ms
 from devflow.kernel.errors import ValidationFailed
 from devflow.metrics.compute import SWITCH_DEFINITION
 from devflow.metrics.queries import (
@@ -148,13 +149,6 @@ def _selected_sessions(
     return selected
 
 
-def iso_utc(value: dt.datetime | None) -> str | None:
-    """An instant as the contract writes them (UTC, milliseconds, ``Z``)."""
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def facts_fields(facts: SessionFacts | None) -> dict[str, Any]:
     """The session fields that contract 1.1 adds to every ``grain=session`` entry (after the
     original fields, which keep their meaning)."""
@@ -167,8 +161,8 @@ def facts_fields(facts: SessionFacts | None) -> dict[str, Any]:
             "event_counts": {},
         }
     return {
-        "started_at": iso_utc(facts.started_at),
-        "ended_at": iso_utc(facts.ended_at),
+        "started_at": iso_ms(facts.started_at),
+        "ended_at": iso_ms(facts.ended_at),
         "duration_seconds": facts.duration_seconds,
         "active_seconds": facts.active_seconds,
         "event_counts": facts.event_counts,
