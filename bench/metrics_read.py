@@ -87,6 +87,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per endpoint and concurrency")
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument(
+        "--endpoint",
+        action="append",
+        choices=("churn", "context-switching", "coding-time"),
+        help="measure only this endpoint (repeatable; default: all three)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="devflow-bench-read-"))
@@ -161,7 +167,7 @@ def main() -> None:
                 f"GET /api/v1/health (reference), {clients} client(s): p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
                 f"{rps:,.0f} req/s"
             )
-        for endpoint in ("churn", "context-switching", "coding-time"):
+        for endpoint in args.endpoint or ("churn", "context-switching", "coding-time"):
             for zone in (None, *ZONES):
                 path = f"/api/v1/metrics/{endpoint}?{query}" + (f"&tz={zone}" if zone else "")
                 _measure(port, path, jwt, 8, 80)  # warm both workers' partition caches

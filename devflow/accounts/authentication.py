@@ -18,7 +18,7 @@ from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.accounts.credentials import API_TOKEN_PREFIX, api_token_hash, decode_jwt
+from devflow.accounts.credentials import API_TOKEN_PREFIX, JwtClaims, api_token_hash, decode_jwt
 from devflow.accounts.models import ApiToken, User
 from devflow.kernel.clock import Clock
 from devflow.kernel.errors import NotPermitted, Unauthenticated
@@ -26,6 +26,7 @@ from devflow.kernel.errors import NotPermitted, Unauthenticated
 log = logging.getLogger("devflow.accounts.auth")
 
 LAST_USED_THROTTLE_SECONDS = 60.0
+VERIFIED_JWT_CACHE_SIZE = 10_000  # distinct tokens remembered per process
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,9 @@ class Authenticator:
         self._secret = jwt_secret
         self._clock = clock
         self._throttle = _TokenUseThrottle()
+        # Verifying a JWT (header, HMAC, claims) cost as much as a whole metrics read; a token's
+        # signature and claims never change, so only its expiry is checked again on a hit.
+        self._verified: dict[str, JwtClaims] = {}
         statement = _TOKEN_LOOKUP.compile(dialect=engine.dialect)
         self._lookup_sql = str(statement)
         self._positional = engine.dialect.positional
@@ -105,8 +109,15 @@ class Authenticator:
             if principal is None:
                 raise Unauthenticated()
             return principal
-        claims = decode_jwt(self._secret, credential)
+        claims = self._verified.get(credential)
         if claims is None:
+            claims = decode_jwt(self._secret, credential)
+            if claims is None:
+                raise Unauthenticated()
+            if len(self._verified) >= VERIFIED_JWT_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[credential] = claims
+        elif claims.expires_at <= time.time():
             raise Unauthenticated()
         return Principal(user_id=claims.user_id, provider=claims.provider)
 

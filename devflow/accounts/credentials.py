@@ -20,6 +20,7 @@ API_TOKEN_PREFIX = "dvf_"
 class JwtClaims:
     user_id: uuid.UUID
     provider: str
+    expires_at: float  # the ``exp`` claim, seconds since the epoch
 
 
 def issue_jwt(secret: str, user_id: uuid.UUID, provider: str, now: float | None = None) -> str:
@@ -69,7 +70,7 @@ def decode_jwt(secret: str, token: str) -> JwtClaims | None:
         return None
     if exp <= time.time():
         return None
-    return JwtClaims(user_id=user_id, provider=provider)
+    return JwtClaims(user_id=user_id, provider=provider, expires_at=float(exp))
 
 
 def jwt_issued_at(secret: str, token: str) -> float | None:

@@ -8,6 +8,7 @@ of 23 or 25 hours — is an exact sum of buckets: the zone only changes the buck
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 import zoneinfo
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from devflow.metrics.reports import MetricsQuery, facts_fields
 from devflow.metrics.service import Metrics
 
 TOP_FILES = 10
+_BREAKDOWNS = ("language", "workspace", "file")
 
 
 class CodingDay(msgspec.Struct, frozen=True):
@@ -68,13 +70,22 @@ _DAY_US = 86_400 * _US
 _EPOCH = dt.date(1970, 1, 1)
 
 
-def _offsets_us(utc_day: dt.date, bucket_us: npt.NDArray[np.int64], zone: zoneinfo.ZoneInfo) -> Any:
-    """The zone's UTC offset (µs) at each bucket start of one UTC date: one value when the offset is
-    the same at the day's first and last bucket (every day but a transition's), else per bucket."""
+@functools.lru_cache(maxsize=4096)
+def _day_offset_us(utc_day: dt.date, zone: zoneinfo.ZoneInfo) -> int | None:
+    """The zone's UTC offset (µs) over the whole UTC date, or None when it changes during the date
+    (a transition's day, whose buckets are then looked up one by one)."""
     midnight = dt.datetime.combine(utc_day, dt.time(0, 0), tzinfo=dt.UTC)
     first = _offset_us(midnight, zone)
     if first == _offset_us(midnight + dt.timedelta(seconds=86_400 - BUCKET_SECONDS), zone):
         return first
+    return None
+
+
+def _offsets_us(utc_day: dt.date, bucket_us: npt.NDArray[np.int64], zone: zoneinfo.ZoneInfo) -> Any:
+    """The zone's UTC offset (µs) at each bucket start of one UTC date."""
+    constant = _day_offset_us(utc_day, zone)
+    if constant is not None:
+        return np.full(bucket_us.shape, constant, dtype=np.int64)
     return np.array(
         [_offset_us(dt.datetime.fromtimestamp(b // _US, dt.UTC), zone) for b in bucket_us.tolist()],
         dtype=np.int64,
@@ -95,34 +106,55 @@ class _CodingSums:
     by: dict[str, dict[str | None, float]]
 
 
-def coding_sums(metrics: Metrics, user_id: str, query: MetricsQuery, zone_name: str) -> _CodingSums:
-    """Sum the user's coding-time rows whose bucket lies in the query's local days (``zone_name``):
-    each UTC date's rows once, the edge dates' rows masked to the range."""
+def coding_sums(
+    metrics: Metrics, user_id: str, query: MetricsQuery, zone_name: str, attributes: tuple[str, ...]
+) -> _CodingSums:
+    """Sum the user's coding-time rows whose bucket lies in the query's local days (``zone_name``).
+
+    Each UTC date's rows are read once; the dates' rows are concatenated and summed in one pass,
+    since a request's per-date NumPy calls on a few hundred rows each cost more than the sums. An
+    attribute's codes are per date, so they are shifted into one code space first and equal names
+    of different dates are merged last.
+    """
     zone = zoneinfo.ZoneInfo(zone_name)
     start = _local_midnight(query.date_from, zone)
     end = _local_midnight(query.date_to + dt.timedelta(days=1), zone)
     start_us, end_us = int(start.timestamp()) * _US, int(end.timestamp()) * _US
     first_day = (query.date_from - _EPOCH).days
     n_days = (query.date_to - query.date_from).days + 1
-    sums = _CodingSums(0.0, np.zeros(n_days), {column: {} for column in CODING_ATTRIBUTES})
-    for day in days(start.date(), (end - dt.timedelta(microseconds=1)).date()):
-        rows = metrics.reader.user_coding_time_on(day, user_id)
-        if rows is None:
-            continue
-        inside = (rows.bucket_us >= start_us) & (rows.bucket_us < end_us)
-        buckets, seconds = rows.bucket_us[inside], rows.seconds[inside]
-        if seconds.size == 0:
-            continue
-        local_day = (buckets + _offsets_us(day, buckets, zone)) // _DAY_US - first_day
-        sums.per_day += np.bincount(local_day, weights=seconds, minlength=n_days)[:n_days]
-        sums.total += float(seconds.sum())
-        for column in CODING_ATTRIBUTES:
-            codes = rows.codes[column][inside]
-            names = rows.names[column]
-            weights = np.bincount(codes, weights=seconds, minlength=len(names))
-            into = sums.by[column]
-            for code in np.flatnonzero(np.bincount(codes, minlength=len(names))).tolist():
-                into[names[code]] = into.get(names[code], 0.0) + float(weights[code])
+    sums = _CodingSums(0.0, np.zeros(n_days), {column: {} for column in attributes})
+    parts = [
+        (day, rows)
+        for day in days(start.date(), (end - dt.timedelta(microseconds=1)).date())
+        if (rows := metrics.reader.user_coding_time_on(day, user_id)) is not None and rows.seconds.size
+    ]
+    if not parts:
+        return sums
+    bucket_us = np.concatenate([rows.bucket_us for _, rows in parts])
+    inside = (bucket_us >= start_us) & (bucket_us < end_us)
+    if not inside.any():
+        return sums
+    offsets = np.concatenate([_offsets_us(day, rows.bucket_us, zone) for day, rows in parts])
+    seconds = np.concatenate([rows.seconds for _, rows in parts])[inside]
+    local_day = (bucket_us[inside] + offsets[inside]) // _DAY_US - first_day
+    sums.per_day = np.bincount(local_day, weights=seconds, minlength=n_days)[:n_days].astype(np.float64)
+    sums.total = float(seconds.sum())
+    part_of_row = np.repeat(np.arange(len(parts)), [rows.seconds.size for _, rows in parts])[inside]
+    for column in attributes:
+        sizes = [len(rows.names[column]) for _, rows in parts]
+        base = np.cumsum([0, *sizes[:-1]])
+        codes = np.concatenate([rows.codes[column] for _, rows in parts])[inside] + base[part_of_row]
+        names = [name for _, rows in parts for name in rows.names[column]]
+        weights = np.bincount(codes, weights=seconds, minlength=len(names))
+        present = np.flatnonzero(np.bincount(codes, minlength=len(names)))
+        present_names = [names[i] for i in present.tolist()]
+        present_weights = weights[present].tolist()
+        merged = dict(zip(present_names, present_weights, strict=True))
+        if len(merged) < len(present_names):  # a name on several dates: add its dates up
+            merged = {}
+            for name, weight in zip(present_names, present_weights, strict=True):
+                merged[name] = merged.get(name, 0.0) + weight
+        sums.by[column] = merged
     return sums
 
 
@@ -136,7 +168,9 @@ def coding_time_body(
     metrics: Metrics, user_id: uuid.UUID, query: MetricsQuery, zone_name: str
 ) -> CodingTimeOut:
     """The body of ``GET /metrics/coding-time`` for a validated query and zone."""
-    sums = coding_sums(metrics, str(user_id), query, zone_name)
+    # Per-session sums only for the sessions grain.
+    attributes = CODING_ATTRIBUTES if query.session_grain else _BREAKDOWNS
+    sums = coding_sums(metrics, str(user_id), query, zone_name, attributes)
     series = [
         CodingDay(date=day.isoformat(), seconds=round(float(seconds), 3))
         for day, seconds in zip(days(query.date_from, query.date_to), sums.per_day, strict=True)

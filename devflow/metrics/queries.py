@@ -111,7 +111,7 @@ class MetricsReader:
         self._lock = threading.Lock()
         self._tables: OrderedDict[str, tuple[Hashable, pa.Table]] = OrderedDict()
         self._zoned: OrderedDict[str, tuple[Hashable, ZonedFigures]] = OrderedDict()
-        self._by_user: OrderedDict[str, tuple[Hashable, dict[str, CodingRows]]] = OrderedDict()
+        self._by_user: OrderedDict[str, tuple[Hashable, _CodingDay]] = OrderedDict()
         self._max_tables = 400
 
     @lake_io
@@ -292,23 +292,50 @@ class MetricsReader:
         return self._load_table(path)
 
     def user_coding_time_on(self, day: dt.date, user_id: str) -> CodingRows | None:
-        """One user's coding-time rows of one UTC date: the partition is split by user once per file
-        identity, so a request reads its own rows instead of filtering the whole day's."""
-        split = self._derived(
-            self._by_user, dated_partition(METRICS_CODING_TIME_DIR, day), _coding_rows_by_user
-        )
-        return None if split is None else split.get(user_id)
-
-
-def _coding_rows_by_user(table: pa.Table) -> dict[str, CodingRows]:
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return {
-        str(key[0]): CodingRows.of(part) for key, part in frame.partition_by("user_id", as_dict=True).items()
-    }
+        """One user's coding-time rows of one UTC date. The partition is indexed by user once per
+        file identity and each user's rows are turned into NumPy columns on their first read, so a
+        request reads its own rows, and the first read of a day does not pay for every user's."""
+        by_user = self._derived(self._by_user, dated_partition(METRICS_CODING_TIME_DIR, day), _CodingDay)
+        return None if by_user is None else by_user.rows_of(user_id)
 
 
 CODING_ATTRIBUTES = ("language", "workspace", "file", "session_id")
+
+
+class _CodingDay:
+    """A coding-time partition in user order, with each user's row range; a user's
+    :class:`CodingRows` are built on their first read and kept."""
+
+    def __init__(self, table: pa.Table) -> None:
+        users = table.column("user_id")
+        if users.num_chunks != 1 or not _ascending(users):  # the ETL writes user order; be sure
+            table = table.sort_by("user_id")
+            users = table.column("user_id")
+        self._table = table
+        counts = pc.value_counts(users)  # in order of first appearance: user order
+        names = counts.field("values").to_pylist()
+        ends = np.cumsum(counts.field("counts").to_numpy())
+        self._ranges = {
+            str(name): (int(end - n), int(n))
+            for name, end, n in zip(names, ends.tolist(), counts.field("counts").to_pylist(), strict=True)
+        }
+        self._rows: dict[str, CodingRows] = {}
+
+    def rows_of(self, user_id: str) -> CodingRows | None:
+        rows = self._rows.get(user_id)
+        if rows is None:
+            span = self._ranges.get(user_id)
+            if span is None:
+                return None
+            rows = self._rows.setdefault(user_id, CodingRows.of(self._table.slice(*span)))
+        return rows
+
+
+def _ascending(values: pa.ChunkedArray) -> bool:
+    if len(values) < 2:
+        return True
+    head, tail = values.slice(0, len(values) - 1), values.slice(1)
+    return bool(pc.all(pc.less_equal(head, tail)).as_py())
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,19 +350,19 @@ class CodingRows:
     names: dict[str, list[str | None]]
 
     @classmethod
-    def of(cls, frame: pl.DataFrame) -> CodingRows:
+    def of(cls, rows: pa.Table) -> CodingRows:
         codes: dict[str, npt.NDArray[np.int64]] = {}
         names: dict[str, list[str | None]] = {}
         for column in CODING_ATTRIBUTES:
-            encoded = pc.dictionary_encode(frame[column].to_arrow())
+            encoded = pc.dictionary_encode(rows.column(column).combine_chunks())
             categories = encoded.dictionary.to_pylist()
             # Nulls get the last code, whose name is None.
             indices = pc.fill_null(encoded.indices.cast(pa.int64()), len(categories))
             codes[column] = indices.to_numpy(zero_copy_only=False)
             names[column] = [*categories, None]
         return cls(
-            bucket_us=frame["bucket_start"].dt.epoch("us").to_numpy(),
-            seconds=frame["seconds"].cast(pl.Float64).to_numpy(),
+            bucket_us=rows.column("bucket_start").cast(pa.timestamp("us", "UTC")).cast(pa.int64()).to_numpy(),
+            seconds=rows.column("seconds").cast(pa.float64()).to_numpy(),
             codes=codes,
             names=names,
         )
