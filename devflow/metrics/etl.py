@@ -28,9 +28,11 @@ far (compaction outputs count 0). Callers hold the single-runner lock (:mod:`dev
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +77,8 @@ ORPHAN_GRACE_SECONDS = 60.0
 # Rows per chunk of a full rebuild. Chunking costs a copy of the raw rows, so it only bounds the
 # intermediates of very large lakes.
 REBUILD_CHUNK_ROWS = 50_000_000
+# Partition files read, merged and written at once (their I/O and compression overlap).
+PARTITION_THREADS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +246,14 @@ def _write_partition(storage: LakeStorage, path: str, table: pa.Table) -> None:
     replace_partition(storage, path, table, row_group_size=64 * 1024)
 
 
+def _in_parallel(jobs: Iterable[Callable[[], None]]) -> None:
+    """Run independent partition jobs on a few threads and wait for all of them (the first error is
+    raised). Parquet encoding, compression and fsync release the GIL, so writes overlap."""
+    with ThreadPoolExecutor(max_workers=PARTITION_THREADS) as pool:
+        for _ in pool.map(lambda job: job(), jobs):
+            pass
+
+
 # -- recomputation --------------------------------------------------------------------------------
 
 
@@ -363,23 +375,35 @@ def recompute_sessions_in(
         dates.update(d.isoformat() for d in day_list or [])
 
     # Swap each touched dated partition: other sessions' rows kept, the dirty sessions' replaced.
+    def swap_dated(kind: str, schema: pa.Schema, day: str, fresh: pa.Table) -> Callable[[], None]:
+        def job() -> None:
+            path = dated_partition(kind, day)
+            kept = _without_sessions(read_partition(storage, path, schema), dirty_ids, schema)
+            combined = pa.concat_tables([kept, fresh]).sort_by(_DAY_ORDERS[kind])
+            _write_partition(storage, path, combined)
+
+        return job
+
+    dated_jobs = []
     for kind, schema in _DATED:
         fresh_rows = _dated_tables(metrics)[kind]
         new_by_day = _split_sorted(fresh_rows, fresh_rows["date"])
         for day in sorted(dates):
-            path = dated_partition(kind, day)
-            old = read_partition(storage, path, schema)
-            kept = _without_sessions(old, dirty_ids, schema)
-            fresh = new_by_day.get(day, schema.empty_table())
-            combined = pa.concat_tables([kept, fresh]).sort_by(_DAY_ORDERS[kind])
-            _write_partition(storage, path, combined)
+            dated_jobs.append(swap_dated(kind, schema, day, new_by_day.get(day, schema.empty_table())))
+    _in_parallel(dated_jobs)
 
     new_by_bucket = _split_by_bucket(metrics.sessions)
-    for bucket in sorted(buckets):
-        kept = _without_sessions(old_buckets.get(bucket), dirty_ids, SESSION_SCHEMA)
-        fresh = new_by_bucket.get(bucket, SESSION_SCHEMA.empty_table())
-        combined = pa.concat_tables([kept, fresh]).sort_by(_SESSION_ORDER)
-        _write_partition(storage, session_partition(bucket), combined)
+
+    def swap_sessions(bucket: str) -> Callable[[], None]:
+        def job() -> None:
+            kept = _without_sessions(old_buckets.get(bucket), dirty_ids, SESSION_SCHEMA)
+            fresh = new_by_bucket.get(bucket, SESSION_SCHEMA.empty_table())
+            combined = pa.concat_tables([kept, fresh]).sort_by(_SESSION_ORDER)
+            _write_partition(storage, session_partition(bucket), combined)
+
+        return job
+
+    _in_parallel(swap_sessions(bucket) for bucket in sorted(buckets))
     return len(dirty)
 
 
@@ -412,14 +436,18 @@ def recompute_everything(env: EtlEnv, definition: str, *, chunk_rows: int = REBU
             )
         elif bucket not in by_bucket:
             storage.delete(f.path)
-    for bucket, table in sorted(by_bucket.items()):
-        _write_partition(storage, session_partition(bucket), table)
+    _in_parallel(
+        functools.partial(_write_partition, storage, session_partition(bucket), table)
+        for bucket, table in sorted(by_bucket.items())
+    )
 
     for kind, _ in _DATED:
         rows = _dated_tables(metrics)[kind]
         by_day = _split_sorted(rows, rows["date"])
-        for day, table in sorted(by_day.items()):  # slices already sorted within the day
-            _write_partition(storage, dated_partition(kind, day), table)
+        _in_parallel(  # slices already sorted within the day
+            functools.partial(_write_partition, storage, dated_partition(kind, day), table)
+            for day, table in sorted(by_day.items())
+        )
         for f in storage.list_parquet(kind):
             day = partition_date_of(f.path)
             if day not in by_day and day in raw_days:
