@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from devflow.lake.partitions import WrittenFile, write_partitioned
 from devflow.lake.registry import register_files
 from devflow.lake.storage import LakeStorage
-from devflow.telemetry import EVENT_SCHEMA, EVENTS_TABLE, LINE_RANGE
+from devflow.telemetry import EVENTS_TABLE, event_schema, line_range_type
 
 _TYPES = np.array(["text_change", "editor_switch", "file_save"])
 
@@ -62,7 +62,7 @@ def synthetic_events(
     start_line = rng.integers(1, 400, n)
     span = rng.choice(np.array([0, 0, 0, 1, 2, 5]), n)
     ranges_struct = pa.StructArray.from_arrays(
-        [pa.array(start_line), pa.array(start_line + span)], fields=list(LINE_RANGE)
+        [pa.array(start_line), pa.array(start_line + span)], fields=list(line_range_type())
     )
     ranges = pa.ListArray.from_arrays(
         pa.array(np.arange(n + 1, dtype=np.int32)), ranges_struct, mask=pa.array(~is_tc)
@@ -96,9 +96,9 @@ def synthetic_events(
         "raw": pa.array(["{}"] * n),
     }
     arrays = [
-        columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in EVENT_SCHEMA
+        columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in event_schema()
     ]
-    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+    return pa.Table.from_arrays(arrays, schema=event_schema())
 
 
 def write_event_files(storage: LakeStorage, db: sessionmaker[Session], table: pa.Table) -> list[WrittenFile]:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from devflow.insights import RuleThresholds, apply_rules, build_features
-from devflow.insights.gates import GATE_COLUMNS, CooldownPolicy
+from devflow.insights.gates import CooldownPolicy, gate_columns
 from devflow.insights.pipeline import drop_users_in_cooldown
 
 
@@ -62,7 +62,7 @@ def synthetic_inputs(
         },
     )
     actions = [None, None, "accepted", "dismissed", "snoozed", "expired"]
-    gate_rows: dict[str, list[object]] = {"user_id": ids, **{name: [] for name in GATE_COLUMNS}}
+    gate_rows: dict[str, list[object]] = {"user_id": ids, **{name: [] for name in gate_columns()}}
     for _ in ids:
         has_rec = rng.random() < 0.6
         action = rng.choice(actions) if has_rec else None
@@ -76,7 +76,7 @@ def synthetic_inputs(
         gate_rows["eval_outcome"].append(
             rng.choice(["normal", "failed", "recommendation"]) if has_eval else None
         )
-    gate_inputs = pl.DataFrame(gate_rows, schema={"user_id": pl.String, **GATE_COLUMNS})
+    gate_inputs = pl.DataFrame(gate_rows, schema={"user_id": pl.String, **gate_columns()})
     day_metrics = pl.DataFrame(
         {
             "user_id": ids,

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from devflow.lake.storage import LakeStorage
-from devflow.telemetry import EVENT_SCHEMA, EVENTS_DIR, QUARANTINE_DIR, QUARANTINE_SCHEMA
+from devflow.telemetry import EVENTS_DIR, QUARANTINE_DIR, event_schema, quarantine_schema
 
 if TYPE_CHECKING:
     import duckdb
@@ -165,7 +165,7 @@ def register_lake_views(
     included) and ``quarantine``. Each has the Hive ``date`` column. With ``zones`` (user id → IANA
     zone, or the name of a relation of ``user_id``, ``time_zone``), ``events`` also has the
     local-time columns of each user's zone (:func:`with_local_columns`)."""
-    events_source = _duckdb_source(con, storage, EVENTS_DIR, EVENT_SCHEMA)
+    events_source = _duckdb_source(con, storage, EVENTS_DIR, event_schema())
     # View names come from code, sources from the lake URL (quoted in _duckdb_source).
     con.execute(f"CREATE OR REPLACE VIEW {raw_events_view} AS SELECT * FROM {events_source}")  # noqa: S608
     unique_sql = deduplicated_sql(con, raw_events_view)
@@ -177,7 +177,7 @@ def register_lake_views(
         con.execute(
             f"CREATE OR REPLACE VIEW {events_view} AS {with_local_columns(unique, 'timestamp', zones)}"
         )
-    quarantine_source = _duckdb_source(con, storage, QUARANTINE_DIR, QUARANTINE_SCHEMA)
+    quarantine_source = _duckdb_source(con, storage, QUARANTINE_DIR, quarantine_schema())
     con.execute(f"CREATE OR REPLACE VIEW {quarantine_view} AS SELECT * FROM {quarantine_source}")  # noqa: S608
 
 
@@ -197,7 +197,7 @@ def scan_events(storage: LakeStorage, *, deduplicate: bool = True) -> pl.LazyFra
     import polars as pl
 
     if not storage.list_parquet(EVENTS_DIR):
-        frame = pl.from_arrow(pa.Table.from_batches([], _with_date(EVENT_SCHEMA)))
+        frame = pl.from_arrow(pa.Table.from_batches([], _with_date(event_schema())))
         assert isinstance(frame, pl.DataFrame)
         return frame.lazy()
     if storage.is_local:

@@ -48,18 +48,18 @@ from devflow.db.engine import make_engine
 from devflow.insights import churn_ratio_expr
 from devflow.lake.storage import LakeStorage
 from devflow.metrics import (
-    CODING_TIME_SCHEMA,
-    FILE_SWITCH_SCHEMA,
     METRICS_CODING_TIME_DIR,
     METRICS_DAILY_DIR,
     METRICS_FILE_SWITCHES_DIR,
     METRICS_QUARTER_HOURS_DIR,
     METRICS_SESSION_DIR,
-    QUARTER_SCHEMA,
-    SESSION_DAY_SCHEMA,
-    SESSION_SCHEMA,
+    coding_time_schema,
+    file_switch_schema,
+    quarter_schema,
+    session_day_schema,
+    session_schema,
 )
-from devflow.telemetry import QUARANTINE_DIR, QUARANTINE_SCHEMA
+from devflow.telemetry import QUARANTINE_DIR, quarantine_schema
 
 if TYPE_CHECKING:
     import duckdb
@@ -205,11 +205,11 @@ def register_views(
     zones: dict[str, str] | str = dict(known) if len(known) <= ZONE_MAP_LIMIT else "users"
     register_lake_views(con, storage, zones=zones)
     for view, kind, schema in (
-        ("metrics_daily", METRICS_DAILY_DIR, SESSION_DAY_SCHEMA),
-        ("metrics_session", METRICS_SESSION_DIR, SESSION_SCHEMA),
-        ("metrics_file_switches", METRICS_FILE_SWITCHES_DIR, FILE_SWITCH_SCHEMA),
-        ("metrics_coding_time", METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA),
-        ("metrics_quarter_hours", METRICS_QUARTER_HOURS_DIR, QUARTER_SCHEMA),
+        ("metrics_daily", METRICS_DAILY_DIR, session_day_schema()),
+        ("metrics_session", METRICS_SESSION_DIR, session_schema()),
+        ("metrics_file_switches", METRICS_FILE_SWITCHES_DIR, file_switch_schema()),
+        ("metrics_coding_time", METRICS_CODING_TIME_DIR, coding_time_schema()),
+        ("metrics_quarter_hours", METRICS_QUARTER_HOURS_DIR, quarter_schema()),
     ):
         source = _metrics_source(con, storage, kind, schema)
         present = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()}  # noqa: S608
@@ -291,7 +291,7 @@ def scan_quarantine(lake: LakeRef = None, settings: Settings | None = None) -> p
 
     storage = lake_storage(lake, settings)
     if not storage.list_parquet(QUARANTINE_DIR) or not storage.is_local:
-        return _scan_folder(storage, QUARANTINE_DIR, QUARANTINE_SCHEMA, "date=*/*.parquet")
+        return _scan_folder(storage, QUARANTINE_DIR, quarantine_schema(), "date=*/*.parquet")
     return pl.scan_parquet(
         storage.uri(f"{QUARANTINE_DIR}/date=*/*.parquet"),
         hive_partitioning=True,
@@ -301,13 +301,13 @@ def scan_quarantine(lake: LakeRef = None, settings: Settings | None = None) -> p
 
 def scan_metrics_daily(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:
     """The ``metrics_daily`` rows (totals per user, session, date)."""
-    return _scan_folder(lake_storage(lake, settings), METRICS_DAILY_DIR, SESSION_DAY_SCHEMA, "*/*.parquet")
+    return _scan_folder(lake_storage(lake, settings), METRICS_DAILY_DIR, session_day_schema(), "*/*.parquet")
 
 
 def scan_metrics_file_switches(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:
     """The ``metrics_file_switches`` rows (switches per user, session, date, path)."""
     return _scan_folder(
-        lake_storage(lake, settings), METRICS_FILE_SWITCHES_DIR, FILE_SWITCH_SCHEMA, "*/*.parquet"
+        lake_storage(lake, settings), METRICS_FILE_SWITCHES_DIR, file_switch_schema(), "*/*.parquet"
     )
 
 
@@ -315,20 +315,20 @@ def scan_metrics_coding_time(lake: LakeRef = None, settings: Settings | None = N
     """The ``metrics_coding_time`` rows (seconds per user, session, 15-minute bucket, language,
     workspace, file)."""
     return _scan_folder(
-        lake_storage(lake, settings), METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA, "*/*.parquet"
+        lake_storage(lake, settings), METRICS_CODING_TIME_DIR, coding_time_schema(), "*/*.parquet"
     )
 
 
 def scan_metrics_quarter_hours(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:
     """The ``metrics_quarter_hours`` rows (totals per user, session, 15-minute bucket)."""
     return _scan_folder(
-        lake_storage(lake, settings), METRICS_QUARTER_HOURS_DIR, QUARTER_SCHEMA, "*/*.parquet"
+        lake_storage(lake, settings), METRICS_QUARTER_HOURS_DIR, quarter_schema(), "*/*.parquet"
     )
 
 
 def scan_metrics_session(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:
     """The ``metrics_session`` rows (one per session)."""
-    return _scan_folder(lake_storage(lake, settings), METRICS_SESSION_DIR, SESSION_SCHEMA, "*/*.parquet")
+    return _scan_folder(lake_storage(lake, settings), METRICS_SESSION_DIR, session_schema(), "*/*.parquet")
 
 
 def scan_user_daily(lake: LakeRef = None, settings: Settings | None = None) -> pl.LazyFrame:

@@ -13,22 +13,28 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-import polars as pl
 from sqlalchemy.orm import Session as DbSession
 
 from devflow.insights.rules import churn_ratio_expr
-from devflow.telemetry import current_sessions
+from devflow.kernel.lazy import lazy_module
+from devflow.telemetry import SessionSpan, current_sessions
 
-UTC_US: Final = pl.Datetime("us", "UTC")
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")
 
-SESSION_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "user_id": pl.String(),
-    "session_id": pl.String(),
-    "start_time": UTC_US,
-    "last_event_at": UTC_US,
-}
+
+def _session_schema() -> dict[str, pl.DataType]:
+    return {
+        "user_id": pl.String(),
+        "session_id": pl.String(),
+        "start_time": pl.Datetime("us", "UTC"),
+        "last_event_at": pl.Datetime("us", "UTC"),
+    }
+
 
 DAY_METRIC_COLUMNS: Final[tuple[str, ...]] = (
     "lines_added",
@@ -37,10 +43,10 @@ DAY_METRIC_COLUMNS: Final[tuple[str, ...]] = (
     "rapid_switch_count",
 )
 
-DAY_METRICS_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "user_id": pl.String(),
-    **{column: pl.Int64() for column in DAY_METRIC_COLUMNS},
-}
+
+def day_metrics_schema() -> dict[str, pl.DataType]:
+    """The columns of a user's figures of the day (Polars types)."""
+    return {"user_id": pl.String(), **{column: pl.Int64() for column in DAY_METRIC_COLUMNS}}
 
 
 class TodayMetrics(Protocol):
@@ -81,7 +87,11 @@ def load_current_sessions(
     db: DbSession, user_ids: Iterable[uuid.UUID] | None = None, active_since: datetime | None = None
 ) -> pl.DataFrame:
     """The current session of the given users (or of every user active since ``active_since``)."""
-    spans = current_sessions(db, user_ids, active_since)
+    return sessions_frame(current_sessions(db, user_ids, active_since))
+
+
+def sessions_frame(spans: Sequence[SessionSpan]) -> pl.DataFrame:
+    """Current sessions as a frame (``load_current_sessions``' shape)."""
     return pl.DataFrame(
         {
             "user_id": [str(span.user_id) for span in spans],
@@ -89,10 +99,10 @@ def load_current_sessions(
             "start_time": [span.start_time for span in spans],
             "last_event_at": [span.last_event_at for span in spans],
         },
-        schema=SESSION_SCHEMA,
+        schema=_session_schema(),
     )
 
 
 def empty_day_metrics() -> pl.DataFrame:
     """A day-metrics frame with no rows (no user has data today)."""
-    return pl.DataFrame(schema=DAY_METRICS_SCHEMA)
+    return pl.DataFrame(schema=day_metrics_schema())

@@ -10,21 +10,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
-
-import polars as pl
+from typing import TYPE_CHECKING, Final
 
 from devflow.config import Settings
+from devflow.kernel.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")
+
 
 COOLDOWN: Final = "cooldown"
 
-GATE_COLUMNS: Final[dict[str, pl.DataType]] = {
-    "rec_created_at": pl.Datetime("us", "UTC"),
-    "rec_user_action": pl.String(),
-    "rec_acted_at": pl.Datetime("us", "UTC"),
-    "eval_called_at": pl.Datetime("us", "UTC"),
-    "eval_outcome": pl.String(),
-}
+
+def gate_columns() -> dict[str, pl.DataType]:
+    """The gate inputs' columns (Polars types), beside ``user_id``."""
+    return {
+        "rec_created_at": pl.Datetime("us", "UTC"),
+        "rec_user_action": pl.String(),
+        "rec_acted_at": pl.Datetime("us", "UTC"),
+        "eval_called_at": pl.Datetime("us", "UTC"),
+        "eval_outcome": pl.String(),
+    }
+
 
 #: Generator outcomes that start the evaluation cooldown: nothing was recommended.
 NON_RECOMMENDING_OUTCOMES: Final = ("normal", "failed")
@@ -66,7 +75,7 @@ def cooldown_expr(now: datetime, policy: CooldownPolicy) -> pl.Expr:
 
 def apply_gates(frame: pl.DataFrame, now: datetime, policy: CooldownPolicy) -> pl.DataFrame:
     """Return ``frame`` with ``gate`` = ``"cooldown"`` for blocked users, null for the rest. Pure."""
-    missing = [column for column in GATE_COLUMNS if column not in frame.columns]
+    missing = [column for column in gate_columns() if column not in frame.columns]
     if missing:
         raise ValueError(f"apply_gates: missing columns {missing}")
     return frame.with_columns(

@@ -5,11 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
-import polars as pl
-
-from devflow.insights.features import DAY_METRIC_COLUMNS, DAY_METRICS_SCHEMA, empty_day_metrics
+from devflow.insights.features import DAY_METRIC_COLUMNS, day_metrics_schema, empty_day_metrics
+from devflow.kernel.lazy import lazy_module
 from devflow.metrics import Metrics, top_files, user_day_metrics
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")
 
 
 class LakeTodayMetrics:
@@ -28,7 +33,7 @@ class LakeTodayMetrics:
                 "user_id": [row.user_id for row in rows],
                 **{column: [getattr(row, column) for row in rows] for column in DAY_METRIC_COLUMNS},
             },
-            schema=DAY_METRICS_SCHEMA,
+            schema=day_metrics_schema(),
         )
 
     def top_files(self, user_id: uuid.UUID, day: date, n: int) -> list[tuple[str, int]]:

@@ -20,16 +20,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-import polars as pl
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from devflow.config import Settings
-from devflow.insights.features import TodayMetrics, build_features, load_current_sessions
-from devflow.insights.gates import COOLDOWN, GATE_COLUMNS, CooldownPolicy, apply_gates
+from devflow.insights.features import TodayMetrics, build_features, load_current_sessions, sessions_frame
+from devflow.insights.gates import COOLDOWN, CooldownPolicy, apply_gates, gate_columns
 from devflow.insights.generators import GenerationFailed, RecommendationGenerator, generator_for
 from devflow.insights.leases import hold_lease, lease_ttl
 from devflow.insights.models import InsightEvaluation, Recommendation, WorkflowState
@@ -45,6 +44,13 @@ from devflow.insights.schema import (
     guard_evidence,
 )
 from devflow.kernel.clock import Clock, iso_ms, utc_now
+from devflow.kernel.lazy import lazy_module
+from devflow.telemetry import current_sessions
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")
 
 log = logging.getLogger("devflow.insights")
 
@@ -58,6 +64,8 @@ DEMO_TEXT: Final = (
     "You've been heads-down for a while. Consider stepping away for 5 minutes — your next bug is "
     "probably hiding behind a clear head."
 )
+
+
 DEMO_CODE_CONTEXT: Final[dict[str, Any]] = {
     "reasoning": "Manually triggered demo recommendation; no Gemini call was made.",
     "triggered_rule": "demo_trigger",
@@ -190,7 +198,7 @@ def load_gate_inputs(db: DbSession, user_ids: list[uuid.UUID]) -> pl.DataFrame:
         chunk_recs, chunk_evals = _latest_rows(db, user_ids[offset : offset + ID_CHUNK])
         recs.update(chunk_recs)
         evals.update(chunk_evals)
-    columns: dict[str, list[Any]] = {"user_id": [], **{name: [] for name in GATE_COLUMNS}}
+    columns: dict[str, list[Any]] = {"user_id": [], **{name: [] for name in gate_columns()}}
     for user_id in user_ids:
         rec, ev = recs.get(user_id), evals.get(user_id)
         columns["user_id"].append(str(user_id))
@@ -199,7 +207,7 @@ def load_gate_inputs(db: DbSession, user_ids: list[uuid.UUID]) -> pl.DataFrame:
         columns["rec_acted_at"].append(rec.acted_at if rec else None)
         columns["eval_called_at"].append(ev.called_at if ev else None)
         columns["eval_outcome"].append(ev.outcome if ev else None)
-    return pl.DataFrame(columns, schema={"user_id": pl.String(), **GATE_COLUMNS})
+    return pl.DataFrame(columns, schema={"user_id": pl.String(), **gate_columns()})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,11 +470,13 @@ def run_insights(insights: Insights) -> InsightRunSummary:
     summary = InsightRunSummary()
     window = timedelta(minutes=insights.settings.insight_activity_window_minutes)
     with insights.db() as db:
-        sessions = load_current_sessions(db, active_since=started - window)
-        user_ids = [uuid.UUID(value) for value in sessions["user_id"]]
+        spans = current_sessions(db, None, started - window)
+        # Nobody active: nothing to evaluate, and an idle server does not load the frame library.
+        sessions = sessions_frame(spans) if spans else None
+        user_ids = [uuid.UUID(value) for value in sessions["user_id"]] if sessions is not None else []
         gate_inputs = load_gate_inputs(db, user_ids) if user_ids else None
     summary.candidates = len(user_ids)
-    if gate_inputs is not None:
+    if sessions is not None and gate_inputs is not None:
         # Drop the users in cooldown first, so only the rest cost a metrics read (DESIGN flow 5).
         open_sessions = drop_users_in_cooldown(sessions, gate_inputs, started, services.policy)
         summary.in_cooldown = sessions.height - open_sessions.height

@@ -8,11 +8,16 @@ user-day or user-session) to replay a grid of thresholds. Nothing here performs 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
-
-import polars as pl
+from typing import TYPE_CHECKING, Final
 
 from devflow.config import Settings
+from devflow.kernel.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    pl = lazy_module("polars")
+
 
 VERY_LONG_SESSION: Final = "very_long_session"
 LONG_SESSION: Final = "long_session"

@@ -12,10 +12,17 @@ any decoding, with C-speed byte operations on the common path (ASCII, shallow, n
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import numpy as np
+
+from devflow.kernel.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")
+
 
 MAX_DEPTH = 64
 #: A request body that does not count as JSON (§1.2: no JSON content type, or 0 bytes).

@@ -13,12 +13,18 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from devflow.kernel.ids import uuid7
+from devflow.kernel.lazy import lazy_module
 from devflow.lake.storage import LakeStorage, LakeUnavailable
 from devflow.lake.tables import PartitionedTable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_module("pyarrow")
+    pc = lazy_module("pyarrow.compute")
+
 
 if TYPE_CHECKING:
     import polars as pl

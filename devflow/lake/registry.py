@@ -22,7 +22,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-import pyarrow.fs as pafs
 from sqlalchemy import BigInteger, Integer, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
@@ -114,14 +113,10 @@ def register_unlisted_files(
     cutoff = datetime.now(UTC) - older_than
     found: list[WrittenFile] = []
     for kind in kinds:
-        selector = pafs.FileSelector(storage.full_path(kind), recursive=True, allow_not_found=True)
-        cut = len(storage.root) + 1
         candidates = [
-            info.path[cut:]
-            for info in storage.fs.get_file_info(selector)
-            if info.type == pafs.FileType.File
-            and info.base_name.startswith(INGEST_PREFIX)
-            and info.base_name.endswith(".parquet")
+            info.path
+            for info in storage.list_parquet(kind)
+            if info.path.rsplit("/", 1)[-1].startswith(INGEST_PREFIX)
             and (info.mtime is None or _aware(info.mtime) <= cutoff)
         ]
         if not candidates:

@@ -10,19 +10,28 @@ same call writes the final key directly.
 
 from __future__ import annotations
 
+import datetime
 import functools
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ParamSpec, TypeVar
-
-import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from devflow.kernel.errors import Unavailable
 from devflow.kernel.files import fsync_path
+from devflow.kernel.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+else:
+    pa = lazy_module("pyarrow")
+    pafs = lazy_module("pyarrow.fs")
+    pq = lazy_module("pyarrow.parquet")
+
 
 # Readers glob ``*.parquet``; temporary files end in ``.tmp`` so they are never matched.
 TMP_SUFFIX = ".tmp"
@@ -69,16 +78,25 @@ class LakeFileInfo:
 
     path: str  # relative to the lake root
     size: int
+    mtime: datetime.datetime | None = None  # last modified (UTC), when the store says
 
 
 class LakeStorage:
     """The lake root on one :mod:`pyarrow.fs` filesystem (local or S3); paths are root-relative."""
 
-    def __init__(self, filesystem: pafs.FileSystem, root: str, url: str) -> None:
-        self.fs = filesystem
+    def __init__(self, filesystem: pafs.FileSystem | None, root: str, url: str) -> None:
+        """``filesystem`` None: the local one, created on first use (pyarrow loads lazily)."""
+        self._fs = filesystem
         self.root = root.rstrip("/")
         self.url = url.rstrip("/")
-        self.is_local = isinstance(filesystem, pafs.LocalFileSystem)
+        self.is_local = filesystem is None or isinstance(filesystem, pafs.LocalFileSystem)
+
+    @property
+    def fs(self) -> pafs.FileSystem:
+        """The pyarrow filesystem holding the lake."""
+        if self._fs is None:
+            self._fs = pafs.LocalFileSystem()
+        return self._fs
 
     @classmethod
     def from_url(cls, url: str) -> LakeStorage:
@@ -88,7 +106,7 @@ class LakeStorage:
             fs, root = pafs.FileSystem.from_uri(url)
             return cls(fs, root, url)
         local = Path(url.removeprefix("file://")).expanduser().resolve()
-        return cls(pafs.LocalFileSystem(), local.as_posix(), local.as_posix())
+        return cls(None, local.as_posix(), local.as_posix())
 
     # -- paths -------------------------------------------------------------------------------------
 
@@ -150,30 +168,51 @@ class LakeStorage:
 
     def exists_abs(self, full_path: str) -> bool:
         """Whether a file exists at a filesystem path."""
+        if self.is_local:
+            return os.path.isfile(full_path)
         return bool(self.fs.get_file_info(full_path).type == pafs.FileType.File)
 
     @lake_io
     def list_parquet(self, prefix: str) -> list[LakeFileInfo]:
-        """Every visible ``*.parquet`` file under ``prefix`` (e.g. ``events``), sorted by path."""
-        selector = pafs.FileSelector(self.full_path(prefix), recursive=True, allow_not_found=True)
+        """Every visible ``*.parquet`` file under ``prefix`` (e.g. ``events``), sorted by path, with
+        its modification time. A local lake is listed with ``os.scandir`` (an idle server's periodic
+        listings then do not load pyarrow)."""
         found: list[LakeFileInfo] = []
-        cut = len(self.root) + 1
-        for info in self.fs.get_file_info(selector):
-            if info.type == pafs.FileType.File and info.path.endswith(".parquet"):
-                found.append(LakeFileInfo(path=info.path[cut:], size=info.size or 0))
+        if self.is_local:
+            cut = len(self.root) + 1
+            for folder, _, names in os.walk(self.full_path(prefix)):
+                for name in names:
+                    if name.endswith(".parquet"):
+                        st = os.stat(os.path.join(folder, name))
+                        modified = datetime.datetime.fromtimestamp(st.st_mtime, datetime.UTC)
+                        path = os.path.join(folder, name)[cut:]
+                        found.append(LakeFileInfo(path=path, size=st.st_size, mtime=modified))
+        else:
+            selector = pafs.FileSelector(self.full_path(prefix), recursive=True, allow_not_found=True)
+            cut = len(self.root) + 1
+            for info in self.fs.get_file_info(selector):
+                if info.type == pafs.FileType.File and info.path.endswith(".parquet"):
+                    found.append(LakeFileInfo(path=info.path[cut:], size=info.size or 0, mtime=info.mtime))
         found.sort(key=lambda f: f.path)
         return found
 
     @lake_io
     def list_partitions(self, prefix: str) -> list[str]:
         """The ``YYYY-MM-DD`` values of the ``date=`` folders under ``prefix``, sorted."""
-        selector = pafs.FileSelector(self.full_path(prefix), recursive=False, allow_not_found=True)
-        dates = [
-            info.base_name.removeprefix("date=")
-            for info in self.fs.get_file_info(selector)
-            if info.type == pafs.FileType.Directory and info.base_name.startswith("date=")
-        ]
-        return sorted(dates)
+        if self.is_local:
+            try:
+                entries = [(e.name, e.is_dir()) for e in os.scandir(self.full_path(prefix))]
+            except FileNotFoundError:
+                entries = []
+        else:
+            selector = pafs.FileSelector(self.full_path(prefix), recursive=False, allow_not_found=True)
+            entries = [
+                (info.base_name, info.type == pafs.FileType.Directory)
+                for info in self.fs.get_file_info(selector)
+            ]
+        return sorted(
+            name.removeprefix("date=") for name, is_dir in entries if is_dir and name.startswith("date=")
+        )
 
     @lake_io
     def read_table(self, relative_path: str) -> pa.Table:

@@ -7,13 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+from devflow.kernel.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+else:
+    pa = lazy_module("pyarrow")
+
 
 #: ``finish(spooled, memos)``: the schema's rows from the tables a producer appended (as spooled, or
 #: read back from the spool after a crash) and, for each, the in-memory companion it passed along
 #: (``None`` for rows replayed from the spool, whose companion died with the process).
-Finish = Callable[[Sequence[pa.Table], Sequence[object | None]], pa.Table]
+Finish = Callable[[Sequence["pa.Table"], Sequence[object | None]], "pa.Table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +28,15 @@ class PartitionedTable:
     """A lake folder of ``<name>/date=YYYY-MM-DD/*.parquet`` files."""
 
     name: str
-    schema: pa.Schema
+    make_schema: Callable[[], pa.Schema]  # cached by the producer; called on first use (lazy pyarrow)
     date_column: str  # UTC timestamp column whose date is the partition
     sort_keys: tuple[tuple[str, str], ...]  # within each file, e.g. (("user_id", "ascending"), …)
     finish: Finish | None = field(default=None, compare=False)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The table's columns."""
+        return self.make_schema()
 
     def complete(self, tables: Sequence[pa.Table], memos: Sequence[object | None]) -> pa.Table:
         """Rows of :attr:`schema` from appended tables (through :attr:`finish` when the producer has one)."""

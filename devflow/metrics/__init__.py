@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from devflow.metrics.coding import coding_time_body
 from devflow.metrics.compute import (
-    CODING_TIME_SCHEMA,
-    FILE_SWITCH_SCHEMA,
     LINE_DEFINITIONS,
-    QUARTER_SCHEMA,
     RAW_COLUMNS,
-    SESSION_DAY_SCHEMA,
-    SESSION_SCHEMA,
+    coding_time_schema,
+    file_switch_schema,
+    quarter_schema,
+    session_day_schema,
+    session_schema,
 )
 from devflow.metrics.frames import event_metrics, session_metrics_frames
 from devflow.metrics.layout import (
@@ -37,9 +37,7 @@ from devflow.metrics.reports import (
 from devflow.metrics.service import ETL_LOCK, Metrics
 
 __all__ = [
-    "CODING_TIME_SCHEMA",
     "ETL_LOCK",
-    "FILE_SWITCH_SCHEMA",
     "LINE_DEFINITIONS",
     "MAX_RANGE_DAYS",
     "METRICS_CODING_TIME_DIR",
@@ -47,10 +45,7 @@ __all__ = [
     "METRICS_FILE_SWITCHES_DIR",
     "METRICS_QUARTER_HOURS_DIR",
     "METRICS_SESSION_DIR",
-    "QUARTER_SCHEMA",
     "RAW_COLUMNS",
-    "SESSION_DAY_SCHEMA",
-    "SESSION_SCHEMA",
     "DayFigures",
     "Figures",
     "Metrics",
@@ -59,11 +54,16 @@ __all__ = [
     "churn_body",
     "churn_ratio",
     "coding_time_body",
+    "coding_time_schema",
     "context_switching_body",
     "daily_query",
     "event_metrics",
+    "file_switch_schema",
     "parse_metrics_query",
+    "quarter_schema",
+    "session_day_schema",
     "session_metrics_frames",
+    "session_schema",
     "top_files",
     "user_day_metrics",
     "valid_zone",

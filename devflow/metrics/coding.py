@@ -12,16 +12,22 @@ import functools
 import uuid
 import zoneinfo
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import numpy as np
-import numpy.typing as npt
 
+from devflow.kernel.lazy import lazy_module
 from devflow.metrics.compute import BUCKET_SECONDS
 from devflow.metrics.queries import CODING_ATTRIBUTES, days, session_facts
 from devflow.metrics.reports import MetricsQuery, facts_fields
 from devflow.metrics.service import Metrics
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy")
+
 
 TOP_FILES = 10
 _BREAKDOWNS = ("language", "workspace", "file")

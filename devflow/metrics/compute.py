@@ -3,13 +3,19 @@ names, and the per-thread DuckDB connection the metric reads use."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
+from devflow.kernel.lazy import lazy_module
 from devflow.telemetry import EVENT_TYPES
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+else:
+    pa = lazy_module("pyarrow")
+
 
 if TYPE_CHECKING:
     import duckdb
@@ -43,79 +49,102 @@ SWITCH_DEFINITION = "editor-switch-count"
 DEFAULT_CODING_GAP_MINUTES = 10.0  # CODING_TIME_GAP_MINUTES, the convention of wakapi and WakaTime
 BUCKET_SECONDS = 15 * 60  # coding-time bucket: every IANA offset is a multiple of it
 
-SESSION_DAY_SCHEMA = pa.schema(
-    [
-        pa.field("user_id", pa.string()),
-        pa.field("session_id", pa.string()),
-        pa.field("date", pa.date32()),
-        pa.field("lines_added", pa.int64()),
-        pa.field("lines_deleted", pa.int64()),
-        pa.field("switch_count", pa.int64()),
-        pa.field("rapid_switch_count", pa.int64()),
-        pa.field("activity_count", pa.int64()),
-        pa.field("definition", pa.string()),
-    ]
-)
-# The metrics_daily figures per UTC 15-minute bucket: a day in any zone is an exact sum of them.
-QUARTER_SCHEMA = pa.schema(
-    [
-        pa.field("user_id", pa.string()),
-        pa.field("session_id", pa.string()),
-        pa.field("date", pa.date32()),
-        pa.field("bucket_start", pa.timestamp("us", tz="UTC")),
-        pa.field("lines_added", pa.int64()),
-        pa.field("lines_deleted", pa.int64()),
-        pa.field("switch_count", pa.int64()),
-        pa.field("rapid_switch_count", pa.int64()),
-        pa.field("activity_count", pa.int64()),
-        pa.field("definition", pa.string()),
-    ]
-)
-FILE_SWITCH_SCHEMA = pa.schema(
-    [
-        pa.field("user_id", pa.string()),
-        pa.field("session_id", pa.string()),
-        pa.field("date", pa.date32()),
-        pa.field("bucket_start", pa.timestamp("us", tz="UTC")),  # UTC 15-minute bucket
-        pa.field("path", pa.string()),
-        pa.field("switch_count", pa.int64()),
-        pa.field("definition", pa.string()),
-    ]
-)
-_TS = pa.timestamp("us", tz="UTC")
-SESSION_SCHEMA = pa.schema(
-    [
-        pa.field("user_id", pa.string()),
-        pa.field("session_id", pa.string()),
-        pa.field("lines_added", pa.int64()),
-        pa.field("lines_deleted", pa.int64()),
-        pa.field("switch_count", pa.int64()),
-        pa.field("rapid_switch_count", pa.int64()),
-        pa.field("activity_count", pa.int64()),
-        # Every UTC date the session has events or metric rows on (its rows in the dated datasets).
-        pa.field("dates", pa.list_(pa.date32())),
-        pa.field("definition", pa.string()),
-        pa.field("started_at", _TS),
-        pa.field("ended_at", _TS),
-        pa.field("duration_seconds", pa.float64()),
-        pa.field("active_seconds", pa.float64()),
-        *[pa.field(f"{kind}_count", pa.int64()) for kind in EVENT_TYPES],
-        pa.field("coding_gap_minutes", pa.float64()),
-    ]
-)
-CODING_TIME_SCHEMA = pa.schema(
-    [
-        pa.field("user_id", pa.string()),
-        pa.field("session_id", pa.string()),
-        pa.field("date", pa.date32()),  # UTC date of bucket_start
-        pa.field("bucket_start", _TS),
-        pa.field("language", pa.string()),
-        pa.field("workspace", pa.string()),
-        pa.field("file", pa.string()),
-        pa.field("seconds", pa.float64()),
-        pa.field("coding_gap_minutes", pa.float64()),
-    ]
-)
+
+@functools.cache
+def session_day_schema() -> pa.Schema:
+    """Per (session, UTC day) figures: the rows of metrics_daily."""
+    return pa.schema(
+        [
+            pa.field("user_id", pa.string()),
+            pa.field("session_id", pa.string()),
+            pa.field("date", pa.date32()),
+            pa.field("lines_added", pa.int64()),
+            pa.field("lines_deleted", pa.int64()),
+            pa.field("switch_count", pa.int64()),
+            pa.field("rapid_switch_count", pa.int64()),
+            pa.field("activity_count", pa.int64()),
+            pa.field("definition", pa.string()),
+        ]
+    )
+
+
+@functools.cache
+def quarter_schema() -> pa.Schema:
+    """The metrics_daily figures per UTC 15-minute bucket: a day in any zone is an exact sum of them."""
+    return pa.schema(
+        [
+            pa.field("user_id", pa.string()),
+            pa.field("session_id", pa.string()),
+            pa.field("date", pa.date32()),
+            pa.field("bucket_start", pa.timestamp("us", tz="UTC")),
+            pa.field("lines_added", pa.int64()),
+            pa.field("lines_deleted", pa.int64()),
+            pa.field("switch_count", pa.int64()),
+            pa.field("rapid_switch_count", pa.int64()),
+            pa.field("activity_count", pa.int64()),
+            pa.field("definition", pa.string()),
+        ]
+    )
+
+
+@functools.cache
+def file_switch_schema() -> pa.Schema:
+    """Switches to each file per (session, UTC 15-minute bucket): metrics_file_switches."""
+    return pa.schema(
+        [
+            pa.field("user_id", pa.string()),
+            pa.field("session_id", pa.string()),
+            pa.field("date", pa.date32()),
+            pa.field("bucket_start", pa.timestamp("us", tz="UTC")),  # UTC 15-minute bucket
+            pa.field("path", pa.string()),
+            pa.field("switch_count", pa.int64()),
+            pa.field("definition", pa.string()),
+        ]
+    )
+
+
+@functools.cache
+def session_schema() -> pa.Schema:
+    """One row per session: figures, facts and the definitions they were computed with."""
+    return pa.schema(
+        [
+            pa.field("user_id", pa.string()),
+            pa.field("session_id", pa.string()),
+            pa.field("lines_added", pa.int64()),
+            pa.field("lines_deleted", pa.int64()),
+            pa.field("switch_count", pa.int64()),
+            pa.field("rapid_switch_count", pa.int64()),
+            pa.field("activity_count", pa.int64()),
+            # Every UTC date the session has events or metric rows on (its rows in the dated datasets).
+            pa.field("dates", pa.list_(pa.date32())),
+            pa.field("definition", pa.string()),
+            pa.field("started_at", pa.timestamp("us", tz="UTC")),
+            pa.field("ended_at", pa.timestamp("us", tz="UTC")),
+            pa.field("duration_seconds", pa.float64()),
+            pa.field("active_seconds", pa.float64()),
+            *[pa.field(f"{kind}_count", pa.int64()) for kind in EVENT_TYPES],
+            pa.field("coding_gap_minutes", pa.float64()),
+        ]
+    )
+
+
+@functools.cache
+def coding_time_schema() -> pa.Schema:
+    """Coding seconds per (session, UTC 15-minute bucket, language, workspace, file)."""
+    return pa.schema(
+        [
+            pa.field("user_id", pa.string()),
+            pa.field("session_id", pa.string()),
+            pa.field("date", pa.date32()),  # UTC date of bucket_start
+            pa.field("bucket_start", pa.timestamp("us", tz="UTC")),
+            pa.field("language", pa.string()),
+            pa.field("workspace", pa.string()),
+            pa.field("file", pa.string()),
+            pa.field("seconds", pa.float64()),
+            pa.field("coding_gap_minutes", pa.float64()),
+        ]
+    )
+
 
 _DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": "false",

@@ -34,27 +34,25 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.config import Settings
 from devflow.kernel import instruments
+from devflow.kernel.lazy import lazy_module
 from devflow.lake.partitions import files_on, partition_date_of, read_partition, replace_partition, scan
 from devflow.lake.registry import LakeFile, register_unlisted_files
 from devflow.lake.storage import LakeStorage
 from devflow.metrics.compute import (
-    CODING_TIME_SCHEMA,
-    FILE_SWITCH_SCHEMA,
-    QUARTER_SCHEMA,
     RAW_COLUMNS,
-    SESSION_DAY_SCHEMA,
-    SESSION_SCHEMA,
     SessionMetrics,
+    coding_time_schema,
+    file_switch_schema,
+    quarter_schema,
+    session_day_schema,
+    session_schema,
 )
 from devflow.metrics.frames import session_metrics_frames
 from devflow.metrics.layout import (
@@ -68,7 +66,19 @@ from devflow.metrics.layout import (
     user_bucket,
 )
 from devflow.metrics.models import EtlFile, EtlRun
-from devflow.telemetry import EVENT_SCHEMA, EVENTS_DIR
+from devflow.telemetry import EVENTS_DIR, event_schema
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    np = lazy_module("numpy")
+    pl = lazy_module("polars")
+    pa = lazy_module("pyarrow")
+    pc = lazy_module("pyarrow.compute")
+
 
 log = logging.getLogger("devflow.metrics.etl")
 
@@ -239,7 +249,7 @@ def _scan(
     where: dict[str, Sequence[str]] = {}
     if sessions is not None:
         where["session_id"] = list(sessions)
-    return scan(storage, paths, EVENT_SCHEMA, columns, where)
+    return scan(storage, paths, event_schema(), columns, where)
 
 
 def _write_partition(storage: LakeStorage, path: str, table: pa.Table) -> None:
@@ -315,12 +325,14 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-_DATED = (
-    (METRICS_DAILY_DIR, SESSION_DAY_SCHEMA),
-    (METRICS_FILE_SWITCHES_DIR, FILE_SWITCH_SCHEMA),
-    (METRICS_CODING_TIME_DIR, CODING_TIME_SCHEMA),
-    (METRICS_QUARTER_HOURS_DIR, QUARTER_SCHEMA),
-)
+def _dated() -> tuple[tuple[str, pa.Schema], ...]:
+    """The dated datasets and their schemas."""
+    return (
+        (METRICS_DAILY_DIR, session_day_schema()),
+        (METRICS_FILE_SWITCHES_DIR, file_switch_schema()),
+        (METRICS_CODING_TIME_DIR, coding_time_schema()),
+        (METRICS_QUARTER_HOURS_DIR, quarter_schema()),
+    )
 
 
 def _dated_tables(metrics: SessionMetrics) -> dict[str, pa.Table]:
@@ -360,7 +372,7 @@ def recompute_sessions_in(
     old_buckets: dict[str, pa.Table] = {}
     dirty_ids = pa.array(sorted(dirty))
     for bucket in buckets:
-        table = read_partition(storage, session_partition(bucket), SESSION_SCHEMA)
+        table = read_partition(storage, session_partition(bucket), session_schema())
         if table is None:
             continue
         old_buckets[bucket] = table
@@ -385,7 +397,7 @@ def recompute_sessions_in(
         return job
 
     dated_jobs = []
-    for kind, schema in _DATED:
+    for kind, schema in _dated():
         fresh_rows = _dated_tables(metrics)[kind]
         new_by_day = _split_sorted(fresh_rows, fresh_rows["date"])
         for day in sorted(dates):
@@ -396,8 +408,8 @@ def recompute_sessions_in(
 
     def swap_sessions(bucket: str) -> Callable[[], None]:
         def job() -> None:
-            kept = _without_sessions(old_buckets.get(bucket), dirty_ids, SESSION_SCHEMA)
-            fresh = new_by_bucket.get(bucket, SESSION_SCHEMA.empty_table())
+            kept = _without_sessions(old_buckets.get(bucket), dirty_ids, session_schema())
+            fresh = new_by_bucket.get(bucket, session_schema().empty_table())
             combined = pa.concat_tables([kept, fresh]).sort_by(_SESSION_ORDER)
             _write_partition(storage, session_partition(bucket), combined)
 
@@ -413,6 +425,8 @@ def recompute_everything(env: EtlEnv, definition: str, *, chunk_rows: int = REBU
     The events are processed in chunks of about ``chunk_rows`` rows (whole users each)."""
     storage = env.storage
     paths = [f.path for f in storage.list_parquet(EVENTS_DIR)]
+    if not paths:  # no raw events: every stored metric stays as it is (see below)
+        return 0
     raw_days = {partition_date_of(p) for p in paths}
     gap = env.settings.coding_time_gap_minutes
     metrics = _in_user_chunks(_scan(storage, paths), definition, gap, chunk_rows)
@@ -430,8 +444,8 @@ def recompute_everything(env: EtlEnv, definition: str, *, chunk_rows: int = REBU
         kept = old.filter(pc.invert(_on_raw_days(old, raw_days)))
         bucket = f.path.split("user_bucket=", 1)[1].split("/", 1)[0]
         if kept.num_rows:
-            fresh = by_bucket.get(bucket, SESSION_SCHEMA.empty_table())
-            by_bucket[bucket] = pa.concat_tables([_conform(kept, SESSION_SCHEMA), fresh]).sort_by(
+            fresh = by_bucket.get(bucket, session_schema().empty_table())
+            by_bucket[bucket] = pa.concat_tables([_conform(kept, session_schema()), fresh]).sort_by(
                 _SESSION_ORDER
             )
         elif bucket not in by_bucket:
@@ -441,7 +455,7 @@ def recompute_everything(env: EtlEnv, definition: str, *, chunk_rows: int = REBU
         for bucket, table in sorted(by_bucket.items())
     )
 
-    for kind, _ in _DATED:
+    for kind, _ in _dated():
         rows = _dated_tables(metrics)[kind]
         by_day = _split_sorted(rows, rows["date"])
         _in_parallel(  # slices already sorted within the day

@@ -22,43 +22,57 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from devflow.kernel.lazy import lazy_module
 from devflow.metrics.compute import (
     BUCKET_SECONDS,
-    CODING_TIME_SCHEMA,
     DEFAULT_CODING_GAP_MINUTES,
-    FILE_SWITCH_SCHEMA,
     LINE_DEFINITIONS,
     METRIC_TYPES,
-    QUARTER_SCHEMA,
-    SESSION_DAY_SCHEMA,
-    SESSION_SCHEMA,
     SessionMetrics,
+    coding_time_schema,
+    file_switch_schema,
+    quarter_schema,
+    session_day_schema,
+    session_schema,
 )
 from devflow.telemetry import EVENT_TYPES
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    np = lazy_module("numpy")
+    pl = lazy_module("polars")
+    pa = lazy_module("pyarrow")
+    pc = lazy_module("pyarrow.compute")
+
+
 _INGESTION_ORDER = ["received_at", "batch_id", "batch_index"]
-EVENT_METRICS_SCHEMA: dict[str, pl.DataType] = {
-    "user_id": pl.String(),
-    "session_id": pl.String(),
-    "timestamp": pl.Datetime("us", "UTC"),
-    "lines_added": pl.Int64(),
-    "lines_deleted": pl.Int64(),
-    "switches": pl.Int64(),
-    "rapid": pl.Int64(),
-}
+
+
+def _event_metrics_schema() -> dict[str, pl.DataType]:
+    return {
+        "user_id": pl.String(),
+        "session_id": pl.String(),
+        "timestamp": pl.Datetime("us", "UTC"),
+        "lines_added": pl.Int64(),
+        "lines_deleted": pl.Int64(),
+        "switches": pl.Int64(),
+        "rapid": pl.Int64(),
+    }
+
+
 _FIGURES = ["lines_added", "lines_deleted", "switch_count", "rapid_switch_count", "activity_count"]
 # A single signed 64-bit sort key holds group × time span below this bound.
 _PACKED_LIMIT = 2**63
 
-Int64Array = npt.NDArray[np.int64]
+if TYPE_CHECKING:
+    Int64Array = npt.NDArray[np.int64]
 
 
 def _deduplicated(raw: pl.DataFrame) -> pl.DataFrame:
@@ -248,11 +262,11 @@ def _line_delta_added(
 
 def _empty() -> SessionMetrics:
     return SessionMetrics(
-        session_day=SESSION_DAY_SCHEMA.empty_table(),
-        sessions=SESSION_SCHEMA.empty_table(),
-        file_switches=FILE_SWITCH_SCHEMA.empty_table(),
-        coding_time=CODING_TIME_SCHEMA.empty_table(),
-        quarter_hours=QUARTER_SCHEMA.empty_table(),
+        session_day=session_day_schema().empty_table(),
+        sessions=session_schema().empty_table(),
+        file_switches=file_switch_schema().empty_table(),
+        coding_time=coding_time_schema().empty_table(),
+        quarter_hours=quarter_schema().empty_table(),
     )
 
 
@@ -302,7 +316,7 @@ def event_metrics(raw: pl.LazyFrame | pl.DataFrame | pa.Table, definition: str) 
     :func:`session_metrics_frames` sums; the backtest replays them instant by instant."""
     figures = _event_figures(_metric_only(_deduplicated(_frame(raw))), definition)
     if figures is None:
-        return pl.DataFrame(schema=EVENT_METRICS_SCHEMA)
+        return pl.DataFrame(schema=_event_metrics_schema())
     return pl.DataFrame(
         {
             "user_id": figures.events["user_id"],
@@ -330,9 +344,9 @@ def session_metrics_frames(
     coding, facts = _coding_time_and_sessions(all_events, coding_gap_minutes)
     computed = _event_figures(_metric_only(all_events), definition)
     if computed is None:
-        session_day = SESSION_DAY_SCHEMA.empty_table()
-        quarter_hours = QUARTER_SCHEMA.empty_table()
-        file_switches = FILE_SWITCH_SCHEMA.empty_table()
+        session_day = session_day_schema().empty_table()
+        quarter_hours = quarter_schema().empty_table()
+        file_switches = file_switch_schema().empty_table()
         totals_frame = pl.DataFrame(schema={"session_id": pl.String(), **dict.fromkeys(_FIGURES, pl.Int64())})
     else:
         session_day, quarter_hours, file_switches, totals_frame = _metric_rows(computed, definition)
@@ -347,9 +361,9 @@ def session_metrics_frames(
     )
     return SessionMetrics(
         session_day=session_day,
-        sessions=sessions.select(SESSION_SCHEMA.names).to_arrow().cast(SESSION_SCHEMA),
+        sessions=sessions.select(session_schema().names).to_arrow().cast(session_schema()),
         file_switches=file_switches,
-        coding_time=coding.to_arrow().cast(CODING_TIME_SCHEMA),
+        coding_time=coding.to_arrow().cast(coding_time_schema()),
         quarter_hours=quarter_hours,
     )
 
@@ -475,7 +489,7 @@ def _coding_time_and_sessions(events: pl.DataFrame, gap_minutes: float) -> tuple
             "seconds": total_us[out_order].astype(np.float64) / 1_000_000,
         }
     ).with_columns(date=pl.col("bucket_start").dt.date(), coding_gap_minutes=pl.lit(float(gap_minutes)))
-    coding = coding.select(CODING_TIME_SCHEMA.names)
+    coding = coding.select(coding_time_schema().names)
 
     # Per-session facts from the (session, time)-sorted rows: runs of equal session codes.
     starts = np.flatnonzero(np.concatenate([[True], s_sorted[1:] != s_sorted[:-1]])) if order.size else order
@@ -604,9 +618,9 @@ def _metric_rows(
         session_id=sessions.decode(session_totals["_s"].to_numpy())
     ).drop("_s")
     return (
-        session_day.to_arrow().cast(SESSION_DAY_SCHEMA),
-        quarter_rows.to_arrow().cast(QUARTER_SCHEMA),
-        file_switches.to_arrow().cast(FILE_SWITCH_SCHEMA),
+        session_day.to_arrow().cast(session_day_schema()),
+        quarter_rows.to_arrow().cast(quarter_schema()),
+        file_switches.to_arrow().cast(file_switch_schema()),
         session_totals,
     )
 

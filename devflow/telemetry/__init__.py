@@ -19,13 +19,13 @@ from devflow.telemetry.arrow import events_to_table, fingerprint, spool_events_t
 from devflow.telemetry.ingest import Caller, ingest_batch
 from devflow.telemetry.privacy import HASH, path_hash_key, redact_home
 from devflow.telemetry.schema import (
-    EVENT_SCHEMA,
     EVENT_TYPES,
     EVENTS_DIR,
-    LINE_RANGE,
     QUARANTINE_DIR,
-    QUARANTINE_SCHEMA,
-    TS,
+    event_schema,
+    line_range_type,
+    quarantine_schema,
+    timestamp_type,
 )
 from devflow.telemetry.sessions import (
     SessionCache,
@@ -40,25 +40,25 @@ from devflow.telemetry.validation import validate_events
 __all__ = [
     "EVENTS_DIR",
     "EVENTS_TABLE",
-    "EVENT_SCHEMA",
     "EVENT_TYPES",
-    "LINE_RANGE",
     "QUARANTINE_DIR",
-    "QUARANTINE_SCHEMA",
     "QUARANTINE_TABLE",
     "TELEMETRY_TABLES",
-    "TS",
     "Caller",
     "SessionSpan",
     "Telemetry",
     "claim_sessions",
     "current_sessions",
+    "event_schema",
     "events_to_table",
     "fingerprint",
+    "line_range_type",
     "path_hash_key",
+    "quarantine_schema",
     "redact_home",
     "sessions_started_between",
     "spool_events_table",
+    "timestamp_type",
     "typed_struct",
     "validate_events",
 ]

@@ -1,7 +1,7 @@
-"""Accepted telemetry events → rows of the lake's ``EVENT_SCHEMA`` (contract §4.5, §4.7).
+"""Accepted telemetry events → rows of the lake's ``event_schema()`` (contract §4.5, §4.7).
 
 A request appends to the spool only what identifies and orders its events plus their raw JSON
-(``SPOOL_EVENT_SCHEMA``); the typed columns travel next to it in memory as one Arrow struct
+(``spool_event_schema()``); the typed columns travel next to it in memory as one Arrow struct
 (:func:`typed_struct`) and are flattened into columns when the spool is flushed
 (:func:`complete_events`). There is one way to build the typed columns: ``pa.array`` over the decoded
 events with the struct type derived from the field table of :mod:`devflow.telemetry.schema`. Rows
@@ -13,27 +13,35 @@ table; the ``raw`` column keeps everything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from devflow.kernel.clock import epoch_us
+from devflow.kernel.lazy import lazy_module
 from devflow.telemetry.schema import (
     EVENT_FIELDS,
-    EVENT_SCHEMA,
-    QUARANTINE_SCHEMA,
-    TS,
     WORKSPACE,
     EventField,
     ValueKind,
+    event_schema,
+    quarantine_schema,
+    timestamp_type,
 )
 from devflow.telemetry.timestamps import parse_timestamp_us
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_module("pyarrow")
+    pc = lazy_module("pyarrow.compute")
+
 
 _sorted_encoder = msgspec.json.Encoder(order="sorted")
 
@@ -74,16 +82,22 @@ def _column_fields() -> dict[str, tuple[EventField, frozenset[str]]]:
 
 
 _COLUMN_FIELDS = _column_fields()
-TYPED_COLUMN_NAMES: tuple[str, ...] = tuple(name for name in EVENT_SCHEMA.names if name in _COLUMN_FIELDS)
 
 
+@functools.cache
+def typed_column_names() -> tuple[str, ...]:
+    """The lake columns filled from typed fields, in ``event_schema()`` order."""
+    return tuple(name for name in event_schema().names if name in _COLUMN_FIELDS)
+
+
+@functools.cache
 def _struct_type() -> pa.StructType:
     """The events' typed fields as pyarrow should convert them (other keys are ignored)."""
     top: dict[str, pa.DataType] = {}
     nested: dict[str, dict[str, pa.DataType]] = {}
-    for column in TYPED_COLUMN_NAMES:
+    for column in typed_column_names():
         spec, _ = _COLUMN_FIELDS[column]
-        arrow_type = EVENT_SCHEMA.field(column).type
+        arrow_type = event_schema().field(column).type
         if spec.parent is None:
             top[spec.key] = arrow_type
         else:
@@ -93,14 +107,12 @@ def _struct_type() -> pa.StructType:
     return pa.struct(fields)
 
 
-EVENT_STRUCT = _struct_type()
-
-# What one request appends to the spool: identity, ordering and the raw JSON (the typed struct stays
-# in memory next to it, see the module doc).
-SPOOL_EVENT_SCHEMA = pa.schema(
-    [EVENT_SCHEMA.field(name) for name in EVENT_SCHEMA.names if name not in TYPED_COLUMN_NAMES]
-)
-_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError)
+@functools.cache
+def spool_event_schema() -> pa.Schema:
+    """What one request appends to the spool: identity, ordering and the raw JSON (the typed struct
+    stays in memory next to it, see the module doc)."""
+    schema = event_schema()
+    return pa.schema([schema.field(name) for name in schema.names if name not in typed_column_names()])
 
 
 def _as_float(value: Any) -> float | None:
@@ -129,27 +141,27 @@ def _owned_fields(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def typed_struct(events: Sequence[Mapping[str, Any]]) -> pa.StructArray:
-    """The validated events' typed fields as one :data:`EVENT_STRUCT` array.
+    """The validated events' typed fields as one struct array.
 
     The whole events convert in one C call when nothing stands in the way; otherwise (a key of another
     event type holding a value of another shape) each event is first cut down to the keys its type
     owns, which the validator has checked.
     """
     try:
-        return pa.array(events, type=EVENT_STRUCT)
-    except _CONVERSION_ERRORS:
-        return pa.array([_owned_fields(e) for e in events], type=EVENT_STRUCT)
+        return pa.array(events, type=_struct_type())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        return pa.array([_owned_fields(e) for e in events], type=_struct_type())
 
 
 def _flatten(
     struct: pa.StructArray | pa.ChunkedArray, kinds: pa.ChunkedArray | pa.Array
 ) -> dict[str, pa.Array]:
-    """The typed columns out of an :data:`EVENT_STRUCT` array: each value kept only on the event types
+    """The typed columns out of an struct array: each value kept only on the event types
     that own its field (elsewhere it was another key, converted loosely or not at all)."""
     struct = struct.combine_chunks() if isinstance(struct, pa.ChunkedArray) else struct
     masks: dict[frozenset[str], pa.Array | None] = {}
     columns: dict[str, pa.Array] = {}
-    for name in TYPED_COLUMN_NAMES:
+    for name in typed_column_names():
         spec, owners = _COLUMN_FIELDS[name]
         if spec.parent is None:
             column = pc.struct_field(struct, [spec.key])
@@ -161,7 +173,7 @@ def _flatten(
             mask = masks[owners]
             if mask is not None:  # leaf arrays: cheap
                 column = pc.if_else(mask, column, pa.scalar(None, column.type))
-        wanted = EVENT_SCHEMA.field(name).type
+        wanted = event_schema().field(name).type
         columns[name] = column if column.type == wanted else column.cast(wanted)
     return columns
 
@@ -172,7 +184,7 @@ def _decoded(raws: pa.ChunkedArray | pa.Array) -> list[dict[str, Any]]:
 
 
 def complete_events(spooled: Sequence[pa.Table], structs: Sequence[object | None]) -> pa.Table:
-    """The ``EVENT_SCHEMA`` rows of appended spool tables (the lake's ``finish`` of the events table).
+    """The ``event_schema()`` rows of appended spool tables (the lake's ``finish`` of the events table).
 
     A table appended by a request carries its :func:`typed_struct` as memo; a replayed one (memo None)
     has its raw JSON decoded and converted the same way.
@@ -182,10 +194,11 @@ def complete_events(spooled: Sequence[pa.Table], structs: Sequence[object | None
         for t, s in zip(spooled, structs, strict=True)
     ]
     table = pa.concat_tables(spooled) if len(spooled) > 1 else spooled[0]
-    struct = pa.chunked_array(arrays, type=EVENT_STRUCT)
+    struct = pa.chunked_array(arrays, type=_struct_type())
     typed = _flatten(struct, table.column("type"))
-    columns = [typed[name] if name in typed else table.column(name) for name in EVENT_SCHEMA.names]
-    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
+    schema = event_schema()
+    columns = [typed[name] if name in typed else table.column(name) for name in schema.names]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _text_array(values: Sequence[bytes | str]) -> pa.Array:
@@ -206,22 +219,22 @@ def spool_events_table(
     fingerprints: Sequence[str],
     raws: Sequence[bytes | str],
 ) -> pa.Table:
-    """The accepted events of one request as a ``SPOOL_EVENT_SCHEMA`` table."""
+    """The accepted events of one request as a ``spool_event_schema()`` table."""
     n = len(batch_indexes)
     received_us = epoch_us(received_at)
     arrays = {
         "user_id": pa.repeat(pa.scalar(user_id, pa.string()), n),
         "session_id": pa.array(session_ids, pa.string()),
         "type": pa.array(kinds, pa.string()),
-        "timestamp": pa.array(timestamps_us, TS),
-        "received_at": pa.repeat(pa.scalar(received_us, TS), n),
+        "timestamp": pa.array(timestamps_us, timestamp_type()),
+        "received_at": pa.repeat(pa.scalar(received_us, timestamp_type()), n),
         "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), n),
         "batch_index": pa.array(batch_indexes, pa.int32()),
         "fingerprint": pa.array(fingerprints, pa.string()),
         "raw": _text_array(raws),
     }
     return pa.Table.from_arrays(
-        [arrays[name] for name in SPOOL_EVENT_SCHEMA.names], schema=SPOOL_EVENT_SCHEMA
+        [arrays[name] for name in spool_event_schema().names], schema=spool_event_schema()
     )
 
 
@@ -234,7 +247,7 @@ def events_to_table(
     batch_indexes: Sequence[int] | None = None,
     fingerprints: Sequence[str] | None = None,
 ) -> pa.Table:
-    """An ``EVENT_SCHEMA`` table for already-validated events of one user and one request, built the
+    """An ``event_schema()`` table for already-validated events of one user and one request, built the
     way a request's rows are (for generators and tests that write the lake directly)."""
     n = len(events)
     parsed = [parse_timestamp_us(str(e.get("timestamp"))) for e in events]
@@ -263,17 +276,17 @@ def quarantine_table(
     reasons: Sequence[str],
     raws: Sequence[bytes | str],
 ) -> pa.Table:
-    """A ``QUARANTINE_SCHEMA`` table: one row per rejected event, its JSON kept verbatim."""
+    """A ``quarantine_schema()`` table: one row per rejected event, its JSON kept verbatim."""
     n = len(batch_indexes)
     received_us = epoch_us(received_at)
     return pa.Table.from_arrays(
         [
             pa.repeat(pa.scalar(user_id, pa.string()), n),
-            pa.repeat(pa.scalar(received_us, TS), n),
+            pa.repeat(pa.scalar(received_us, timestamp_type()), n),
             pa.repeat(pa.scalar(batch_id, pa.string()), n),
             pa.array(batch_indexes, pa.int32()),
             pa.array(reasons, pa.string()),
             _text_array(raws),
         ],
-        schema=QUARANTINE_SCHEMA,
+        schema=quarantine_schema(),
     )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from devflow.lake.tables import PartitionedTable
 from devflow.telemetry.arrow import complete_events
-from devflow.telemetry.schema import EVENT_SCHEMA, EVENTS_DIR, QUARANTINE_DIR, QUARANTINE_SCHEMA
+from devflow.telemetry.schema import EVENTS_DIR, QUARANTINE_DIR, event_schema, quarantine_schema
 
 #: Accepted events, partitioned by the UTC date of the event, sorted by user then event time.
 EVENTS_TABLE = PartitionedTable(
     name=EVENTS_DIR,
-    schema=EVENT_SCHEMA,
+    make_schema=event_schema,
     date_column="timestamp",
     sort_keys=(("user_id", "ascending"), ("timestamp", "ascending")),
     finish=complete_events,
@@ -17,7 +17,7 @@ EVENTS_TABLE = PartitionedTable(
 #: Rejected events, partitioned by the UTC date they were received.
 QUARANTINE_TABLE = PartitionedTable(
     name=QUARANTINE_DIR,
-    schema=QUARANTINE_SCHEMA,
+    make_schema=quarantine_schema,
     date_column="received_at",
     sort_keys=(("user_id", "ascending"), ("received_at", "ascending")),
 )

@@ -23,7 +23,7 @@ import pytest
 from devflow.analytics.events_view import connect_lake, scan_events
 from devflow.analytics.synthetic import SyntheticSpec, generate
 from devflow.lake.storage import LakeStorage
-from devflow.telemetry import EVENT_SCHEMA
+from devflow.telemetry import event_schema
 from devflow.telemetry.arrow import events_to_table
 
 T0 = datetime(2026, 5, 20, tzinfo=UTC)
@@ -80,7 +80,7 @@ def _reference(every: pl.DataFrame) -> pl.DataFrame:
 
 
 def _same(actual: pl.DataFrame, expected: pl.DataFrame) -> None:
-    columns = [*EVENT_SCHEMA.names, "date"]
+    columns = [*event_schema().names, "date"]
     key = ["session_id", "fingerprint"]
     assert actual.height == expected.height
     left = actual.select(columns).sort(key)

@@ -18,13 +18,13 @@ from devflow.analytics.events_view import connect_lake, scan_events
 from devflow.lake.partitions import write_partitioned
 from devflow.lake.registry import LakeFile, register_files, register_unlisted_files
 from devflow.lake.storage import LakeStorage
-from devflow.telemetry import EVENT_SCHEMA, EVENTS_DIR, EVENTS_TABLE
+from devflow.telemetry import EVENTS_DIR, EVENTS_TABLE, event_schema
 from devflow.telemetry.arrow import (
-    SPOOL_EVENT_SCHEMA,
-    TYPED_COLUMN_NAMES,
     complete_events,
     events_to_table,
     fingerprint,
+    spool_event_schema,
+    typed_column_names,
     typed_struct,
 )
 from devflow.telemetry.schema import EVENT_FIELDS, WORKSPACE, ValueKind
@@ -55,7 +55,7 @@ def test_atomic_write_and_listing(storage: LakeStorage) -> None:
     assert listed == ["events/date=2026-05-14/part-a.parquet"]
     assert storage.list_partitions(EVENTS_DIR) == ["2026-05-14"]
     assert storage.row_count(listed[0]) == table.num_rows
-    assert storage.read_table(listed[0]).schema.names == EVENT_SCHEMA.names  # no Hive column inside
+    assert storage.read_table(listed[0]).schema.names == event_schema().names  # no Hive column inside
 
 
 def test_write_event_files_split_sorted_registered(storage: LakeStorage, db: sessionmaker[Session]) -> None:
@@ -205,7 +205,7 @@ def test_typed_columns_equal_a_row_by_row_reference() -> None:
     received = datetime(2026, 5, 14, tzinfo=UTC)
     for batch in (events, events[:40], [events[-1]]):  # whole batches and the fallback alone
         table = events_to_table(batch, user_id="u", received_at=received, batch_id="b")
-        for column in TYPED_COLUMN_NAMES:
+        for column in typed_column_names():
             expected = [_reference_value(event, column) for event in batch]
             assert table.column(column).to_pylist() == expected, column
 
@@ -215,7 +215,7 @@ def test_replayed_rows_get_the_columns_of_the_request_path() -> None:
     raw JSON the same way the request completed them."""
     events = _accepted_variants()
     table = events_to_table(events, user_id="u", received_at=datetime(2026, 5, 14, tzinfo=UTC), batch_id="b")
-    spooled = table.select(SPOOL_EVENT_SCHEMA.names)
+    spooled = table.select(spool_event_schema().names)
     replayed = complete_events([spooled], [None])
     from_request = complete_events([spooled], [typed_struct(events)])
     assert replayed.equals(table) and from_request.equals(table)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from devflow.metrics import RAW_COLUMNS, event_metrics, session_metrics_frames
-from devflow.telemetry import EVENT_SCHEMA
+from devflow.telemetry import event_schema
 
 T0 = dt.datetime(2026, 5, 10, 23, 0, tzinfo=dt.UTC)
 
@@ -22,7 +22,7 @@ def _row(rng: random.Random, i: int) -> dict[str, Any]:
     kind = rng.choice(["text_change", "text_change", "file_save", "editor_switch", "terminal_open"])
     # "/home/x/a.ts" is also another row's absolute path: one file key reached through either column.
     path = rng.choice(["a.ts", "b.ts", "/abs/c.ts", "/home/x/a.ts"])
-    row: dict[str, Any] = {f.name: None for f in EVENT_SCHEMA}
+    row: dict[str, Any] = {f.name: None for f in event_schema()}
     row.update(
         user_id=rng.choice(["u1", "u2"]),
         session_id=rng.choice(["s1", "s2", "s3", "s4"]),
@@ -66,7 +66,7 @@ def _row(rng: random.Random, i: int) -> dict[str, Any]:
 @pytest.mark.parametrize("definition", ["line-delta", "typing-heuristic"])
 def test_event_figures_sum_to_the_stored_rows(seed: int, definition: str) -> None:
     rng = random.Random(seed)
-    table = pa.Table.from_pylist([_row(rng, i) for i in range(600)], schema=EVENT_SCHEMA)
+    table = pa.Table.from_pylist([_row(rng, i) for i in range(600)], schema=event_schema())
     raw = table.select(list(RAW_COLUMNS))
     stored = pl.from_arrow(session_metrics_frames(raw, definition).session_day)
     assert isinstance(stored, pl.DataFrame)

@@ -29,13 +29,13 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.kernel import instruments
 from devflow.kernel.files import fsync_path
+from devflow.kernel.lazy import lazy_module
 from devflow.lake.partitions import WrittenFile, write_partitioned
 from devflow.lake.registry import register_files, registered_paths_of
 from devflow.lake.spool.commit import GroupCommit
@@ -50,6 +50,14 @@ from devflow.lake.spool.segments import (
 )
 from devflow.lake.storage import LakeStorage, LakeUnavailable
 from devflow.lake.tables import PartitionedTable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_module("pyarrow")
+    pc = lazy_module("pyarrow.compute")
+
 
 log = logging.getLogger("devflow.lake.writer")
 
@@ -187,15 +195,18 @@ class LakeWriter:
             if self._stop.is_set():
                 break
             self._report_backlog()
+            written: list[WrittenFile] = []
             try:
-                self.flush()
+                written = self.flush()
             except Exception:  # the next tick retries; the spool keeps the data durable meanwhile
                 log.exception("lake flush failed; will retry")
             self._report_backlog()
-            # The flush's large temporary buffers are freed; return them to the OS instead of keeping
-            # them cached (keeps RSS flat under steady ingest).
-            pa.default_memory_pool().release_unused()
-            _trim_c_heap()
+            if written:
+                # The flush's large temporary buffers are freed; return them to the OS instead of
+                # keeping them cached (keeps RSS flat under steady ingest). An idle tick has none
+                # (and must not load pyarrow).
+                pa.default_memory_pool().release_unused()
+                _trim_c_heap()
             if time.monotonic() >= next_recovery:
                 # Another server process sharing this spool folder may have died since start-up.
                 next_recovery = time.monotonic() + RECOVERY_INTERVAL_SECONDS

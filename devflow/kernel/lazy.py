@@ -1,0 +1,43 @@
+"""Heavy libraries imported on first use.
+
+A worker that has not yet flushed the lake, run the ETL or read a metric does not need pyarrow,
+Polars or NumPy (together most of an idle worker's memory), so the modules that use them bind the
+name to a :class:`LazyModule` at import time::
+
+    if TYPE_CHECKING:
+        import pyarrow as pa
+    else:
+        pa = lazy_module("pyarrow")
+
+The real module is imported on the first attribute access, then its namespace is copied into the
+proxy, so later accesses are plain attribute lookups. Such modules only use the name inside
+functions; module-level schemas are built by cached functions instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import types
+from typing import Any
+
+_lock = threading.Lock()
+
+
+class LazyModule(types.ModuleType):
+    """Stands for the module ``name`` until an attribute is read (see the module doc)."""
+
+    def __getattr__(self, attribute: str) -> Any:
+        with _lock:  # two threads' first uses import once (the import lock would too; this is cheap)
+            module = importlib.import_module(self.__name__)
+            self.__dict__.update({k: v for k, v in vars(module).items() if k not in _OWN})
+        return getattr(module, attribute)
+
+
+_OWN = frozenset({"__name__", "__loader__", "__spec__", "__package__"})
+
+
+def lazy_module(name: str) -> Any:
+    """A proxy that imports ``name`` on first use (typed ``Any``: guard a real import with
+    ``TYPE_CHECKING`` for the type checker)."""
+    return LazyModule(name)
