@@ -17,20 +17,18 @@ functions; module-level schemas are built by cached functions instead.
 from __future__ import annotations
 
 import importlib
-import threading
 import types
 from typing import Any
-
-_lock = threading.Lock()
 
 
 class LazyModule(types.ModuleType):
     """Stands for the module ``name`` until an attribute is read (see the module doc)."""
 
     def __getattr__(self, attribute: str) -> Any:
-        with _lock:  # two threads' first uses import once (the import lock would too; this is cheap)
-            module = importlib.import_module(self.__name__)
-            self.__dict__.update({k: v for k, v in vars(module).items() if k not in _OWN})
+        # Only called for names not copied yet. The import system serialises concurrent first uses,
+        # and copying the namespace again is harmless.
+        module = importlib.import_module(self.__name__)
+        self.__dict__.update({k: v for k, v in vars(module).items() if k not in _OWN})
         return getattr(module, attribute)
 
 
