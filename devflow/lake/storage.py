@@ -81,6 +81,28 @@ class LakeFileInfo:
     mtime: datetime.datetime | None = None  # last modified (UTC), when the store says
 
 
+def _local_parquet_files(folder: str, cut: int) -> list[LakeFileInfo]:
+    """The ``*.parquet`` files under a local folder (paths without the first ``cut`` characters).
+    A folder or file removed while it is listed (compaction, retention) is skipped; any other error
+    is raised, never read as "no files"."""
+    found: list[LakeFileInfo] = []
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                found += _local_parquet_files(entry.path, cut)
+            elif entry.name.endswith(".parquet") and entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                modified = datetime.datetime.fromtimestamp(st.st_mtime, datetime.UTC)
+                found.append(LakeFileInfo(path=entry.path[cut:], size=st.st_size, mtime=modified))
+        except FileNotFoundError:
+            continue
+    return found
+
+
 class LakeStorage:
     """The lake root on one :mod:`pyarrow.fs` filesystem (local or S3); paths are root-relative."""
 
@@ -179,14 +201,7 @@ class LakeStorage:
         listings then do not load pyarrow)."""
         found: list[LakeFileInfo] = []
         if self.is_local:
-            cut = len(self.root) + 1
-            for folder, _, names in os.walk(self.full_path(prefix)):
-                for name in names:
-                    if name.endswith(".parquet"):
-                        st = os.stat(os.path.join(folder, name))
-                        modified = datetime.datetime.fromtimestamp(st.st_mtime, datetime.UTC)
-                        path = os.path.join(folder, name)[cut:]
-                        found.append(LakeFileInfo(path=path, size=st.st_size, mtime=modified))
+            found = _local_parquet_files(self.full_path(prefix), len(self.root) + 1)
         else:
             selector = pafs.FileSelector(self.full_path(prefix), recursive=True, allow_not_found=True)
             cut = len(self.root) + 1
