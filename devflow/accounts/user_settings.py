@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.accounts.models import User
 from devflow.config import PATH_PRIVACY_MODES, path_privacy_rank
+from devflow.db.engine import read_only_connection
 from devflow.kernel.errors import NotFound, SchemaValidationFailed, ValidationFailed
 from devflow.kernel.jsontext import ABSENT
 
@@ -120,9 +121,8 @@ def update_settings(
 
 def user_time_zone(db: sessionmaker[Session], user_id: uuid.UUID) -> str | None:
     """The IANA zone the user chose for their days (None: UTC, or no such user). Every metrics read
-    without ``tz`` asks, so it runs on a bare connection, not an ORM session (half the cost)."""
-    bind = db.kw["bind"]
-    with bind.connect() as connection:
+    without ``tz`` asks, so it runs on a read-only Core connection, not an ORM session."""
+    with read_only_connection(db.kw["bind"]) as connection:
         zone = connection.scalar(_TIME_ZONE_OF, {"user_id": user_id})
     return None if zone is None else str(zone)
 

@@ -5,9 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+_READ_ONLY = "devflow_read_only"
+
+
+def read_only_connection(engine: Engine) -> Connection:
+    """A connection for one read statement on a hot path. On SQLite it takes no write lock: every
+    other transaction begins ``IMMEDIATE`` (see :func:`make_engine`), and concurrent reads that queue
+    on the write lock wait in SQLite's sleeping busy handler, seconds under contention. Use it as a
+    context manager; never write through it."""
+    return engine.connect().execution_options(**{_READ_ONLY: True})
 
 
 def make_engine(database_url: str, pool_size: int | None = None, **kwargs: Any) -> Engine:
@@ -42,6 +52,8 @@ def make_engine(database_url: str, pool_size: int | None = None, **kwargs: Any) 
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
+            if conn.get_execution_options().get(_READ_ONLY):
+                return  # one SELECT in the driver's autocommit mode: a WAL snapshot, no write lock
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from litestar.testing import TestClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.accounts import user_time_zone
+from devflow.accounts.models import User
 from devflow.config import Settings
 from tests.support.accounts import create_user
 
@@ -79,3 +82,15 @@ def test_user_mode_may_only_be_stricter_than_the_servers(
         "/api/v1/me/settings", json={"path_privacy": "redact-home"}, headers=user.jwt_headers
     )
     assert response.status_code == 200 and response.json()["path_privacy"] == "redact-home"
+
+
+def test_stored_zone_read_waits_for_no_writer(settings: Settings, db: sessionmaker[Session]) -> None:
+    """Every metrics read without ``tz`` reads the stored zone: on SQLite it must not queue on the
+    write lock that every other transaction takes (``BEGIN IMMEDIATE``)."""
+    user = create_user(settings)
+    with db.begin() as writer:  # holds the database's write lock until the end of the block
+        writer.execute(update(User).where(User.id == user.id).values(time_zone="Europe/Paris"))
+        started = time.monotonic()
+        assert user_time_zone(db, user.id) is None  # the committed value, not the writer's
+        assert time.monotonic() - started < 5  # a write-locking read would wait 30 s, then fail
+    assert user_time_zone(db, user.id) == "Europe/Paris"
