@@ -12,7 +12,7 @@ import functools
 import uuid
 import zoneinfo
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -87,7 +87,9 @@ def _day_offset_us(utc_day: dt.date, zone: zoneinfo.ZoneInfo) -> int | None:
     return None
 
 
-def _offsets_us(utc_day: dt.date, bucket_us: npt.NDArray[np.int64], zone: zoneinfo.ZoneInfo) -> Any:
+def _offsets_us(
+    utc_day: dt.date, bucket_us: npt.NDArray[np.int64], zone: zoneinfo.ZoneInfo
+) -> npt.NDArray[np.int64]:
     """The zone's UTC offset (µs) at each bucket start of one UTC date."""
     constant = _day_offset_us(utc_day, zone)
     if constant is not None:
@@ -118,9 +120,9 @@ def coding_sums(
     """Sum the user's coding-time rows whose bucket lies in the query's local days (``zone_name``).
 
     Each UTC date's rows are read once; the dates' rows are concatenated and summed in one pass,
-    since a request's per-date NumPy calls on a few hundred rows each cost more than the sums. An
-    attribute's codes are per date, so they are shifted into one code space first and equal names
-    of different dates are merged last.
+    since a request's per-date NumPy calls on a few hundred rows each cost more than the sums.
+    Attribute codes are the reader's, the same on every date, so equal names add up in one count
+    (rows coded before and after the reader started its table afresh are summed per table).
     """
     zone = zoneinfo.ZoneInfo(zone_name)
     start = _local_midnight(query.date_from, zone)
@@ -140,27 +142,32 @@ def coding_sums(
     inside = (bucket_us >= start_us) & (bucket_us < end_us)
     if not inside.any():
         return sums
-    offsets = np.concatenate([_offsets_us(day, rows.bucket_us, zone) for day, rows in parts])
+    row_counts = [rows.seconds.size for _, rows in parts]
+    constant = [_day_offset_us(day, zone) for day, _ in parts]
+    if None in constant:  # a transition's date: its buckets' offsets one by one
+        offsets = np.concatenate([_offsets_us(day, rows.bucket_us, zone) for day, rows in parts])
+    else:
+        offsets = np.repeat(np.array(constant, dtype=np.int64), row_counts)
     seconds = np.concatenate([rows.seconds for _, rows in parts])[inside]
     local_day = (bucket_us[inside] + offsets[inside]) // _DAY_US - first_day
     sums.per_day = np.bincount(local_day, weights=seconds, minlength=n_days)[:n_days].astype(np.float64)
     sums.total = float(seconds.sum())
-    part_of_row = np.repeat(np.arange(len(parts)), [rows.seconds.size for _, rows in parts])[inside]
+    tables = list({id(rows.names): rows.names for _, rows in parts}.values())
+    table_of_row = (
+        np.repeat([tables.index(rows.names) for _, rows in parts], row_counts)[inside]
+        if len(tables) > 1
+        else None
+    )
     for column in attributes:
-        sizes = [len(rows.names[column]) for _, rows in parts]
-        base = np.cumsum([0, *sizes[:-1]])
-        codes = np.concatenate([rows.codes[column] for _, rows in parts])[inside] + base[part_of_row]
-        names = [name for _, rows in parts for name in rows.names[column]]
-        weights = np.bincount(codes, weights=seconds, minlength=len(names))
-        present = np.flatnonzero(np.bincount(codes, minlength=len(names)))
-        present_names = [names[i] for i in present.tolist()]
-        present_weights = weights[present].tolist()
-        merged = dict(zip(present_names, present_weights, strict=True))
-        if len(merged) < len(present_names):  # a name on several dates: add its dates up
-            merged = {}
-            for name, weight in zip(present_names, present_weights, strict=True):
-                merged[name] = merged.get(name, 0.0) + weight
-        sums.by[column] = merged
+        codes = np.concatenate([rows.codes[column] for _, rows in parts])[inside]
+        merged = sums.by[column]
+        for index, table in enumerate(tables):
+            mine = slice(None) if table_of_row is None else table_of_row == index
+            present, which = np.unique(codes[mine], return_inverse=True)
+            weights = np.bincount(which, weights=seconds[mine], minlength=present.size)
+            for code, weight in zip(present.tolist(), weights.tolist(), strict=True):
+                label = table.names[code]
+                merged[label] = merged.get(label, 0.0) + weight
     return sums
 
 

@@ -110,7 +110,7 @@ GROUP BY definition, session_id, path
 class MetricsReader:
     """Cached, thread-safe access to the metric partitions of one lake."""
 
-    def __init__(self, storage: LakeStorage, max_rows: int = 2_000_000) -> None:
+    def __init__(self, storage: LakeStorage, max_rows: int = 2_000_000, max_names: int = 1_000_000) -> None:
         self.storage = storage
         # Bounded by the partitions' row counts (a day of a big deployment holds many users).
         self._max_rows = max_rows
@@ -120,6 +120,8 @@ class MetricsReader:
         self._tables: OrderedDict[str, tuple[Hashable, pa.Table]] = OrderedDict()
         self._zoned: OrderedDict[str, tuple[Hashable, ZonedFigures]] = OrderedDict()
         self._by_user: OrderedDict[str, tuple[Hashable, _CodingDay]] = OrderedDict()
+        self._max_names = max_names
+        self._names = NameCodes(max_names)
         self._max_tables = 400
 
     @lake_io
@@ -303,8 +305,45 @@ class MetricsReader:
         """One user's coding-time rows of one UTC date. The partition is indexed by user once per
         file identity and each user's rows are turned into NumPy columns on their first read, so a
         request reads its own rows, and the first read of a day does not pay for every user's."""
-        by_user = self._derived(self._by_user, dated_partition(METRICS_CODING_TIME_DIR, day), _CodingDay)
+        if self._names.full():  # bound the codes' table: start afresh, with the rows built on it
+            with self._lock:
+                self._by_user.clear()
+                self._names = NameCodes(self._max_names)
+        names = self._names
+        by_user = self._derived(
+            self._by_user,
+            dated_partition(METRICS_CODING_TIME_DIR, day),
+            lambda table: _CodingDay(table, names),
+        )
         return None if by_user is None else by_user.rows_of(user_id)
+
+
+class NameCodes:
+    """One integer code per distinct attribute string (language, workspace, file, session) across
+    the cached coding-time partitions, so a request adds up equal names of different dates with
+    one ``bincount`` instead of merging per-date dictionaries. Code 0 is null."""
+
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self._codes: dict[str, int] = {}
+        self.names: list[str | None] = [None]
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def full(self) -> bool:
+        return len(self.names) > self._limit
+
+    def codes_of(self, strings: list[str]) -> npt.NDArray[np.int64]:
+        """The codes of ``strings``, new ones added."""
+        with self._lock:
+            codes = self._codes
+            out = []
+            for text in strings:
+                code = codes.get(text)
+                if code is None:
+                    code = codes[text] = len(self.names)
+                    self.names.append(text)
+                out.append(code)
+        return np.array(out, dtype=np.int64)
 
 
 CODING_ATTRIBUTES = ("language", "workspace", "file", "session_id")
@@ -314,18 +353,19 @@ class _CodingDay:
     """A coding-time partition in user order, with each user's row range; a user's
     :class:`CodingRows` are built on their first read and kept."""
 
-    def __init__(self, table: pa.Table) -> None:
+    def __init__(self, table: pa.Table, names: NameCodes) -> None:
+        self._names = names
         users = table.column("user_id")
         if users.num_chunks != 1 or not _ascending(users):  # the ETL writes user order; be sure
             table = table.sort_by("user_id")
             users = table.column("user_id")
         self._table = table
         counts = pc.value_counts(users)  # in order of first appearance: user order
-        names = counts.field("values").to_pylist()
+        user_ids = counts.field("values").to_pylist()
         ends = np.cumsum(counts.field("counts").to_numpy())
         self._ranges = {
-            str(name): (int(end - n), int(n))
-            for name, end, n in zip(names, ends.tolist(), counts.field("counts").to_pylist(), strict=True)
+            str(user): (int(end - n), int(n))
+            for user, end, n in zip(user_ids, ends.tolist(), counts.field("counts").to_pylist(), strict=True)
         }
         self._rows: dict[str, CodingRows] = {}
 
@@ -335,7 +375,7 @@ class _CodingDay:
             span = self._ranges.get(user_id)
             if span is None:
                 return None
-            rows = self._rows.setdefault(user_id, CodingRows.of(self._table.slice(*span)))
+            rows = self._rows.setdefault(user_id, CodingRows.of(self._table.slice(*span), self._names))
         return rows
 
 
@@ -349,25 +389,23 @@ def _ascending(values: pa.ChunkedArray) -> bool:
 @dataclass(frozen=True, slots=True)
 class CodingRows:
     """One user's coding-time rows of one UTC date as NumPy columns: a request sums a few thousand
-    of them, where a DataFrame operation's fixed cost would dominate. Each attribute is a code into
-    its own list of names (``None`` included)."""
+    of them, where a DataFrame operation's fixed cost would dominate. Each attribute is a code of the
+    reader's :class:`NameCodes`."""
 
     bucket_us: npt.NDArray[np.int64]  # bucket start, microseconds since the epoch (UTC)
     seconds: npt.NDArray[np.float64]
     codes: dict[str, npt.NDArray[np.int64]]
-    names: dict[str, list[str | None]]
+    names: NameCodes  # what the codes stand for
 
     @classmethod
-    def of(cls, rows: pa.Table) -> CodingRows:
+    def of(cls, rows: pa.Table, names: NameCodes) -> CodingRows:
         codes: dict[str, npt.NDArray[np.int64]] = {}
-        names: dict[str, list[str | None]] = {}
         for column in CODING_ATTRIBUTES:
             encoded = pc.dictionary_encode(rows.column(column).combine_chunks())
-            categories = encoded.dictionary.to_pylist()
-            # Nulls get the last code, whose name is None.
-            indices = pc.fill_null(encoded.indices.cast(pa.int64()), len(categories))
-            codes[column] = indices.to_numpy(zero_copy_only=False)
-            names[column] = [*categories, None]
+            # Position 0 of the lookup is null's code (0); the categories follow.
+            lookup = np.concatenate([[0], names.codes_of(encoded.dictionary.to_pylist())])
+            local = pc.fill_null(encoded.indices.cast(pa.int64()), -1).to_numpy(zero_copy_only=False)
+            codes[column] = lookup[local + 1]
         return cls(
             bucket_us=rows.column("bucket_start").cast(pa.timestamp("us", "UTC")).cast(pa.int64()).to_numpy(),
             seconds=rows.column("seconds").cast(pa.float64()).to_numpy(),

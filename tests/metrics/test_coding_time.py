@@ -4,6 +4,7 @@ UTC, Asia/Kathmandu (+05:45) and America/New_York across the March DST change (a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import random
@@ -17,6 +18,10 @@ from litestar.testing import TestClient
 
 from devflow.app import create_app
 from devflow.config import Settings
+from devflow.metrics.coding import coding_time_body
+from devflow.metrics.queries import MetricsReader
+from devflow.metrics.reports import daily_query
+from devflow.metrics.service import Metrics
 from tests.metrics.events import editor_switch, file_save, run_etl_until_idle, send, text_change
 from tests.support.accounts import TestUser, create_user
 
@@ -143,3 +148,14 @@ def test_coding_time_per_day_equals_the_reference_in_three_zones(
         assert sessions and all(s["started_at"] and s["event_counts"] for s in sessions)
         bad = client.get(f"/api/v1/metrics/coding-time?{query}&tz=Mars/Base", headers=user.jwt_headers)
         assert bad.status_code == 400 and "tz" in bad.json()["message"]
+
+        # The reader codes attribute names once for all dates; a table that fills up starts afresh
+        # (here after every few names), and the sums stay the same.
+        metrics: Metrics = app.state["services"].metrics
+        tiny = dataclasses.replace(metrics, reader=MetricsReader(metrics.storage, max_names=3))
+        session_query = dataclasses.replace(daily_query(str(WEEK_FROM), str(WEEK_TO)), session_grain=True)
+        for zone in ("UTC", "Asia/Kathmandu"):
+            expected_body = coding_time_body(metrics, user.id, session_query, zone)
+            assert expected_body.sessions and len(expected_body.top_files) > 1
+            for _ in range(2):  # cold, then with the rows cached
+                assert coding_time_body(tiny, user.id, session_query, zone) == expected_body
