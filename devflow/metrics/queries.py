@@ -110,7 +110,7 @@ GROUP BY definition, session_id, path
 class MetricsReader:
     """Cached, thread-safe access to the metric partitions of one lake."""
 
-    def __init__(self, storage: LakeStorage, max_rows: int = 2_000_000, max_names: int = 1_000_000) -> None:
+    def __init__(self, storage: LakeStorage, max_rows: int = 2_000_000, max_names: int = 200_000) -> None:
         self.storage = storage
         # Bounded by the partitions' row counts (a day of a big deployment holds many users).
         self._max_rows = max_rows
@@ -323,7 +323,7 @@ class NameCodes:
     the cached coding-time partitions, so a request adds up equal names of different dates with
     one ``bincount`` instead of merging per-date dictionaries. Code 0 is null."""
 
-    def __init__(self, limit: int = 1_000_000) -> None:
+    def __init__(self, limit: int = 200_000) -> None:
         self._codes: dict[str, int] = {}
         self.names: list[str | None] = [None]
         self._limit = limit
