@@ -64,8 +64,6 @@ DEMO_TEXT: Final = (
     "You've been heads-down for a while. Consider stepping away for 5 minutes — your next bug is "
     "probably hiding behind a clear head."
 )
-
-
 DEMO_CODE_CONTEXT: Final[dict[str, Any]] = {
     "reasoning": "Manually triggered demo recommendation; no Gemini call was made.",
     "triggered_rule": "demo_trigger",

@@ -50,22 +50,27 @@ DEFAULT_CODING_GAP_MINUTES = 10.0  # CODING_TIME_GAP_MINUTES, the convention of 
 BUCKET_SECONDS = 15 * 60  # coding-time bucket: every IANA offset is a multiple of it
 
 
+def _keys(*more: tuple[str, pa.DataType]) -> list[pa.Field]:
+    """``user_id``, ``session_id``, then ``more`` (name, type) fields."""
+    return [
+        pa.field(name, kind) for name, kind in (("user_id", pa.string()), ("session_id", pa.string()), *more)
+    ]
+
+
+def _figures() -> list[pa.Field]:
+    """The per-session figures, in the order every dataset stores them."""
+    names = ("lines_added", "lines_deleted", "switch_count", "rapid_switch_count", "activity_count")
+    return [pa.field(name, pa.int64()) for name in names]
+
+
+def _utc() -> pa.DataType:
+    return pa.timestamp("us", tz="UTC")
+
+
 @functools.cache
 def session_day_schema() -> pa.Schema:
     """Per (session, UTC day) figures: the rows of metrics_daily."""
-    return pa.schema(
-        [
-            pa.field("user_id", pa.string()),
-            pa.field("session_id", pa.string()),
-            pa.field("date", pa.date32()),
-            pa.field("lines_added", pa.int64()),
-            pa.field("lines_deleted", pa.int64()),
-            pa.field("switch_count", pa.int64()),
-            pa.field("rapid_switch_count", pa.int64()),
-            pa.field("activity_count", pa.int64()),
-            pa.field("definition", pa.string()),
-        ]
-    )
+    return pa.schema([*_keys(("date", pa.date32())), *_figures(), pa.field("definition", pa.string())])
 
 
 @functools.cache
@@ -73,15 +78,8 @@ def quarter_schema() -> pa.Schema:
     """The metrics_daily figures per UTC 15-minute bucket: a day in any zone is an exact sum of them."""
     return pa.schema(
         [
-            pa.field("user_id", pa.string()),
-            pa.field("session_id", pa.string()),
-            pa.field("date", pa.date32()),
-            pa.field("bucket_start", pa.timestamp("us", tz="UTC")),
-            pa.field("lines_added", pa.int64()),
-            pa.field("lines_deleted", pa.int64()),
-            pa.field("switch_count", pa.int64()),
-            pa.field("rapid_switch_count", pa.int64()),
-            pa.field("activity_count", pa.int64()),
+            *_keys(("date", pa.date32()), ("bucket_start", _utc())),
+            *_figures(),
             pa.field("definition", pa.string()),
         ]
     )
@@ -91,15 +89,13 @@ def quarter_schema() -> pa.Schema:
 def file_switch_schema() -> pa.Schema:
     """Switches to each file per (session, UTC 15-minute bucket): metrics_file_switches."""
     return pa.schema(
-        [
-            pa.field("user_id", pa.string()),
-            pa.field("session_id", pa.string()),
-            pa.field("date", pa.date32()),
-            pa.field("bucket_start", pa.timestamp("us", tz="UTC")),  # UTC 15-minute bucket
-            pa.field("path", pa.string()),
-            pa.field("switch_count", pa.int64()),
-            pa.field("definition", pa.string()),
-        ]
+        _keys(
+            ("date", pa.date32()),
+            ("bucket_start", _utc()),
+            ("path", pa.string()),
+            ("switch_count", pa.int64()),
+            ("definition", pa.string()),
+        )
     )
 
 
@@ -108,18 +104,13 @@ def session_schema() -> pa.Schema:
     """One row per session: figures, facts and the definitions they were computed with."""
     return pa.schema(
         [
-            pa.field("user_id", pa.string()),
-            pa.field("session_id", pa.string()),
-            pa.field("lines_added", pa.int64()),
-            pa.field("lines_deleted", pa.int64()),
-            pa.field("switch_count", pa.int64()),
-            pa.field("rapid_switch_count", pa.int64()),
-            pa.field("activity_count", pa.int64()),
+            *_keys(),
+            *_figures(),
             # Every UTC date the session has events or metric rows on (its rows in the dated datasets).
             pa.field("dates", pa.list_(pa.date32())),
             pa.field("definition", pa.string()),
-            pa.field("started_at", pa.timestamp("us", tz="UTC")),
-            pa.field("ended_at", pa.timestamp("us", tz="UTC")),
+            pa.field("started_at", _utc()),
+            pa.field("ended_at", _utc()),
             pa.field("duration_seconds", pa.float64()),
             pa.field("active_seconds", pa.float64()),
             *[pa.field(f"{kind}_count", pa.int64()) for kind in EVENT_TYPES],
@@ -130,19 +121,18 @@ def session_schema() -> pa.Schema:
 
 @functools.cache
 def coding_time_schema() -> pa.Schema:
-    """Coding seconds per (session, UTC 15-minute bucket, language, workspace, file)."""
+    """Coding seconds per (session, UTC 15-minute bucket, language, workspace, file); ``date`` is the
+    UTC date of ``bucket_start``."""
     return pa.schema(
-        [
-            pa.field("user_id", pa.string()),
-            pa.field("session_id", pa.string()),
-            pa.field("date", pa.date32()),  # UTC date of bucket_start
-            pa.field("bucket_start", pa.timestamp("us", tz="UTC")),
-            pa.field("language", pa.string()),
-            pa.field("workspace", pa.string()),
-            pa.field("file", pa.string()),
-            pa.field("seconds", pa.float64()),
-            pa.field("coding_gap_minutes", pa.float64()),
-        ]
+        _keys(
+            ("date", pa.date32()),
+            ("bucket_start", _utc()),
+            ("language", pa.string()),
+            ("workspace", pa.string()),
+            ("file", pa.string()),
+            ("seconds", pa.float64()),
+            ("coding_gap_minutes", pa.float64()),
+        )
     )
 
 

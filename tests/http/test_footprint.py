@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from devflow.config import Settings
-from tests.conftest import BASE_ENV
 from tests.support.accounts import create_user
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, server_env
 from tests.telemetry.payloads import file_save
 
 HEAVY = ("pyarrow", "polars", "numpy")
@@ -40,18 +39,15 @@ def _loaded(pid: int) -> set[str]:
 def test_idle_workers_load_no_frame_library(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     settings = make_settings().with_dev_secret()
     user = create_user(settings)
-    env = {
-        **BASE_ENV,
-        "DEVFLOW_DATA_DIR": str(settings.data_dir),
-        "DATABASE_URL": settings.database_url,
-        "JWT_SECRET": settings.jwt_secret,
-        "DEVFLOW_LAKE_FLUSH_SECONDS": "0.2",
+    env = server_env(
+        settings,
+        DEVFLOW_LAKE_FLUSH_SECONDS="0.2",
         # The scheduled jobs run too, as on an idle production server (nothing to do for them).
-        "METRICS_ETL_ENABLED": "true",
-        "METRICS_ETL_INTERVAL_SECONDS": "0.5",
-        "INSIGHTS_ENABLED": "true",
-        "INSIGHT_CHECK_INTERVAL_SECONDS": "0.5",
-    }
+        METRICS_ETL_ENABLED="true",
+        METRICS_ETL_INTERVAL_SECONDS="0.5",
+        INSIGHTS_ENABLED="true",
+        INSIGHT_CHECK_INTERVAL_SECONDS="0.5",
+    )
     with ServerProcess(env, log_path=tmp_path / "server.log", extra_args=["--workers", "2"]) as server:
         assert server.proc is not None
         time.sleep(2.0)  # several flush ticks and scheduler passes

@@ -16,9 +16,8 @@ import pytest
 from litestar.testing import TestClient
 
 from devflow.config import Settings
-from tests.conftest import BASE_ENV
 from tests.support.accounts import TestUser, create_user
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, server_env
 from tests.telemetry.payloads import file_save
 
 EXPORTER_TOKEN = "scrape-token-0123456789abcdef"
@@ -56,19 +55,16 @@ def sample(text: str, name: str, **labels: str) -> float:
 def test_metrics_of_two_workers_after_traffic(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     settings = make_settings().with_dev_secret()
     user: TestUser = create_user(settings)
-    env = {
-        **BASE_ENV,
-        "DEVFLOW_DATA_DIR": str(settings.data_dir),
-        "DATABASE_URL": settings.database_url,
-        "JWT_SECRET": settings.jwt_secret,
-        "DEVFLOW_LAKE_FLUSH_SECONDS": "0.2",
-        "METRICS_ETL_ENABLED": "true",
-        "METRICS_ETL_INTERVAL_SECONDS": "0.5",
-        "METRICS_EXPORTER_ENABLED": "true",
-        "METRICS_EXPORTER_TOKEN": EXPORTER_TOKEN,
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "debug",
-    }
+    env = server_env(
+        settings,
+        DEVFLOW_LAKE_FLUSH_SECONDS="0.2",
+        METRICS_ETL_ENABLED="true",
+        METRICS_ETL_INTERVAL_SECONDS="0.5",
+        METRICS_EXPORTER_ENABLED="true",
+        METRICS_EXPORTER_TOKEN=EXPORTER_TOKEN,
+        LOG_FORMAT="json",
+        LOG_LEVEL="debug",
+    )
     log_path = tmp_path / "server.log"
     server = ServerProcess(env, log_path=log_path, extra_args=["--workers", "2"]).start()
     try:

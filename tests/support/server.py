@@ -13,6 +13,21 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from devflow.config import Settings
+from tests.conftest import BASE_ENV
+
+
+def server_env(settings: Settings, **more: str) -> dict[str, str]:
+    """The environment of a server on ``settings``' data dir, database and secret (the tests' base
+    settings), plus ``more``."""
+    return {
+        **BASE_ENV,
+        "DEVFLOW_DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.database_url,
+        "JWT_SECRET": settings.jwt_secret,
+        **more,
+    }
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -22,21 +22,14 @@ import pytest
 from devflow.analytics.events_view import connect_lake
 from devflow.config import Settings
 from devflow.lake.storage import LakeStorage
-from tests.conftest import BASE_ENV
 from tests.support.accounts import create_user
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, server_env
 from tests.telemetry.payloads import file_save, iso
 
 
 def _server_env(settings: Settings) -> dict[str, str]:
-    return {
-        **BASE_ENV,
-        "DEVFLOW_DATA_DIR": str(settings.data_dir),
-        "DATABASE_URL": settings.database_url,
-        "JWT_SECRET": settings.jwt_secret,
-        # Flush often so that at the kill some batches are in Parquet and some only in the spool.
-        "DEVFLOW_LAKE_FLUSH_SECONDS": "1",
-    }
+    # Flush often so that at the kill some batches are in Parquet and some only in the spool.
+    return server_env(settings, DEVFLOW_LAKE_FLUSH_SECONDS="1")
 
 
 def _post(port: int, token: str, events: list[dict[str, Any]]) -> int:
