@@ -37,15 +37,33 @@ VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``slow`` (server processes, real clocks, browsers) run first, those waiting for
-    the real scheduler's first tick before any other: with several xdist workers the long ones then
-    overlap at the start instead of leaving one worker busy at the end."""
+    """Order the tests for ``--dist worksteal`` (the Makefile's), which hands out the collection as
+    one contiguous block per xdist worker and lets an idle worker take the not-yet-started tail of
+    another's block, never its head. The tests marked ``slow(waits=True)`` (they mostly sleep: a
+    real scheduler tick, a slow model) lead the first block, and the other ``slow`` ones (server
+    processes, browsers) are dealt over the heads of the other blocks: the sleepers overlap with
+    work, and no worker runs every heavy test one after the other."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 
     def rank(item: pytest.Item) -> int:
         slow = item.get_closest_marker("slow")
-        return 2 if slow is None else 0 if slow.kwargs.get("waits_for_scheduler") else 1
+        return 2 if slow is None else 0 if slow.kwargs.get("waits") else 1
 
-    items.sort(key=rank)
+    ranked = [[item for item in items if rank(item) == r] for r in range(3)]
+    waiting, heavy, fast = ranked
+    heads: list[list[pytest.Item]] = [list(waiting)] + [[] for _ in range(workers - 1)]
+    others = heads[1:] or heads
+    for i, item in enumerate(heavy):
+        others[i % len(others)].append(item)
+    blocks: list[pytest.Item] = []
+    remaining = len(items)
+    for i, head in enumerate(heads):
+        size = remaining // (workers - i)  # the block the worksteal scheduler sends this worker
+        take = max(0, size - len(head))
+        blocks += head + fast[:take]
+        fast = fast[take:]
+        remaining -= size
+    items[:] = blocks + fast
 
 
 BASE_ENV: dict[str, str] = {

@@ -37,7 +37,7 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(waits=True)  # on the slow model
 def test_ingest_and_reads_go_on_while_evaluations_wait_on_the_model(
     make_client: Callable[..., TestClient[Any]], slow_gemini: FakeGemini, settings: Settings
 ) -> None:

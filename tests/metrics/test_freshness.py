@@ -38,7 +38,7 @@ def _call(url: str, headers: dict[str, str], body: dict[str, Any] | None = None)
         return response.status, json.loads(response.read())
 
 
-@pytest.mark.slow(waits_for_scheduler=True)
+@pytest.mark.slow(waits=True)  # for the scheduler's first tick
 def test_an_acknowledged_event_shows_in_churn_within_65_s_with_the_default_schedule(
     make_settings: Callable[..., Settings], database_url: str, tmp_path: Path
 ) -> None:

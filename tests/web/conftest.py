@@ -84,9 +84,11 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
             _drop_database(database)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(web_server: WebServer) -> Iterator[Browser]:
-    """One headless Chromium for the whole session; each test gets its own context (cookies).
+    """One headless Chromium for a run of this package's tests; each test gets its own context
+    (cookies). Not for the session: Playwright's sync API keeps an event loop marked running in
+    the main thread, where other packages' tests call ``asyncio.run``.
 
     It depends on the server so that it closes first: the server's graceful shutdown would otherwise
     wait for the browser's keep-alive connections."""
