@@ -4,6 +4,9 @@ use loads them (``devflow.kernel.lazy``). Read off the real workers' memory maps
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -69,3 +72,23 @@ def test_idle_workers_load_no_frame_library(make_settings: Callable[..., Setting
         while not any("pyarrow" in _loaded(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert any("pyarrow" in _loaded(pid) for pid in workers)
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "system"), ("mimalloc", "mimalloc")])
+def test_served_workers_allocate_arrow_memory_from_the_system_pool(
+    settings: Settings, given: str | None, expected: str
+) -> None:
+    """A worker built by the uvicorn factory uses the system allocator for Arrow (it returns freed
+    flush buffers, which keeps the peak lower), unless the operator chose another."""
+    env = {key: value for key, value in os.environ.items() if key != "ARROW_DEFAULT_MEMORY_POOL"}
+    env.update(server_env(settings))
+    if given is not None:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = given
+    script = (
+        "from devflow.cli import app_from_env\n"
+        "app_from_env()\n"
+        "import pyarrow\n"
+        "print(pyarrow.default_memory_pool().backend_name)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == expected
