@@ -123,6 +123,13 @@ class MetricsReader:
         self._max_names = max_names
         self._names = NameCodes(max_names)
         self._max_tables = 400
+        # A cache miss loads under the stripe of its key, so the concurrent first reads of one
+        # partition (a dashboard's requests right after a start) load it once; the others wait and
+        # find it cached. Striped to stay bounded: unrelated keys rarely share a stripe.
+        self._stripes = [threading.Lock() for _ in range(64)]
+
+    def _loading(self, key: str) -> threading.Lock:
+        return self._stripes[hash(key) % len(self._stripes)]
 
     @lake_io
     def _identity(self, path: str) -> Hashable | None:
@@ -147,27 +154,37 @@ class MetricsReader:
                 if gone is not None:
                     self._rows -= gone[2]
             return {}
+        cached = self._cached_figures(key, identity)
+        if cached is not None:
+            return cached
+        with self._loading(key):
+            cached = self._cached_figures(key, identity)
+            if cached is not None:
+                return cached
+            try:
+                table = self.storage.read_table(path)
+            except FileNotFoundError:
+                return {}  # emptied (deleted) between stat and read; a replaced file reads whole
+            figures = _aggregate(table, sql)
+            weight = max(1, table.num_rows)
+            with self._lock:
+                old = self._cache.pop(key, None)
+                if old is not None:
+                    self._rows -= old[2]
+                self._cache[key] = (identity, figures, weight)
+                self._rows += weight
+                while self._rows > self._max_rows and len(self._cache) > 1:
+                    _, (_, _, evicted) = self._cache.popitem(last=False)
+                    self._rows -= evicted
+            return figures
+
+    def _cached_figures(self, key: str, identity: Hashable) -> PartitionFigures | None:
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None and hit[0] == identity:
                 self._cache.move_to_end(key)
                 return hit[1]
-        try:
-            table = self.storage.read_table(path)
-        except FileNotFoundError:
-            return {}  # emptied (deleted) between stat and read; a replaced file reads whole
-        figures = _aggregate(table, sql)
-        weight = max(1, table.num_rows)
-        with self._lock:
-            old = self._cache.pop(key, None)
-            if old is not None:
-                self._rows -= old[2]
-            self._cache[key] = (identity, figures, weight)
-            self._rows += weight
-            while self._rows > self._max_rows and len(self._cache) > 1:
-                _, (_, _, evicted) = self._cache.popitem(last=False)
-                self._rows -= evicted
-        return figures
+        return None
 
     def _load_table(self, path: str) -> pa.Table | None:
         return self._derived(self._tables, path, lambda table: table)
@@ -178,24 +195,39 @@ class MetricsReader:
         """``build`` of the partition file ``path``, cached in ``cache`` for as long as the file's
         identity stays the same (None when there is no file)."""
         identity = self._identity(path)
-        with self._lock:
-            hit = cache.get(path)
-            if identity is None:
+        if identity is None:
+            with self._lock:
                 cache.pop(path, None)
-                return None
-            if hit is not None and hit[0] == identity:
-                cache.move_to_end(path)
-                return hit[1]
-        table = self._read_or_none(path)
-        if table is None:
             return None
-        value = build(table)
+        cached = self._cached(cache, path, identity)
+        if cached is not None:
+            return cached
+        with self._loading(path):
+            cached = self._cached(cache, path, identity)
+            if cached is not None:
+                return cached
+            table = self._read_or_none(path)
+            if table is None:
+                return None
+            value = build(table)
+            with self._lock:
+                cache[path] = (identity, value)
+                cache.move_to_end(path)
+                while len(cache) > self._max_tables:
+                    cache.popitem(last=False)
+            return value
+
+    def _cached(
+        self, cache: OrderedDict[str, tuple[Hashable, _T]], key: str, identity: Hashable
+    ) -> _T | None:
+        """The value cached under ``key`` for this file identity (None when there is none: no cached
+        value is None)."""
         with self._lock:
-            cache[path] = (identity, value)
-            cache.move_to_end(path)
-            while len(cache) > self._max_tables:
-                cache.popitem(last=False)
-        return value
+            hit = cache.get(key)
+            if hit is not None and hit[0] == identity:
+                cache.move_to_end(key)
+                return hit[1]
+        return None
 
     def day(self, day: dt.date) -> PartitionFigures:
         """Per-(definition, user) totals of one UTC day (without per-file counts)."""
@@ -234,11 +266,18 @@ class MetricsReader:
         )
         identity = (self._identity(paths[0]), self._identity(paths[1]))
         key = f"{paths[0]}#zone={zone}"
-        with self._lock:
-            hit = self._zoned.get(key)
-            if hit is not None and hit[0] == identity:
-                self._zoned.move_to_end(key)
-                return hit[1]
+        cached = self._cached(self._zoned, key, identity)
+        if cached is not None:
+            return cached
+        with self._loading(key):
+            cached = self._cached(self._zoned, key, identity)
+            if cached is not None:
+                return cached
+            return self._build_zoned(paths, identity, key, zone)
+
+    def _build_zoned(
+        self, paths: tuple[str, str], identity: tuple[Hashable | None, Hashable | None], key: str, zone: str
+    ) -> ZonedFigures:
         out: ZonedFigures = {}
         quarters = self._read_or_none(paths[0]) if identity[0] is not None else None
         files = self._read_or_none(paths[1]) if identity[1] is not None else None

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import pyarrow as pa
 from sqlalchemy import select
 
 from bench.bulk_events import synthetic_events
@@ -18,7 +22,7 @@ from devflow.lake.registry import LakeFile, register_files
 from devflow.lake.storage import LakeStorage
 from devflow.metrics.etl import EtlEnv, recompute_everything, run_pass
 from devflow.metrics.models import EtlRun
-from devflow.metrics.queries import MetricsReader, daily_series
+from devflow.metrics.queries import Figures, MetricsReader, daily_series
 from devflow.telemetry import EVENTS_TABLE
 from tests.support.accounts import create_user
 from tests.support.lake import write_event_files
@@ -145,3 +149,43 @@ def test_reader_cache_follows_replaced_partitions_and_stays_bounded(
     after = totals(roomy)  # the same reader sees the swapped partitions
     assert after == totals(tiny) == totals(MetricsReader(env.storage))
     assert sum(after) > sum(before)
+
+
+class _SlowStore(LakeStorage):
+    """The real local lake, slow to answer a read (as an object store is) and counting them."""
+
+    def __init__(self, storage: LakeStorage) -> None:
+        super().__init__(None, storage.root, storage.url)
+        self.reads: Counter[str] = Counter()
+        self._count = threading.Lock()
+
+    def read_table(self, relative_path: str) -> pa.Table:
+        with self._count:
+            self.reads[relative_path] += 1
+        time.sleep(0.2)
+        return super().read_table(relative_path)
+
+
+def test_concurrent_first_reads_load_each_partition_once(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    user = str(create_user(settings).id)
+    env = _env(settings)
+    write_event_files(env.storage, env.db, synthetic_events(600, user_ids=[user], start=DAY, days=3, seed=3))
+    run_pass(env)
+    store = _SlowStore(env.storage)
+    reader = MetricsReader(store)
+    first, last = DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=3)
+    for zone in (None, "Asia/Kathmandu"):  # UTC days, then local days (their own cached figures)
+        expected = daily_series(MetricsReader(env.storage), "line-delta", user, first, last, zone)
+        assert sum(f.switch_count for _, f in expected) > 0
+        store.reads.clear()
+        start = threading.Barrier(8)
+
+        def dashboard_read(zone: str | None, start: threading.Barrier) -> list[tuple[dt.date, Figures]]:
+            start.wait()  # a dashboard's requests right after a start: every partition still cold
+            return daily_series(reader, "line-delta", user, first, last, zone)
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(dashboard_read, [zone] * 8, [start] * 8))
+        assert answers == [expected] * 8
+        assert store.reads and max(store.reads.values()) == 1, store.reads
