@@ -189,6 +189,14 @@ def main() -> None:
         jwt = issue_jwt(secret, user_id, "password")
         date_from = (end - dt.timedelta(days=29)).isoformat()
         query = f"from={date_from}&to={end.isoformat()}"
+        # Cold: a dashboard's concurrent first reads right after a start (each worker also imports
+        # its frame libraries on its first read); the figure the reader's per-partition load guard
+        # is for.
+        cold_p50, cold_max, _ = _measure(port, f"/api/v1/metrics/churn?{query}", jwt, 8, 8)
+        print(
+            f"cold start: 8 concurrent first reads of /metrics/churn 30 days: p50 {cold_p50:.0f} ms, "
+            f"slowest {cold_max:.0f} ms"
+        )
         _measure(port, "/api/v1/health", jwt, 1, 20)
         health = {
             clients: _measure(port, "/api/v1/health", jwt, clients, args.requests) for clients in (1, 8)
