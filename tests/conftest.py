@@ -49,8 +49,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         slow = item.get_closest_marker("slow")
         return 2 if slow is None else 0 if slow.kwargs.get("waits") else 1
 
-    ranked = [[item for item in items if rank(item) == r] for r in range(3)]
-    waiting, heavy, fast = ranked
+    waiting, heavy, fast = ([item for item in items if rank(item) == r] for r in range(3))
     heads: list[list[pytest.Item]] = [list(waiting)] + [[] for _ in range(workers - 1)]
     others = heads[1:] or heads
     for i, item in enumerate(heavy):
