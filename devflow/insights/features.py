@@ -13,18 +13,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final, Protocol
 
 from sqlalchemy.orm import Session as DbSession
 
 from devflow.insights.rules import churn_ratio_expr
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import pl
 from devflow.telemetry import SessionSpan, current_sessions
-
-if TYPE_CHECKING:
-    import polars as pl
-else:
-    pl = lazy_module("polars")
 
 
 def _session_schema() -> dict[str, pl.DataType]:

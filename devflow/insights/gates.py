@@ -10,16 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from devflow.config import Settings
-from devflow.kernel.lazy import lazy_module
-
-if TYPE_CHECKING:
-    import polars as pl
-else:
-    pl = lazy_module("polars")
-
+from devflow.kernel.lazy import pl
 
 COOLDOWN: Final = "cooldown"
 

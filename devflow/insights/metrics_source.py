@@ -5,16 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING
 
 from devflow.insights.features import DAY_METRIC_COLUMNS, day_metrics_schema, empty_day_metrics
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import pl
 from devflow.metrics import Metrics, top_files, user_day_metrics
-
-if TYPE_CHECKING:
-    import polars as pl
-else:
-    pl = lazy_module("polars")
 
 
 class LakeTodayMetrics:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session as DbSession
@@ -44,13 +44,8 @@ from devflow.insights.schema import (
     guard_evidence,
 )
 from devflow.kernel.clock import Clock, iso_ms, utc_now
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import pl
 from devflow.telemetry import current_sessions
-
-if TYPE_CHECKING:
-    import polars as pl
-else:
-    pl = lazy_module("polars")
 
 log = logging.getLogger("devflow.insights")
 

@@ -8,16 +8,10 @@ user-day or user-session) to replay a grid of thresholds. Nothing here performs 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from devflow.config import Settings
-from devflow.kernel.lazy import lazy_module
-
-if TYPE_CHECKING:
-    import polars as pl
-else:
-    pl = lazy_module("polars")
-
+from devflow.kernel.lazy import pl
 
 VERY_LONG_SESSION: Final = "very_long_session"
 LONG_SESSION: Final = "long_session"

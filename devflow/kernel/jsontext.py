@@ -12,17 +12,11 @@ any decoding, with C-speed byte operations on the common path (ASCII, shallow, n
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from devflow.kernel.lazy import lazy_module
-
-if TYPE_CHECKING:
-    import numpy as np
-else:
-    np = lazy_module("numpy")
-
+from devflow.kernel.lazy import np
 
 MAX_DEPTH = 64
 #: A request body that does not count as JSON (§1.2: no JSON content type, or 0 bytes).

@@ -19,23 +19,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.kernel.ids import uuid7
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import pa
 from devflow.lake.partitions import COMPACTED_PREFIX, partition_path
 from devflow.lake.registry import LakeFile, register_unlisted_files
 from devflow.lake.storage import LakeStorage
 from devflow.lake.tables import PartitionedTable
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-else:
-    pa = lazy_module("pyarrow")
-
 
 log = logging.getLogger("devflow.lake.compaction")
 

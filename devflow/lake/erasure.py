@@ -12,23 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import pa, pc, pq
 from devflow.lake.registry import LakeFile
 from devflow.lake.storage import LakeStorage, lake_io
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-else:
-    pa = lazy_module("pyarrow")
-    pc = lazy_module("pyarrow.compute")
-    pq = lazy_module("pyarrow.parquet")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,17 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devflow.kernel.ids import uuid7
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import pa, pc
 from devflow.lake.storage import LakeStorage, LakeUnavailable
 from devflow.lake.tables import PartitionedTable
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-else:
-    pa = lazy_module("pyarrow")
-    pc = lazy_module("pyarrow.compute")
-
 
 if TYPE_CHECKING:
     import polars as pl

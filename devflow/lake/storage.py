@@ -17,21 +17,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from devflow.kernel.errors import Unavailable
 from devflow.kernel.files import fsync_path
-from devflow.kernel.lazy import lazy_module
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.fs as pafs
-    import pyarrow.parquet as pq
-else:
-    pa = lazy_module("pyarrow")
-    pafs = lazy_module("pyarrow.fs")
-    pq = lazy_module("pyarrow.parquet")
-
+from devflow.kernel.lazy import pa, pafs, pq
 
 # Readers glob ``*.parquet``; temporary files end in ``.tmp`` so they are never matched.
 TMP_SUFFIX = ".tmp"

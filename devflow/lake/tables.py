@@ -7,15 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from devflow.kernel.lazy import lazy_module
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-else:
-    pa = lazy_module("pyarrow")
-
+from devflow.kernel.lazy import pa
 
 #: ``finish(spooled, memos)``: the schema's rows from the tables a producer appended (as spooled, or
 #: read back from the spool after a crash) and, for each, the in-memory companion it passed along

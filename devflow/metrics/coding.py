@@ -16,17 +16,14 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import np
 from devflow.metrics.compute import BUCKET_SECONDS
 from devflow.metrics.queries import CODING_ATTRIBUTES, days, session_facts
 from devflow.metrics.reports import MetricsQuery, facts_fields
 from devflow.metrics.service import Metrics
 
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
-else:
-    np = lazy_module("numpy")
 
 
 TOP_FILES = 10

@@ -8,14 +8,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import pa
 from devflow.telemetry import EVENT_TYPES
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-else:
-    pa = lazy_module("pyarrow")
-
 
 if TYPE_CHECKING:
     import duckdb

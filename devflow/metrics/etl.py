@@ -34,14 +34,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.config import Settings
 from devflow.kernel import instruments
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import np, pa, pc, pl
 from devflow.lake.partitions import files_on, partition_date_of, read_partition, replace_partition, scan
 from devflow.lake.registry import LakeFile, register_unlisted_files
 from devflow.lake.storage import LakeStorage
@@ -67,18 +66,6 @@ from devflow.metrics.layout import (
 )
 from devflow.metrics.models import EtlFile, EtlRun
 from devflow.telemetry import EVENTS_DIR, event_schema
-
-if TYPE_CHECKING:
-    import numpy as np
-    import polars as pl
-    import pyarrow as pa
-    import pyarrow.compute as pc
-else:
-    np = lazy_module("numpy")
-    pl = lazy_module("polars")
-    pa = lazy_module("pyarrow")
-    pc = lazy_module("pyarrow.compute")
-
 
 log = logging.getLogger("devflow.metrics.etl")
 

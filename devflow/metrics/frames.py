@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import np, pa, pc, pl
 from devflow.metrics.compute import (
     BUCKET_SECONDS,
     DEFAULT_CODING_GAP_MINUTES,
@@ -40,16 +40,7 @@ from devflow.metrics.compute import (
 from devflow.telemetry import EVENT_TYPES
 
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
-    import polars as pl
-    import pyarrow as pa
-    import pyarrow.compute as pc
-else:
-    np = lazy_module("numpy")
-    pl = lazy_module("polars")
-    pa = lazy_module("pyarrow")
-    pc = lazy_module("pyarrow.compute")
 
 
 _INGESTION_ORDER = ["received_at", "batch_id", "batch_index"]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import np, pa, pc, pl
 from devflow.lake.storage import LakeStorage, lake_io
 from devflow.metrics.compute import duckdb_connection
 from devflow.metrics.layout import (
@@ -35,16 +35,7 @@ from devflow.metrics.layout import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
-    import polars as pl
-    import pyarrow as pa
-    import pyarrow.compute as pc
-else:
-    np = lazy_module("numpy")
-    pl = lazy_module("polars")
-    pa = lazy_module("pyarrow")
-    pc = lazy_module("pyarrow.compute")
 
 
 _T = TypeVar("_T")

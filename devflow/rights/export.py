@@ -27,26 +27,16 @@ import threading
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio.to_thread
 import msgspec
 from sqlalchemy import select
 
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import pa, pc, pq
 from devflow.lake.storage import LakeStorage
 from devflow.models import AccountDeletion, Base, User
 from devflow.services import Services
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-else:
-    pa = lazy_module("pyarrow")
-    pc = lazy_module("pyarrow.compute")
-    pq = lazy_module("pyarrow.parquet")
-
 
 BATCH_ROWS = 16_384
 NDJSON_SLICE_ROWS = 1_024

@@ -18,12 +18,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from devflow.kernel.clock import epoch_us
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import pa, pc
 from devflow.telemetry.schema import (
     EVENT_FIELDS,
     WORKSPACE,
@@ -34,14 +34,6 @@ from devflow.telemetry.schema import (
     timestamp_type,
 )
 from devflow.telemetry.timestamps import parse_timestamp_us
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-else:
-    pa = lazy_module("pyarrow")
-    pc = lazy_module("pyarrow.compute")
-
 
 _sorted_encoder = msgspec.json.Encoder(order="sorted")
 

@@ -14,15 +14,8 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from devflow.kernel.lazy import lazy_module
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-else:
-    pa = lazy_module("pyarrow")
-
+from devflow.kernel.lazy import pa
 
 EVENTS_DIR = "events"
 QUARANTINE_DIR = "quarantine"

@@ -8,15 +8,8 @@ import logging
 import struct
 import zlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-from devflow.kernel.lazy import lazy_module
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-else:
-    pa = lazy_module("pyarrow")
-
+from devflow.kernel.lazy import pa
 
 log = logging.getLogger("devflow.lake.spool")
 

@@ -29,13 +29,12 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.kernel import instruments
 from devflow.kernel.files import fsync_path
-from devflow.kernel.lazy import lazy_module
+from devflow.kernel.lazy import pa, pc
 from devflow.lake.partitions import WrittenFile, write_partitioned
 from devflow.lake.registry import register_files, registered_paths_of
 from devflow.lake.spool.commit import GroupCommit
@@ -50,14 +49,6 @@ from devflow.lake.spool.segments import (
 )
 from devflow.lake.storage import LakeStorage, LakeUnavailable
 from devflow.lake.tables import PartitionedTable
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-else:
-    pa = lazy_module("pyarrow")
-    pc = lazy_module("pyarrow.compute")
-
 
 log = logging.getLogger("devflow.lake.writer")
 
