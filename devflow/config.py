@@ -124,6 +124,22 @@ def _rate_limit(env: Mapping[str, str]) -> int:
     return 10
 
 
+BCRYPT_COST = 12  # bcrypt's work factor for new password hashes
+BCRYPT_MIN_COST, BCRYPT_MAX_COST = 4, 31  # the range bcrypt accepts
+
+
+def _bcrypt_cost(env: Mapping[str, str]) -> int:
+    """PASSWORD_BCRYPT_COST: a security setting, so a value bcrypt cannot use stops the start."""
+    raw = (env.get("PASSWORD_BCRYPT_COST") or "").strip()
+    if raw == "":
+        return BCRYPT_COST
+    if not raw.isdigit() or not BCRYPT_MIN_COST <= int(raw) <= BCRYPT_MAX_COST:
+        raise ConfigError(
+            f"PASSWORD_BCRYPT_COST must be a whole number from {BCRYPT_MIN_COST} to {BCRYPT_MAX_COST}"
+        )
+    return int(raw)
+
+
 def _trust_proxy(env: Mapping[str, str]) -> int | None:
     raw = (env.get("TRUST_PROXY") or "").strip().lower()
     if raw == "":
@@ -211,6 +227,8 @@ class Settings:
     metrics_line_counting: str = "line-delta"
     coding_time_gap_minutes: float = 10.0
     auth_rate_limit_per_minute: int = 10
+    # New: bcrypt cost of new password hashes; the test suite lowers it (as Django's and Laravel's do).
+    password_bcrypt_cost: int = BCRYPT_COST
     trust_proxy: int | None = None
     # New (devflow-specific): lake writer tuning. The contract bounds the flush interval at 10 s.
     lake_flush_interval_seconds: float = 2.0
@@ -321,6 +339,7 @@ class Settings:
             metrics_line_counting=line_counting,
             coding_time_gap_minutes=_positive_number(env, "CODING_TIME_GAP_MINUTES", 10),
             auth_rate_limit_per_minute=_rate_limit(env),
+            password_bcrypt_cost=_bcrypt_cost(env),
             trust_proxy=_trust_proxy(env),
             lake_flush_interval_seconds=min(10.0, _positive_number(env, "DEVFLOW_LAKE_FLUSH_SECONDS", 2.0)),
             lake_flush_max_bytes=_positive_int(env, "DEVFLOW_LAKE_FLUSH_MAX_BYTES", 8 * 1024 * 1024),

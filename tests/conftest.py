@@ -72,6 +72,9 @@ BASE_ENV: dict[str, str] = {
     "METRICS_ETL_ENABLED": "false",
     "INSIGHTS_ENABLED": "false",
     "LOG_LEVEL": "warning",
+    # bcrypt's lowest cost keeps registrations and logins cheap; the tests of the production cost
+    # leave it unset.
+    "PASSWORD_BCRYPT_COST": "4",
 }
 
 

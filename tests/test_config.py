@@ -87,6 +87,15 @@ def test_rate_limit_zero_disables_and_garbage_defaults() -> None:
     assert Settings.from_env({"AUTH_RATE_LIMIT_PER_MINUTE": "x"}).auth_rate_limit_per_minute == 10
 
 
+def test_bcrypt_cost_defaults_to_12_and_refuses_what_bcrypt_cannot_use() -> None:
+    assert Settings.from_env({}).password_bcrypt_cost == 12
+    assert Settings.from_env({"PASSWORD_BCRYPT_COST": " 4 "}).password_bcrypt_cost == 4
+    assert Settings.from_env({"PASSWORD_BCRYPT_COST": "31"}).password_bcrypt_cost == 31
+    for raw in ("3", "32", "ten", "-5", "12.5"):
+        with pytest.raises(ConfigError, match="PASSWORD_BCRYPT_COST"):
+            Settings.from_env({"PASSWORD_BCRYPT_COST": raw})
+
+
 def test_trust_proxy() -> None:
     assert Settings.from_env({}).trust_proxy is None
     assert Settings.from_env({"TRUST_PROXY": "true"}).trust_proxy == 1

@@ -138,12 +138,22 @@ class Accounts:
         """Create a password account from a validated body (per-email limit, bcrypt); ``AlreadyDone``
         when the email is registered. Blocking."""
         return register_password_account(
-            self.db, self.limiter, self.settings.jwt_secret, credentials, self.clock()
+            self.db,
+            self.limiter,
+            self.settings.jwt_secret,
+            credentials,
+            self.clock(),
+            self.settings.password_bcrypt_cost,
         )
 
     def sign_in(self, credentials: Credentials) -> SignedIn:
         """Check a validated email + password (per-email limit, bcrypt); ``Unauthenticated`` when
         wrong. Blocking."""
         return sign_in_with_password(
-            self.db, self.limiter, self.settings.jwt_secret, credentials, self.clock()
+            self.db,
+            self.limiter,
+            self.settings.jwt_secret,
+            credentials,
+            self.clock(),
+            self.settings.password_bcrypt_cost,
         )

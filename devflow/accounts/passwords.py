@@ -1,19 +1,24 @@
-"""Password hashing (bcrypt, cost 12) and email normalisation (contract §3.2).
+"""Password hashing (bcrypt, cost 12 unless ``PASSWORD_BCRYPT_COST`` says otherwise) and email
+normalisation (contract §3.2).
 
 bcrypt only looks at the first 72 bytes of a password, and the ``bcrypt`` package refuses longer
 input instead of truncating, so passwords are cut to 72 UTF-8 bytes here: a 100-character
 password works, and two passwords sharing their first 72 bytes are the same password (as in
-every bcrypt implementation). The functions are CPU-bound (~0.25 s): call them from a worker
-thread, never on the event loop.
+every bcrypt implementation). The functions are CPU-bound (~0.25 s at cost 12): call them from a
+worker thread, never on the event loop. A stored hash carries its own cost, so changing the setting
+affects new hashes only.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import secrets
 
 import bcrypt
 
-BCRYPT_COST = 12
+from devflow.config import BCRYPT_COST
+
 BCRYPT_MAX_BYTES = 72
 
 # A cost-12 hash of a throw-away password nobody knows. Logins for unknown emails verify against
@@ -44,15 +49,24 @@ def _password_bytes(password: str) -> bytes:
     return password.encode("utf-8", "surrogatepass")[:BCRYPT_MAX_BYTES]
 
 
-def hash_password(password: str) -> str:
-    """bcrypt hash (cost 12) of the first 72 UTF-8 bytes of ``password``."""
-    return bcrypt.hashpw(_password_bytes(password), bcrypt.gensalt(BCRYPT_COST)).decode("ascii")
+@functools.cache
+def dummy_hash(cost: int) -> bytes:
+    """A hash that costs what a real account's check costs at ``cost`` (made once per process)."""
+    if cost == BCRYPT_COST:
+        return DUMMY_HASH
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
 
 
-def verify_password(password: str, password_hash: str | None) -> bool:
-    """Check ``password`` against a stored hash; with no hash, burn one check on the dummy hash."""
+def hash_password(password: str, cost: int = BCRYPT_COST) -> str:
+    """bcrypt hash at ``cost`` of the first 72 UTF-8 bytes of ``password``."""
+    return bcrypt.hashpw(_password_bytes(password), bcrypt.gensalt(cost)).decode("ascii")
+
+
+def verify_password(password: str, password_hash: str | None, cost: int = BCRYPT_COST) -> bool:
+    """Check ``password`` against a stored hash; with no hash, burn one check on a dummy hash of
+    ``cost`` (the cost new accounts get)."""
     if password_hash is None:
-        bcrypt.checkpw(_password_bytes(password), DUMMY_HASH)
+        bcrypt.checkpw(_password_bytes(password), dummy_hash(cost))
         return False
     try:
         return bcrypt.checkpw(_password_bytes(password), password_hash.encode("ascii"))

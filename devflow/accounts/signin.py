@@ -54,6 +54,7 @@ def register_password_account(
     jwt_secret: str,
     credentials: Credentials,
     now: datetime,
+    cost: int,
 ) -> SignedIn:
     """Register steps 4–7 after the body was validated: per-email limit, uniqueness, bcrypt, insert.
 
@@ -63,7 +64,7 @@ def register_password_account(
     count_attempt(limiter, "email", email, now)
     if password_account_exists(db, email):
         raise AlreadyDone(EMAIL_TAKEN)
-    user = create_password_user(db, email, hash_password(credentials.password), credentials.username)
+    user = create_password_user(db, email, hash_password(credentials.password, cost), credentials.username)
     if user is None:  # a concurrent registration of the same email won the race
         raise AlreadyDone(EMAIL_TAKEN)
     return SignedIn(user=user, token=issue_jwt(jwt_secret, user.id, PASSWORD_PROVIDER))
@@ -75,13 +76,14 @@ def sign_in_with_password(
     jwt_secret: str,
     credentials: Credentials,
     now: datetime,
+    cost: int,
 ) -> SignedIn:
     """Login steps 4–6 after the body was validated; :class:`Unauthenticated` for any wrong pair."""
     email = normalise_email(credentials.email)
     count_attempt(limiter, "email", email, now)
     user = find_password_user(db, email)
     # Unknown email: verify against the dummy hash anyway, so timing does not reveal accounts.
-    valid = verify_password(credentials.password, user.password_hash if user else None)
+    valid = verify_password(credentials.password, user.password_hash if user else None, cost)
     if user is None or not valid:
         raise Unauthenticated(INVALID_CREDENTIALS)
     return SignedIn(user=user, token=issue_jwt(jwt_secret, user.id, PASSWORD_PROVIDER))

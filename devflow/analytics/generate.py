@@ -82,7 +82,7 @@ class GenerateReport:
     planted: dict[str, list[str]] = field(default_factory=dict)  # persona → usernames
 
 
-def ensure_users(db: sessionmaker[Session], users: list[SyntheticUser]) -> int:
+def ensure_users(db: sessionmaker[Session], users: list[SyntheticUser], cost: int) -> int:
     """Insert the synthetic users that do not exist yet (by id), with their time zone and the
     development password; fill in either on existing rows that lack it (users of older runs).
     Return how many were created."""
@@ -92,7 +92,7 @@ def ensure_users(db: sessionmaker[Session], users: list[SyntheticUser]) -> int:
         # bcrypt is slow by design: one hash for the whole run, shared by every user.
         nonlocal password_hash
         if password_hash is None:
-            password_hash = hash_password(SYNTHETIC_PASSWORD)
+            password_hash = hash_password(SYNTHETIC_PASSWORD, cost)
         return password_hash
 
     with db.begin() as tx:
@@ -188,7 +188,7 @@ def write_synthetic(
     storage = LakeStorage.from_url(settings.lake_url)
     users = plan_users(spec)
     report = GenerateReport()
-    report.users_created = ensure_users(db, users)
+    report.users_created = ensure_users(db, users, settings.password_bcrypt_cost)
     report.planted = {}
     for user in users:
         if user.persona != "regular":

@@ -17,6 +17,7 @@ from typing import Any
 
 import bcrypt
 import jwt
+import pytest
 from litestar.testing import TestClient
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -210,9 +211,10 @@ def test_login_failures(client: TestClient[Any], db: sessionmaker[Session]) -> N
     _assert_schema_error(client.post("/api/v1/auth/login", json={"email": "a@b", "password": "x"}))
 
 
-def test_unknown_email_takes_as_long_as_wrong_password(client: TestClient[Any]) -> None:
+def test_unknown_email_takes_as_long_as_wrong_password(make_client: Callable[..., TestClient[Any]]) -> None:
     """#26 over 7 attempts each, the median latency of an unknown email is at least half that of a
-    wrong password (both run one cost-12 bcrypt)."""
+    wrong password (both run one cost-12 bcrypt, the production default)."""
+    client = make_client(PASSWORD_BCRYPT_COST="")  # unset: the production default
     assert (
         client.post(
             "/api/v1/auth/register", json={"email": "timed@example.com", "password": "correct-horse"}
@@ -242,6 +244,38 @@ def test_dummy_hash_is_a_cost_12_bcrypt_hash() -> None:
     assert DUMMY_HASH.startswith(b"$2b$12$")
     assert hash_password("x" * 8).startswith("$2b$12$")
     assert bcrypt.checkpw(b"anything", DUMMY_HASH) is False
+
+
+@pytest.mark.parametrize("cost", ["4", "7"])
+def test_new_hashes_and_the_unknown_email_check_use_the_configured_cost(
+    make_client: Callable[..., TestClient[Any]], db: sessionmaker[Session], cost: str
+) -> None:
+    """PASSWORD_BCRYPT_COST sets the cost of a registration's hash and of the dummy hash an unknown
+    email is checked against; an account hashed at another cost still signs in."""
+    from devflow.accounts.passwords import dummy_hash, hash_password
+
+    with db.begin() as session:
+        session.add(
+            User(
+                id=uuid.uuid4(),
+                username="older",
+                email="older@example.com",
+                provider="password",
+                provider_user_id="older@example.com",
+                password_hash=hash_password("older-password", 5),
+            )
+        )
+    client = make_client(PASSWORD_BCRYPT_COST=cost)
+    body = {"email": "costly@example.com", "password": "pw-123456"}
+    assert client.post("/api/v1/auth/register", json=body).status_code == 201
+    with db() as session:
+        stored = session.scalars(select(User.password_hash).where(User.email == "costly@example.com")).one()
+    assert stored is not None and stored.startswith(f"$2b${int(cost):02d}$")
+    assert dummy_hash(int(cost)).startswith(f"$2b${int(cost):02d}$".encode())
+    assert client.post("/api/v1/auth/login", json=body).status_code == 200
+    older = {"email": "older@example.com", "password": "older-password"}
+    assert client.post("/api/v1/auth/login", json=older).status_code == 200
+    assert client.post("/api/v1/auth/login", json={**older, "email": "nobody@example.com"}).status_code == 401
 
 
 def test_me_with_each_credential(client: TestClient[Any], settings: Settings) -> None:
@@ -366,9 +400,10 @@ def test_get_on_post_only_auth_routes_is_405(client: TestClient[Any]) -> None:
 
 
 def test_registered_password_is_hashed_with_bcrypt_cost_12(
-    client: TestClient[Any], db: sessionmaker[Session]
+    make_client: Callable[..., TestClient[Any]], db: sessionmaker[Session]
 ) -> None:
-    """§3.2 step 6: the stored hash is bcrypt cost 12 of the password (never the plaintext)."""
+    """§3.2 step 6: by default, the stored hash is bcrypt cost 12 of the password (never the plaintext)."""
+    client = make_client(PASSWORD_BCRYPT_COST="")  # unset: the production default
     response = client.post(
         "/api/v1/auth/register",
         json={"email": "Hash@Example.com", "password": "correct-horse", "username": "hash-user"},

@@ -29,10 +29,12 @@ from tests.support.server import ServerProcess
 pytestmark = pytest.mark.slow
 
 
-def _server(database_url: str, tmp_path: Path, **env: str) -> ServerProcess:
+def _server(database_url: str, tmp_path: Path, workers: int = 2, **env: str) -> ServerProcess:
+    """The default two workers where requests race across processes; one where that is not the point."""
     return ServerProcess(
         {**BASE_ENV, "DATABASE_URL": database_url, "DEVFLOW_DATA_DIR": str(tmp_path / "data"), **env},
         log_path=tmp_path / "server.log",
+        extra_args=["--workers", str(workers)],
     )
 
 
@@ -194,12 +196,12 @@ def test_oauth_login_survives_a_restart(
     """#44 start the OAuth login on one server process, restart the service, complete the callback
     (against the fake provider) on the new process → success: the state lives in the database."""
     env = fake_provider.env()
-    with _server(database_url, tmp_path, **env) as first:
+    with _server(database_url, tmp_path, workers=1, **env) as first:
         started = httpx.get(f"{first.base_url}/api/v1/auth/google", follow_redirects=False, timeout=10)
     assert started.status_code == 302
     params = {k: v[0] for k, v in parse_qs(urlsplit(started.headers["location"]).query).items()}
     fake_provider.grant("restart-code", params["code_challenge"], {"sub": "restart-sub", "name": "Restarted"})
-    with _server(database_url, tmp_path, **env) as second:
+    with _server(database_url, tmp_path, workers=1, **env) as second:
         response = httpx.get(
             f"{second.base_url}/api/v1/auth/google/callback",
             params={"code": "restart-code", "state": params["state"]},

@@ -58,7 +58,11 @@ def test_two_servers_share_one_etl_runner(
         "METRICS_ETL_BATCH_SIZE": "40000",
     }
     servers = [
-        ServerProcess({**env, "DEVFLOW_DATA_DIR": str(tmp_path / name)}, log_path=tmp_path / f"{name}.log")
+        ServerProcess(
+            {**env, "DEVFLOW_DATA_DIR": str(tmp_path / name)},
+            log_path=tmp_path / f"{name}.log",
+            extra_args=["--workers", "1"],  # two processes race for the runner: the servers
+        )
         for name in ("a", "b")
     ]
     try:
