@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Let Python cache what it compiles (devflow, the tests' assertion rewriting) even where the
+# environment turns that off: every server, CLI and notebook process of the suite imports devflow.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test lint typecheck pytest clean constraints
 
