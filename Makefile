@@ -11,12 +11,13 @@ unexport PYTHONDONTWRITEBYTECODE
 .PHONY: run test lint typecheck pytest clean constraints
 
 # constraints.txt pins every package to the versions CI was proven with (`make constraints` refreshes it).
-# uv installs the pinned set in half the time pip takes; pip only installs uv itself. Bytecode is
-# compiled at install: otherwise every test process compiles what it imports.
+# uv installs the pinned set in a fraction of the time pip takes; the system's pip only puts uv into
+# the venv. Bytecode is compiled when first imported and cached (see unexport below), not at install:
+# compiling all of site-packages costs more than the few modules the suite imports.
 $(BIN)/.installed: pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -c constraints.txt uv
-	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -c constraints.txt -e '.[dev]'
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(BIN)/python install -q -c constraints.txt uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e '.[dev]'
 	touch $@
 
 run: $(BIN)/.installed
@@ -40,4 +41,4 @@ clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
 constraints: $(BIN)/.installed
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^devflow' > constraints.txt
+	$(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable | grep -v '^devflow' > constraints.txt

@@ -126,19 +126,31 @@ def _drop_database(url: str) -> None:
     engine.dispose()
 
 
-def _truncate_all(engine: Engine) -> None:
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+def _empty_all(engine: Engine) -> None:
+    """Delete every row, children first: on tables this small a DELETE costs the server half of
+    what a TRUNCATE does (a new file per table and index)."""
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def _cleaner(_db_template: str) -> Iterator[Engine | None]:
+    """One connection that empties the PostgreSQL database before each test (a new connection
+    would start a new server process each time)."""
+    if not PG_URL:
+        yield None
+        return
+    engine = make_engine(PG_URL, pool_size=1)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture()
-def database_url(_db_template: str, tmp_path: Path) -> str:
+def database_url(_db_template: str, _cleaner: Engine | None, tmp_path: Path) -> str:
     """A clean, migrated database for this test."""
-    if PG_URL:
-        engine = make_engine(PG_URL)
-        _truncate_all(engine)
-        engine.dispose()
+    if _cleaner is not None:
+        _empty_all(_cleaner)
         return PG_URL
     target = tmp_path / "data" / "devflow.sqlite3"
     target.parent.mkdir(parents=True, exist_ok=True)
