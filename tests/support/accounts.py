@@ -3,9 +3,11 @@ directly through the real models (the accounts API itself is tested in tests/acc
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from devflow.accounts.credentials import api_token_hash, api_token_prefix, issue_jwt, new_api_token
@@ -32,13 +34,23 @@ class TestUser:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+@functools.lru_cache(maxsize=4)
+def shared_engine(url: str) -> Engine:
+    """A kept PostgreSQL engine per database: a new connection starts a server process."""
+    return make_engine(url)
+
+
+def _engine(url: str) -> Engine:
+    return shared_engine(url) if url.startswith("postgresql") else make_engine(url)
+
+
 def create_user(settings: Settings, email: str | None = None) -> TestUser:
     """Insert a password user (no usable password) plus one API token; return its credentials."""
     settings = settings.with_dev_secret()
     user_id = uuid.uuid4()
     email = email or f"user-{user_id.hex[:8]}@example.com"
     token = new_api_token()
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings.database_url)
     try:
         with Session(engine) as session, session.begin():
             session.add(
@@ -61,7 +73,8 @@ def create_user(settings: Settings, email: str | None = None) -> TestUser:
                 )
             )
     finally:
-        engine.dispose()
+        if not settings.database_url.startswith("postgresql"):
+            engine.dispose()
     return TestUser(
         id=user_id, email=email, jwt=issue_jwt(settings.jwt_secret, user_id, "password"), token=token
     )
