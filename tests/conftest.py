@@ -42,16 +42,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     another's block, never its head. The tests marked ``slow(waits=True)`` (they mostly sleep: a
     real scheduler tick, a slow model) lead the first block, and the other ``slow`` ones (server
     processes, browsers) are dealt over the heads of the other blocks: the sleepers overlap with
-    work, and no worker runs every heavy test one after the other."""
+    work, and no worker runs every heavy test one after the other. The tests of the shared browser
+    and server (``web_server``) stay together at the head of the last block: each worker that runs
+    one of them starts its own server and browser."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 
     def rank(item: pytest.Item) -> int:
+        if "web_server" in getattr(item, "fixturenames", ()):
+            return 3
         slow = item.get_closest_marker("slow")
         return 2 if slow is None else 0 if slow.kwargs.get("waits") else 1
 
-    waiting, heavy, fast = ([item for item in items if rank(item) == r] for r in range(3))
+    waiting, heavy, fast, web = ([item for item in items if rank(item) == r] for r in range(4))
     heads: list[list[pytest.Item]] = [list(waiting)] + [[] for _ in range(workers - 1)]
     others = heads[1:] or heads
+    others[-1].extend(web)
     for i, item in enumerate(heavy):
         others[i % len(others)].append(item)
     blocks: list[pytest.Item] = []
