@@ -30,7 +30,10 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+# One collection first compiles and caches what every worker imports (site-packages, the tests'
+# rewritten assertions); the three workers would otherwise each compile the same modules at once.
 pytest: $(BIN)/.installed
+	$(BIN)/pytest --collect-only -q >/dev/null
 	$(BIN)/pytest -n 3 --dist worksteal
 
 # The type check runs beside the suite, which leaves part of the two cores idle while its tests wait.
