@@ -12,11 +12,13 @@ unexport PYTHONDONTWRITEBYTECODE
 
 # constraints.txt pins every package to the versions CI was proven with (`make constraints` refreshes it).
 # uv installs the pinned set in a fraction of the time pip takes; the system's pip only puts uv into
-# the venv. Bytecode is compiled when first imported and cached (see unexport below), not at install:
-# compiling all of site-packages costs more than the few modules the suite imports.
+# the venv (a Python without pip gets pip in the venv first). Bytecode is compiled when first imported
+# and cached (see unexport above), not at install: compiling all of site-packages costs more than the
+# modules the suite imports.
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv --without-pip $(VENV)
-	$(PYTHON) -m pip --python $(BIN)/python install -q -c constraints.txt uv
+	$(PYTHON) -m pip --python $(BIN)/python install -q -c constraints.txt uv \
+	  || { $(BIN)/python -m ensurepip >/dev/null && $(BIN)/python -m pip install -q -c constraints.txt uv; }
 	$(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e '.[dev]'
 	touch $@
 
