@@ -163,6 +163,28 @@ def database_url(_db_template: str, _cleaner: Engine | None, tmp_path: Path) -> 
     return f"sqlite:///{target}"
 
 
+@pytest.fixture(scope="module")
+def module_settings(_db_template: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings shared by one module's tests (see ``module_client``): its own data dir, and the
+    worker's PostgreSQL database or a copy of the SQLite template."""
+    data = tmp_path_factory.mktemp("module") / "data"
+    data.mkdir()
+    url = PG_URL
+    if not url:
+        shutil.copyfile(_db_template, data / "devflow.sqlite3")
+        url = f"sqlite:///{data / 'devflow.sqlite3'}"
+    return Settings.from_env({**BASE_ENV, "DEVFLOW_DATA_DIR": str(data), "DATABASE_URL": url})
+
+
+@pytest.fixture(scope="module")
+def module_client(module_settings: Settings) -> Iterator[TestClient[Any]]:
+    """One app for a module of stateless checks (e.g. a table of bad queries), where a fresh app
+    per case would cost more than the case. Each test creates the rows it needs (a new user); on
+    PostgreSQL other tests may empty the tables between them."""
+    with TestClient(app=create_app(module_settings), raise_server_exceptions=False) as client:
+        yield client
+
+
 @pytest.fixture()
 def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
     """Settings for this test; keyword arguments are extra environment variables."""

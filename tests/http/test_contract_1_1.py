@@ -72,10 +72,12 @@ def test_head_is_served_wherever_get_is_121(client: TestClient[Any], settings: S
     ],
 )
 def test_invalid_utf8_and_deep_nesting_are_invalid_json_on_every_route(
-    client: TestClient[Any], settings: Settings, body: bytes
+    module_client: TestClient[Any], module_settings: Settings, body: bytes
 ) -> None:
-    """#122/#123: never a 500, always ``400 {"error":"Invalid JSON"}``."""
-    user = create_user(settings)
+    """#122/#123: never a 500, always ``400 {"error":"Invalid JSON"}`` (one app for the table of
+    bodies, a new user for each)."""
+    client = module_client
+    user = create_user(module_settings)
     for path, credential in _json_routes(user):
         response = client.post(path, content=body, headers={**JSON, **credential})
         assert response.status_code == 400, (path, response.text)

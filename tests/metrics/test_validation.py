@@ -15,8 +15,14 @@ ENDPOINTS = ["churn", "context-switching"]
 
 
 @pytest.fixture()
-def user(settings: Settings) -> TestUser:
-    return create_user(settings)
+def client(module_client: TestClient[Any]) -> TestClient[Any]:
+    """The module's one app: these checks only read, each as a new user."""
+    return module_client
+
+
+@pytest.fixture()
+def user(module_settings: Settings) -> TestUser:
+    return create_user(module_settings)
 
 
 def _get(client: TestClient[Any], user: TestUser, endpoint: str, query: str) -> Any:
