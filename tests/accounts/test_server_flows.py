@@ -22,8 +22,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.accounts.models import PairingCode
+from devflow.config import Settings
+from devflow.db.engine import make_engine, make_session_factory
 from tests.accounts.fake_provider import FakeProvider
 from tests.conftest import BASE_ENV
+from tests.support.accounts import shared_engine
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -38,10 +41,22 @@ def _server(database_url: str, tmp_path: Path, workers: int = 2, **env: str) -> 
     )
 
 
-@pytest.fixture()
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    with _server(database_url, tmp_path) as proc:
+@pytest.fixture(scope="module")
+def server(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the flows that use distinct accounts (e2e@, race@, twin<n>@): its start costs
+    more than a flow."""
+    with _server(module_settings.database_url, tmp_path_factory.mktemp("flows")) as proc:
         yield proc
+
+
+@pytest.fixture()
+def db(module_settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """The shared server's database."""
+    url = module_settings.database_url
+    engine = shared_engine(url) if url.startswith("postgresql") else make_engine(url)
+    yield make_session_factory(engine)
+    if not url.startswith("postgresql"):
+        engine.dispose()
 
 
 def _concurrently(count: int, action: Any) -> list[Any]:
