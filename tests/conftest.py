@@ -157,9 +157,14 @@ def database_url(_db_template: str, _cleaner: Engine | None, tmp_path: Path) -> 
     if _cleaner is not None:
         _empty_all(_cleaner)
         return PG_URL
-    target = tmp_path / "data" / "devflow.sqlite3"
+    return _sqlite_copy(_db_template, tmp_path / "data")
+
+
+def _sqlite_copy(template: str, data_dir: Path) -> str:
+    """The URL of a copy of the migrated SQLite template in ``data_dir``."""
+    target = data_dir / "devflow.sqlite3"
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_db_template, target)
+    shutil.copyfile(template, target)
     return f"sqlite:///{target}"
 
 
@@ -168,11 +173,7 @@ def module_settings(_db_template: str, tmp_path_factory: pytest.TempPathFactory)
     """Settings shared by one module's tests (see ``module_client``): its own data dir, and the
     worker's PostgreSQL database or a copy of the SQLite template."""
     data = tmp_path_factory.mktemp("module") / "data"
-    data.mkdir()
-    url = PG_URL
-    if not url:
-        shutil.copyfile(_db_template, data / "devflow.sqlite3")
-        url = f"sqlite:///{data / 'devflow.sqlite3'}"
+    url = PG_URL or _sqlite_copy(_db_template, data)
     return Settings.from_env({**BASE_ENV, "DEVFLOW_DATA_DIR": str(data), "DATABASE_URL": url})
 
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -108,6 +110,10 @@ __all__ = [
 ]
 
 
+# register_password_account and sign_in_with_password: (db, limiter, jwt secret, body, now, cost).
+_PasswordStep = Callable[[sessionmaker[Session], AuthRateLimiter, str, Credentials, datetime, int], SignedIn]
+
+
 @dataclass(frozen=True, slots=True)
 class Accounts:
     """What the accounts routes and jobs need, built once per process."""
@@ -137,19 +143,15 @@ class Accounts:
     def register(self, credentials: Credentials) -> SignedIn:
         """Create a password account from a validated body (per-email limit, bcrypt); ``AlreadyDone``
         when the email is registered. Blocking."""
-        return register_password_account(
-            self.db,
-            self.limiter,
-            self.settings.jwt_secret,
-            credentials,
-            self.clock(),
-            self.settings.password_bcrypt_cost,
-        )
+        return self._password_step(register_password_account, credentials)
 
     def sign_in(self, credentials: Credentials) -> SignedIn:
         """Check a validated email + password (per-email limit, bcrypt); ``Unauthenticated`` when
         wrong. Blocking."""
-        return sign_in_with_password(
+        return self._password_step(sign_in_with_password, credentials)
+
+    def _password_step(self, step: _PasswordStep, credentials: Credentials) -> SignedIn:
+        return step(
             self.db,
             self.limiter,
             self.settings.jwt_secret,

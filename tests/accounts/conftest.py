@@ -13,21 +13,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.accounts.models import User
 from devflow.config import Settings
-from devflow.db.engine import make_engine, make_session_factory
+from devflow.db.engine import make_session_factory
 from tests.accounts.fake_provider import FakeProvider
-from tests.support.accounts import shared_engine
+from tests.support.accounts import engine_on
 
 
 @pytest.fixture()
 def engine(settings: Settings) -> Iterator[Engine]:
     """An engine on this test's database (the app under test has its own); on PostgreSQL the
     worker's kept one."""
-    if settings.database_url.startswith("postgresql"):
-        yield shared_engine(settings.database_url)
-        return
-    eng = make_engine(settings.database_url)
-    yield eng
-    eng.dispose()
+    with engine_on(settings.database_url) as eng:
+        yield eng
 
 
 @pytest.fixture()

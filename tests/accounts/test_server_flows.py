@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.accounts.models import PairingCode
 from devflow.config import Settings
-from devflow.db.engine import make_engine, make_session_factory
+from devflow.db.engine import make_session_factory
 from tests.accounts.fake_provider import FakeProvider
 from tests.conftest import BASE_ENV
-from tests.support.accounts import shared_engine
+from tests.support.accounts import engine_on
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -52,11 +52,8 @@ def server(module_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture()
 def db(module_settings: Settings) -> Iterator[sessionmaker[Session]]:
     """The shared server's database."""
-    url = module_settings.database_url
-    engine = shared_engine(url) if url.startswith("postgresql") else make_engine(url)
-    yield make_session_factory(engine)
-    if not url.startswith("postgresql"):
-        engine.dispose()
+    with engine_on(module_settings.database_url) as engine:
+        yield make_session_factory(engine)
 
 
 def _concurrently(count: int, action: Any) -> list[Any]:

@@ -3,8 +3,10 @@ directly through the real models (the accounts API itself is tested in tests/acc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -40,8 +42,18 @@ def shared_engine(url: str) -> Engine:
     return make_engine(url)
 
 
-def _engine(url: str) -> Engine:
-    return shared_engine(url) if url.startswith("postgresql") else make_engine(url)
+@contextlib.contextmanager
+def engine_on(url: str) -> Iterator[Engine]:
+    """An engine on a test database: PostgreSQL's kept one, or a new one on a SQLite file (disposed
+    after)."""
+    if url.startswith("postgresql"):
+        yield shared_engine(url)
+        return
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def create_user(settings: Settings, email: str | None = None) -> TestUser:
@@ -50,8 +62,7 @@ def create_user(settings: Settings, email: str | None = None) -> TestUser:
     user_id = uuid.uuid4()
     email = email or f"user-{user_id.hex[:8]}@example.com"
     token = new_api_token()
-    engine = _engine(settings.database_url)
-    try:
+    with engine_on(settings.database_url) as engine:
         with Session(engine) as session, session.begin():
             session.add(
                 User(
@@ -72,9 +83,6 @@ def create_user(settings: Settings, email: str | None = None) -> TestUser:
                     token_prefix=api_token_prefix(token),
                 )
             )
-    finally:
-        if not settings.database_url.startswith("postgresql"):
-            engine.dispose()
     return TestUser(
         id=user_id, email=email, jwt=issue_jwt(settings.jwt_secret, user_id, "password"), token=token
     )
