@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-from litestar import Litestar, Router
+from litestar import Litestar
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
@@ -25,6 +25,7 @@ from devflow.http.errors import exception_handlers
 from devflow.http.health import health
 from devflow.http.observe import Observer
 from devflow.http.openapi import docs_page, openapi_config, openapi_json
+from devflow.http.routers import OneAppRouter
 from devflow.insights import Insights
 from devflow.insights.routes import ROUTES as INSIGHT_ROUTES
 from devflow.jobs import start_scheduler, stop_scheduler
@@ -129,7 +130,7 @@ def create_app(
             finally:
                 instruments.process_exiting()
 
-    api = Router(
+    api = OneAppRouter(
         path=API_PREFIX,
         route_handlers=[
             health,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from litestar import Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.middleware import DefineMiddleware
@@ -14,6 +13,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
 from devflow.config import Settings
+from devflow.http.routers import OneAppRouter
 from devflow.web.auth_pages import (
     landing_page,
     login_page,
@@ -72,7 +72,7 @@ def web_routes(settings: Settings) -> list[ControllerRouterHandler]:
     """The pages at the service root and ``/static``. The CSRF middleware sits on the pages' router
     only: the JSON API never sees it (its clients send no CSRF token; the edge gate's Origin check
     covers it)."""
-    pages = Router(
+    pages = OneAppRouter(
         path="/",
         route_handlers=PAGES,
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf_config(settings))],
