@@ -8,17 +8,13 @@ from litestar import Router
 
 
 class OneAppRouter(Router):
-    """A router built for one app, which that app need not deep-copy.
+    """A router built for one app, which that app takes as it is instead of deep-copying it.
 
     Litestar deep-copies every router it registers, so that one router can be mounted on several
-    apps, and copying the handlers' parsed signatures is a large part of building an app. This router
-    is built per app and its handlers are already copies (``Router.register`` copies each handler it
-    takes), so building it again from its arguments gives the app the independent copy it asks for.
+    apps, and copying the handlers' parsed signatures is a large part of building an app. A router
+    built per app and registered on that app alone has nothing to share: its handlers are already
+    its own copies (``Router.register`` copies each handler it takes).
     """
 
-    def __init__(self, **arguments: Any) -> None:
-        super().__init__(**arguments)
-        self._arguments = arguments
-
     def __deepcopy__(self, memo: dict[int, Any]) -> OneAppRouter:
-        return OneAppRouter(**self._arguments)
+        return self
