@@ -14,16 +14,18 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devflow.accounts.models import OAuthState
 from devflow.accounts.schemas import EMAIL_MAX_LENGTH
 from devflow.config import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 SUPPORTED_PROVIDERS = ("google", "github")
 STATE_TTL = timedelta(minutes=5)
@@ -211,6 +213,9 @@ async def fetch_profile(
     settings: Settings, provider: ProviderConfig, code: str, verifier: str
 ) -> ProviderProfile:
     """Exchange the code for an access token (with the PKCE verifier), then read the profile."""
+    # Imported on the first login through a provider: a worker that never sees one does not hold it.
+    import httpx
+
     try:
         async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT_SECONDS, follow_redirects=False) as client:
             token_body = _json(

@@ -28,6 +28,7 @@ _NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'[]{}"')
 _STRUCTURAL_AND_ESCAPES = bytes(b for b in range(256) if b not in b'[]{}"\\')
 _STRING = re.compile(rb'"[^"]*"')
 _ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+_UNICODE_ESCAPE = re.compile(rb"\\u")
 _REPLACEMENT = "\ufffd".encode()
 _decoder = msgspec.json.Decoder()
 
@@ -96,7 +97,8 @@ def normalise_json_text(text: bytes) -> bytes:
             raise MalformedJSON("invalid UTF-8") from None
     if exceeds_depth(text):
         raise MalformedJSON(f"nested deeper than {MAX_DEPTH} levels")
-    if b"\\u" in text:
+    # A one-byte search is a memchr; the two-byte ``b"\\u" in text`` is several times slower.
+    if b"\\" in text and _UNICODE_ESCAPE.search(text) is not None:
         text = _replace_lone_surrogates(text)
     return text
 

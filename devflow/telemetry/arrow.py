@@ -163,7 +163,8 @@ def _flatten(
                 mask = pc.fill_null(pc.is_in(kinds, value_set=pa.array(sorted(owners))), False)
                 masks[owners] = None if pc.all(mask).as_py() else mask
             mask = masks[owners]
-            if mask is not None:  # leaf arrays: cheap
+            # Only when some other type's event filled it: ``if_else`` is slow on list columns.
+            if mask is not None and pc.any(pc.and_(pc.is_valid(column), pc.invert(mask))).as_py():
                 column = pc.if_else(mask, column, pa.scalar(None, column.type))
         wanted = event_schema().field(name).type
         columns[name] = column if column.type == wanted else column.cast(wanted)
@@ -185,7 +186,9 @@ def complete_events(spooled: Sequence[pa.Table], structs: Sequence[object | None
         s if isinstance(s, pa.StructArray) else typed_struct(_decoded(t.column("raw")))
         for t, s in zip(spooled, structs, strict=True)
     ]
-    table = pa.concat_tables(spooled) if len(spooled) > 1 else spooled[0]
+    # One chunk per column: the partition split and the Parquet writer are slower over many small
+    # chunks (one per request) than the copy that joins them.
+    table = (pa.concat_tables(spooled) if len(spooled) > 1 else spooled[0]).combine_chunks()
     struct = pa.chunked_array(arrays, type=_struct_type())
     typed = _flatten(struct, table.column("type"))
     schema = event_schema()
