@@ -48,4 +48,3 @@ def test_values_of_fields_another_type_owns_are_left_out() -> None:
     # With no stray value, the owners' values pass through unchanged.
     clean = complete_events(spooled[:1], [typed_struct([text_change])])
     assert _columns(clean) == {name: values[:1] for name, values in expected.items()}
-
