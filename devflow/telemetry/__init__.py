@@ -69,6 +69,13 @@ __all__ = [
 # do block the thread: two overlap them.
 INGEST_THREADS = {"sqlite": 1}
 INGEST_THREADS_DEFAULT = 2
+# Databases whose ingest work is local file I/O (no network round trip): there a request of ordinary
+# size runs on the event loop itself, which one thread per process would serialise anyway, and is
+# spared the hop to the thread and back and the GIL hand-offs between the loop and that thread.
+LOCAL_DATABASES = frozenset({"sqlite"})
+# Larger bodies go to the thread: the loop must not stop serving the process's other requests for
+# the tens of milliseconds a batch of thousands of events takes.
+INLINE_BODY_LIMIT = 256 * 1024
 # How long a user's own path-privacy choice is cached per process (a change applies within this).
 PRIVACY_CACHE_SECONDS = 30.0
 
@@ -106,6 +113,11 @@ class Telemetry:
         if self.path_privacy == HASH:  # nothing is stricter: no lookup
             return HASH
         return effective_path_privacy(self.path_privacy, self._modes.get(self.db, user_id))
+
+    def runs_inline(self, body_size: int) -> bool:
+        """Whether a request whose body has ``body_size`` bytes is ingested on the event loop (see
+        :data:`LOCAL_DATABASES`) rather than in a worker thread."""
+        return body_size <= INLINE_BODY_LIMIT and self.db.kw["bind"].dialect.name in LOCAL_DATABASES
 
     def thread_limiter(self) -> anyio.CapacityLimiter:
         """The per-process bound on ingest threads (created on the event loop at first use)."""

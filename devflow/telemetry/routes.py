@@ -2,8 +2,10 @@
 
 The handler is thin: a request without a credential is refused at once (401), the body is read within
 the route's 16 MiB limit (413), and everything else — the credential check, decoding, validation,
-sessions and the write to the lake writer's spool — runs in ONE worker-thread call: a single thread
-hop per request instead of one for the router's ``principal`` dependency and another for the ingest.
+sessions and the write to the lake writer's spool — runs in ONE call: in a worker thread (a single
+thread hop per request instead of one for the router's ``principal`` dependency and another for the
+ingest), or, on SQLite and for a body of ordinary size, on the event loop itself
+(:meth:`Telemetry.runs_inline <devflow.telemetry.Telemetry.runs_inline>`).
 The 202 is sent once the event loop has seen the spool's fsync cover the request's rows (group commit
 by the writer's syncer). The contract's order holds: the credential is checked before anything about
 the body is reported (a body over the limit is answered 413 only once the credential is known good).
@@ -186,9 +188,13 @@ async def ingest_telemetry(
         raise
     # §1.2: without a JSON content type, or with 0 bytes, the body is absent.
     payload = body if body and is_json_content_type(request) else None
-    ticket, content = await anyio.to_thread.run_sync(
-        _authenticate_and_ingest, accounts, telemetry, credential, payload, limiter=telemetry.thread_limiter()
-    )
+    if telemetry.runs_inline(len(body)):
+        ticket, content = _authenticate_and_ingest(accounts, telemetry, credential, payload)
+    else:
+        limiter = telemetry.thread_limiter()
+        ticket, content = await anyio.to_thread.run_sync(
+            _authenticate_and_ingest, accounts, telemetry, credential, payload, limiter=limiter
+        )
     if ticket and telemetry.writer is not None:
         await telemetry.writer.wait_durable(ticket)  # acknowledged means on disk
     return Response(content=content, status_code=202, media_type=MediaType.JSON)
