@@ -1,14 +1,14 @@
 """Accepted telemetry events → rows of the lake's ``event_schema()`` (contract §4.5, §4.7).
 
 A request appends to the spool only what identifies and orders its events plus their raw JSON
-(``spool_event_schema()``); the typed columns travel next to it in memory as one Arrow struct
-(:func:`typed_struct`) and are flattened into columns when the spool is flushed
-(:func:`complete_events`). There is one way to build the typed columns: ``pa.array`` over the decoded
-events with the struct type derived from the field table of :mod:`devflow.telemetry.schema`. Rows
-replayed after a crash, and the synthetic generator's events, go the same way (their raw JSON decoded
-first). A value is placed in a typed column only for the event types that own the field, so a key the
-validator did not check for an event's type (``file`` on a ``git_activity``) can never break the
-table; the ``raw`` column keeps everything.
+(``spool_event_schema()``, as Python lists: :func:`spool_events_columns`); the typed columns travel
+next to it in memory as one Arrow struct (:func:`typed_struct`) and are flattened into columns when
+the spool is flushed (:func:`complete_events`). There is one way to build the typed columns:
+``pa.array`` over the decoded events with the struct type derived from the field table of
+:mod:`devflow.telemetry.schema`. Rows replayed after a crash, and the synthetic generator's events,
+go the same way (their raw JSON decoded first). A value is placed in a typed column only for the
+event types that own the field, so a key the validator did not check for an event's type (``file``
+on a ``git_activity``) can never break the table; the ``raw`` column keeps everything.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import msgspec
 
 from devflow.kernel.clock import epoch_us
 from devflow.kernel.lazy import pa, pc
+from devflow.lake.tables import Columns, as_tables, text_column
 from devflow.telemetry.schema import (
     EVENT_FIELDS,
     WORKSPACE,
@@ -187,8 +188,12 @@ def complete_events(spooled: Sequence[pa.Table], structs: Sequence[object | None
         for t, s in zip(spooled, structs, strict=True)
     ]
     # One chunk per column: the partition split and the Parquet writer are slower over many small
-    # chunks (one per request) than the copy that joins them.
-    table = (pa.concat_tables(spooled) if len(spooled) > 1 else spooled[0]).combine_chunks()
+    # chunks (one per request) than the copy that joins them (impossible beyond 2 GiB of one column).
+    table = pa.concat_tables(spooled) if len(spooled) > 1 else spooled[0]
+    try:
+        table = table.combine_chunks()
+    except pa.ArrowInvalid:
+        pass
     struct = pa.chunked_array(arrays, type=_struct_type())
     typed = _flatten(struct, table.column("type"))
     schema = event_schema()
@@ -200,6 +205,34 @@ def _text_array(values: Sequence[bytes | str]) -> pa.Array:
     """A string array from UTF-8 bytes (or str) built as binary and viewed as string: zero-copy and
     without pyarrow re-validating each value (the request body was validated as UTF-8 already)."""
     return pa.array(values, pa.binary()).view(pa.string())
+
+
+def spool_events_columns(
+    *,
+    user_id: str,
+    received_at: datetime,
+    batch_id: str,
+    batch_indexes: Sequence[int],
+    session_ids: Sequence[str],
+    kinds: Sequence[str],
+    timestamps_us: Sequence[int],
+    fingerprints: Sequence[str],
+    raws: Sequence[bytes | str],
+) -> Columns:
+    """The accepted events of one request as rows of ``spool_event_schema()``, in the lists a request
+    spools (they become Arrow at the flush, see :func:`devflow.lake.tables.as_tables`)."""
+    return Columns(
+        num_rows=len(batch_indexes),
+        lists={
+            "session_id": list(session_ids),
+            "type": list(kinds),
+            "timestamp": list(timestamps_us),
+            "batch_index": list(batch_indexes),
+            "fingerprint": list(fingerprints),
+        },
+        constants={"user_id": user_id, "received_at": epoch_us(received_at), "batch_id": batch_id},
+        texts={"raw": text_column([r if isinstance(r, bytes) else r.encode() for r in raws])},
+    )
 
 
 def spool_events_table(
@@ -214,23 +247,20 @@ def spool_events_table(
     fingerprints: Sequence[str],
     raws: Sequence[bytes | str],
 ) -> pa.Table:
-    """The accepted events of one request as a ``spool_event_schema()`` table."""
-    n = len(batch_indexes)
-    received_us = epoch_us(received_at)
-    arrays = {
-        "user_id": pa.repeat(pa.scalar(user_id, pa.string()), n),
-        "session_id": pa.array(session_ids, pa.string()),
-        "type": pa.array(kinds, pa.string()),
-        "timestamp": pa.array(timestamps_us, timestamp_type()),
-        "received_at": pa.repeat(pa.scalar(received_us, timestamp_type()), n),
-        "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), n),
-        "batch_index": pa.array(batch_indexes, pa.int32()),
-        "fingerprint": pa.array(fingerprints, pa.string()),
-        "raw": _text_array(raws),
-    }
-    return pa.Table.from_arrays(
-        [arrays[name] for name in spool_event_schema().names], schema=spool_event_schema()
+    """:func:`spool_events_columns` as a ``spool_event_schema()`` table (generators and tests)."""
+    columns = spool_events_columns(
+        user_id=user_id,
+        received_at=received_at,
+        batch_id=batch_id,
+        batch_indexes=batch_indexes,
+        session_ids=session_ids,
+        kinds=kinds,
+        timestamps_us=timestamps_us,
+        fingerprints=fingerprints,
+        raws=raws,
     )
+    [table] = as_tables([columns], spool_event_schema())
+    return table
 
 
 def events_to_table(

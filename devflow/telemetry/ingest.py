@@ -24,7 +24,7 @@ from devflow.kernel.errors import InvalidJSON, NotFound, TooLarge, ValidationFai
 from devflow.kernel.ids import uuid7
 from devflow.kernel.jsontext import MalformedJSON, normalise_json_text
 from devflow.lake.spool.writer import Append, LakeWriter
-from devflow.telemetry.arrow import fingerprint, quarantine_table, spool_events_table, typed_struct
+from devflow.telemetry.arrow import fingerprint, quarantine_table, spool_events_columns, typed_struct
 from devflow.telemetry.privacy import KEEP, redact_events, redact_raw
 from devflow.telemetry.schema import EVENTS_DIR, QUARANTINE_DIR
 from devflow.telemetry.sessions import SessionCache, UserGone, claim_sessions, session_spans
@@ -173,7 +173,7 @@ def ingest_batch(
     # Path privacy before anything is stored or fingerprinted (see devflow.telemetry.privacy).
     accepted_raws = redact_events(accepted_events, [bytes(raws[i]) for i in indexes], privacy, hash_key)
     if accepted_events:
-        events_table = spool_events_table(
+        events_rows = spool_events_columns(
             user_id=user_id,
             received_at=received_at,
             batch_id=batch_id,
@@ -185,7 +185,7 @@ def ingest_batch(
             raws=accepted_raws,
         )
         # The typed columns travel in memory next to the spooled rows (the flush parses nothing).
-        appends.append(Append(EVENTS_DIR, events_table, memo=typed_struct(accepted_events)))
+        appends.append(Append(EVENTS_DIR, events_rows, memo=typed_struct(accepted_events)))
     if rejected:
         quarantine = quarantine_table(
             user_id=user_id,

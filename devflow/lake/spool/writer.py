@@ -1,8 +1,9 @@
 """The durable lake writer: spool with group commit, periodic flush to Parquet, crash recovery.
 
-:meth:`LakeWriter.write` appends the producer's Arrow tables to this process's spool segment and
-returns a ticket; the caller answers its client only once :meth:`wait_durable` (or :meth:`sync`) says
-an fsync covers the ticket (:mod:`devflow.lake.spool.commit`). A background thread flushes the spool
+:meth:`LakeWriter.write` appends the producer's rows (Arrow tables, or
+:class:`~devflow.lake.tables.Columns`) to this process's spool segment and returns a ticket; the
+caller answers its client only once :meth:`wait_durable` (or :meth:`sync`) says an fsync covers the
+ticket (:mod:`devflow.lake.spool.commit`). A background thread flushes the spool
 to Parquet every ``flush_interval_seconds`` or ``flush_max_bytes``: it rotates to a new segment, writes
 one file per table and partition named after the old segment (``part-<segment id>.parquet``,
 atomically), registers the files in ``lake_files`` and only then deletes the old segment.
@@ -48,7 +49,7 @@ from devflow.lake.spool.segments import (
     remove_abandoned_creations,
 )
 from devflow.lake.storage import LakeStorage, LakeUnavailable
-from devflow.lake.tables import PartitionedTable
+from devflow.lake.tables import Columns, PartitionedTable
 
 log = logging.getLogger("devflow.lake.writer")
 
@@ -60,10 +61,11 @@ MAX_FLUSH_INTERVAL_SECONDS = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Append:
-    """Rows for one table; ``memo`` stays in memory next to them and never reaches the spool."""
+    """Rows for one table (an Arrow table, or :class:`~devflow.lake.tables.Columns`); ``memo`` stays in
+    memory next to them and never reaches the spool."""
 
     table: str
-    rows: pa.Table
+    rows: pa.Table | Columns
     memo: object | None = None
 
 
@@ -71,11 +73,11 @@ class Append:
 class _Pending:
     """Appended rows of one segment waiting to reach Parquet, per table name."""
 
-    rows: dict[str, list[pa.Table]] = field(default_factory=dict)
+    rows: dict[str, list[pa.Table | Columns]] = field(default_factory=dict)
     memos: dict[str, list[object | None]] = field(default_factory=dict)
     since: float | None = None  # monotonic time of the first append
 
-    def add(self, name: str, rows: pa.Table, memo: object | None) -> None:
+    def add(self, name: str, rows: pa.Table | Columns, memo: object | None) -> None:
         if self.since is None:
             self.since = time.monotonic()
         self.rows.setdefault(name, []).append(rows)
