@@ -14,7 +14,7 @@ import datetime
 import functools
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -220,10 +220,15 @@ class LakeStorage:
         )
 
     @lake_io
-    def read_table(self, relative_path: str) -> pa.Table:
-        """Read one Parquet file whole."""
+    def read_table(self, relative_path: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read one Parquet file whole (or only ``columns``)."""
         # partitioning=None: the ``date`` lives in the folder name only, never as a column.
-        return pq.read_table(self.full_path(relative_path), filesystem=self.fs, partitioning=None)
+        return pq.read_table(
+            self.full_path(relative_path),
+            filesystem=self.fs,
+            partitioning=None,
+            columns=list(columns) if columns is not None else None,
+        )
 
     @lake_io
     def row_count(self, relative_path: str) -> int:

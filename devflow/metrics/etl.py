@@ -377,8 +377,9 @@ def recompute_sessions_in(
     def swap_dated(kind: str, schema: pa.Schema, day: str, fresh: pa.Table) -> Callable[[], None]:
         def job() -> None:
             path = dated_partition(kind, day)
-            kept = _without_sessions(read_partition(storage, path, schema), dirty_ids, schema)
-            combined = pa.concat_tables([kept, fresh]).sort_by(_DAY_ORDERS[kind])
+            kept = _rows_of_other_sessions(storage, path, dirty_ids, schema)
+            # Fresh rows are sorted within their day; only a merge with kept rows needs a sort.
+            combined = pa.concat_tables([kept, fresh]).sort_by(_DAY_ORDERS[kind]) if kept.num_rows else fresh
             _write_partition(storage, path, combined)
 
         return job
@@ -508,6 +509,22 @@ _DAY_ORDERS: dict[str, list[tuple[str, str]]] = {
     ],
 }
 _SESSION_ORDER = [("user_id", "ascending"), ("session_id", "ascending")]
+
+
+def _rows_of_other_sessions(
+    storage: LakeStorage, path: str, session_ids: pa.Array, schema: pa.Schema
+) -> pa.Table:
+    """The rows of the partition at ``path`` whose session is not in ``session_ids``. Its
+    ``session_id`` column is read first: a partition holding only those sessions is not read whole."""
+    try:
+        ids = storage.read_table(path, columns=["session_id"])["session_id"]
+    except FileNotFoundError:
+        return schema.empty_table()
+    keep = pc.invert(pc.is_in(ids, value_set=session_ids))
+    if not pc.any(keep).as_py():
+        return schema.empty_table()
+    table = read_partition(storage, path, schema)
+    return schema.empty_table() if table is None else table.filter(keep)
 
 
 def _without_sessions(table: pa.Table | None, session_ids: pa.Array, schema: pa.Schema) -> pa.Table:

@@ -69,7 +69,8 @@ class GroupCommit:
     def issue(self) -> int:
         """A ticket for bytes just written (lock held)."""
         self.written += 1
-        self._work.notify()
+        if not self.syncing:  # a running fsync's syncer looks for more work when it ends
+            self._work.notify()
         return self.written
 
     def sync(self, ticket: int) -> None:
@@ -101,7 +102,8 @@ class GroupCommit:
                 return
             future: asyncio.Future[None] = loop.create_future()
             self._waiters.append((ticket, loop, future))
-            self._work.notify()
+            if not self.syncing:
+                self._work.notify()
         await future
 
     def wait_idle(self) -> None:
