@@ -232,7 +232,8 @@ class Settings:
     trust_proxy: int | None = None
     # New (devflow-specific): lake writer tuning. The contract bounds the flush interval at 10 s.
     lake_flush_interval_seconds: float = 2.0
-    lake_flush_max_bytes: int = 8 * 1024 * 1024
+    # Bounds the rows a worker holds between flushes and the flush's transient Arrow buffers.
+    lake_flush_max_bytes: int = 6 * 1024 * 1024
     # New (issue 16): data rights. Path privacy at ingest; retention in days (None: forever).
     path_privacy: str = "keep"
     raw_events_retention_days: int | None = None
@@ -342,7 +343,7 @@ class Settings:
             password_bcrypt_cost=_bcrypt_cost(env),
             trust_proxy=_trust_proxy(env),
             lake_flush_interval_seconds=min(10.0, _positive_number(env, "DEVFLOW_LAKE_FLUSH_SECONDS", 2.0)),
-            lake_flush_max_bytes=_positive_int(env, "DEVFLOW_LAKE_FLUSH_MAX_BYTES", 8 * 1024 * 1024),
+            lake_flush_max_bytes=_positive_int(env, "DEVFLOW_LAKE_FLUSH_MAX_BYTES", 6 * 1024 * 1024),
             path_privacy=_path_privacy(env),
             raw_events_retention_days=_optional_days(env, "RAW_EVENTS_RETENTION_DAYS", None),
             quarantine_retention_days=_optional_days(env, "QUARANTINE_RETENTION_DAYS", 30),

@@ -125,7 +125,7 @@ class LakeWriter:
         tables: Sequence[PartitionedTable],
         *,
         flush_interval_seconds: float = 2.0,
-        flush_max_bytes: int = 8 * 1024 * 1024,
+        flush_max_bytes: int = 6 * 1024 * 1024,
         max_backlog_bytes: int | None = None,
         erased: Callable[[], Collection[str]] | None = None,
     ) -> None:
