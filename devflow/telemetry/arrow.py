@@ -13,6 +13,7 @@ on a ``git_activity``) can never break the table; the ``raw`` column keeps every
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -190,10 +191,8 @@ def complete_events(spooled: Sequence[pa.Table], structs: Sequence[object | None
     # One chunk per column: the partition split and the Parquet writer are slower over many small
     # chunks (one per request) than the copy that joins them (impossible beyond 2 GiB of one column).
     table = pa.concat_tables(spooled) if len(spooled) > 1 else spooled[0]
-    try:
+    with contextlib.suppress(pa.ArrowInvalid):
         table = table.combine_chunks()
-    except pa.ArrowInvalid:
-        pass
     struct = pa.chunked_array(arrays, type=_struct_type())
     typed = _flatten(struct, table.column("type"))
     schema = event_schema()
