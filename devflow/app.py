@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -46,24 +47,27 @@ log = logging.getLogger("devflow.app")
 API_PREFIX = "/api/v1"
 
 
-_gc_tuned = False
+_interpreter_tuned = False
 
 
-def _tune_gc() -> None:
-    """Keep the cyclic GC off the request path's back (GC traversal of long-lived objects drives p99).
+def _tune_interpreter() -> None:
+    """Keep the cyclic GC and the GIL's hand-offs off the request path's back. Once per process: apps
+    built later (tests) are not frozen.
 
     Everything alive after start-up (modules, the app, SQLAlchemy and pyarrow objects) is moved to
     the permanent generation, so full collections no longer traverse it; the young generation is
     collected less often (ingest allocates hundreds of short-lived containers per request that
-    reference counting frees anyway). Once per process: apps built later (tests) are not frozen.
+    reference counting frees anyway). A thread holding the GIL (the lake flusher converting rows, the
+    syncer settling futures) hands it to the event loop after 1 ms instead of 5 ms.
     """
-    global _gc_tuned
-    if _gc_tuned:
+    global _interpreter_tuned
+    if _interpreter_tuned:
         return
-    _gc_tuned = True
+    _interpreter_tuned = True
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
+    sys.setswitchinterval(0.001)
 
 
 def _constant(value: Any) -> Provide:
@@ -120,7 +124,7 @@ def create_app(
             warn_if_proxy_unconfigured(settings)
         # Background jobs (ETL, pairing cleanup, insights), each guarded by its runner lock.
         scheduler = start_scheduler(services)
-        _tune_gc()
+        _tune_interpreter()
         try:
             yield
         finally:
