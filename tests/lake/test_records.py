@@ -109,7 +109,8 @@ def test_a_replayed_spool_writes_the_rows_a_live_flush_writes(
     survivor = LakeWriter(storage, db, spool, TELEMETRY_TABLES, flush_interval_seconds=10).start()
     assert not list(spool.glob("*.spool"))
     survivor.stop()
-    dead._stop.set()
+    dead._stop.set()  # its flusher thread ends (a killed process's threads are gone)
+    dead._wake.set()
 
     live_rows, replayed_rows = _typed_rows(storage, "live"), _typed_rows(storage, "replayed")
     assert len(live_rows) == len(events)
