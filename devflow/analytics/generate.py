@@ -2,7 +2,7 @@
 
 Users go into the ``users`` table (through the accounts model), sessions are claimed with the
 ingest's own :func:`~devflow.telemetry.claim_sessions` (``start_time``/``last_event_at``), and events
-become the ingest's spool rows (:func:`~devflow.telemetry.spool_events_table`, with §4.7
+become the ingest's spool rows (:func:`~devflow.telemetry.spool_events_columns`, with §4.7
 fingerprints), completed to ``EVENT_SCHEMA`` by the events table's own ``finish`` (as the lake
 writer's flush does), and land in ``events/date=…/`` through the lake's partition writer, registered
 in ``lake_files`` for the ETL.
@@ -54,7 +54,7 @@ from devflow.kernel.clock import epoch_us, from_epoch_us
 from devflow.lake.partitions import write_partitioned
 from devflow.lake.registry import register_files
 from devflow.lake.storage import LakeStorage
-from devflow.telemetry import EVENTS_TABLE, claim_sessions, fingerprint, spool_events_table
+from devflow.telemetry import EVENTS_TABLE, claim_sessions, fingerprint, spool_events_columns, spool_table
 
 log = logging.getLogger("devflow.analytics")
 
@@ -152,7 +152,7 @@ def user_day_table(
         return None
     received = from_epoch_us(max(stamps)) + RECEIVE_DELAY
     received_us = max(stamps) + int(RECEIVE_DELAY.total_seconds() * 1_000_000)
-    return spool_events_table(
+    rows = spool_events_columns(
         user_id=str(user_day.user.user_id),
         received_at=received,
         batch_id=_deterministic_batch_id(user_day.user, received_us, spec.seed),
@@ -164,6 +164,7 @@ def user_day_table(
         fingerprints=[fingerprint(e, may_contain_floats=False) for e in events],
         raws=[_raw_encoder.encode(e) for e in events],
     )
+    return spool_table(rows)
 
 
 def write_synthetic(

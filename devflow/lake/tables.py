@@ -18,8 +18,7 @@ class Columns:
     """Rows as one Python list per column (``lists``), columns holding one value on every row
     (``constants``), and text columns given as one UTF-8 buffer with the little-endian int32 end offset
     of each row's value in it (``texts``: no Python object per value, and no copy per value when the
-    flush turns them into Arrow). Strings in ``lists`` may be UTF-8 ``bytes``; texts are not
-    validated again (the producer has validated them)."""
+    flush turns them into Arrow; not validated again, the producer has validated them)."""
 
     num_rows: int
     lists: dict[str, list[Any]]
@@ -32,20 +31,15 @@ class Columns:
         return (*self.lists, *self.constants, *self.texts)
 
 
-def text_column(values: Sequence[bytes]) -> tuple[bytes, bytes]:
-    """``values`` as a :attr:`Columns.texts` entry: their concatenation and their end offsets."""
-    ends = np.fromiter(itertools.accumulate(map(len, values)), dtype="<i4", count=len(values))
-    return b"".join(values), ends.tobytes()
+def text_column(values: Sequence[bytes | str]) -> tuple[bytes, bytes]:
+    """``values`` (UTF-8 bytes, or str) as a :attr:`Columns.texts` entry: their concatenation and
+    their end offsets."""
+    encoded = [v if isinstance(v, bytes) else v.encode() for v in values]
+    ends = np.fromiter(itertools.accumulate(map(len, encoded)), dtype="<i4", count=len(encoded))
+    return b"".join(encoded), ends.tobytes()
 
 
 _INT32_MAX = 2**31 - 1
-
-
-def _array(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
-    if pa.types.is_string(arrow_type) and values and isinstance(values[0], bytes):
-        # Viewed as string without validating each value again (the request body was validated).
-        return pa.array(values, pa.binary()).view(pa.string())
-    return pa.array(values, arrow_type)
 
 
 def _text_array(parts: Sequence[tuple[bytes, bytes]], length: int) -> pa.Array | pa.ChunkedArray:
@@ -76,7 +70,7 @@ def _columns_table(parts: Sequence[Columns], schema: pa.Schema) -> pa.Table:
                 values += part.lists[name]
             else:
                 values += [part.constants[name]] * part.num_rows
-        arrays.append(_array(values, schema.field(name).type))
+        arrays.append(pa.array(values, schema.field(name).type))
     return pa.Table.from_arrays(arrays, schema=pa.schema([schema.field(name) for name in names]))
 
 

@@ -15,7 +15,13 @@ from devflow.accounts import effective_path_privacy, user_path_privacy_modes
 from devflow.kernel.clock import Clock
 from devflow.lake.spool.writer import LakeWriter
 from devflow.lake.storage import LakeUnavailable
-from devflow.telemetry.arrow import events_to_table, fingerprint, spool_events_table, typed_struct
+from devflow.telemetry.arrow import (
+    events_to_table,
+    fingerprint,
+    spool_events_columns,
+    spool_table,
+    typed_struct,
+)
 from devflow.telemetry.ingest import Caller, ingest_batch
 from devflow.telemetry.privacy import HASH, path_hash_key, redact_home
 from devflow.telemetry.schema import (
@@ -57,7 +63,8 @@ __all__ = [
     "quarantine_schema",
     "redact_home",
     "sessions_started_between",
-    "spool_events_table",
+    "spool_events_columns",
+    "spool_table",
     "timestamp_type",
     "typed_struct",
     "validate_events",

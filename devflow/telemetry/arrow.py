@@ -33,7 +33,6 @@ from devflow.telemetry.schema import (
     ValueKind,
     event_schema,
     quarantine_schema,
-    timestamp_type,
 )
 from devflow.telemetry.timestamps import parse_timestamp_us
 
@@ -200,12 +199,6 @@ def complete_events(spooled: Sequence[pa.Table], structs: Sequence[object | None
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _text_array(values: Sequence[bytes | str]) -> pa.Array:
-    """A string array from UTF-8 bytes (or str) built as binary and viewed as string: zero-copy and
-    without pyarrow re-validating each value (the request body was validated as UTF-8 already)."""
-    return pa.array(values, pa.binary()).view(pa.string())
-
-
 def spool_events_columns(
     *,
     user_id: str,
@@ -230,35 +223,13 @@ def spool_events_columns(
             "fingerprint": list(fingerprints),
         },
         constants={"user_id": user_id, "received_at": epoch_us(received_at), "batch_id": batch_id},
-        texts={"raw": text_column([r if isinstance(r, bytes) else r.encode() for r in raws])},
+        texts={"raw": text_column(raws)},
     )
 
 
-def spool_events_table(
-    *,
-    user_id: str,
-    received_at: datetime,
-    batch_id: str,
-    batch_indexes: Sequence[int],
-    session_ids: Sequence[str],
-    kinds: Sequence[str],
-    timestamps_us: Sequence[int],
-    fingerprints: Sequence[str],
-    raws: Sequence[bytes | str],
-) -> pa.Table:
-    """:func:`spool_events_columns` as a ``spool_event_schema()`` table (generators and tests)."""
-    columns = spool_events_columns(
-        user_id=user_id,
-        received_at=received_at,
-        batch_id=batch_id,
-        batch_indexes=batch_indexes,
-        session_ids=session_ids,
-        kinds=kinds,
-        timestamps_us=timestamps_us,
-        fingerprints=fingerprints,
-        raws=raws,
-    )
-    [table] = as_tables([columns], spool_event_schema())
+def spool_table(rows: Columns) -> pa.Table:
+    """:func:`spool_events_columns` rows as a ``spool_event_schema()`` table (generators and tests)."""
+    [table] = as_tables([rows], spool_event_schema())
     return table
 
 
@@ -277,7 +248,7 @@ def events_to_table(
     parsed = [parse_timestamp_us(str(e.get("timestamp"))) for e in events]
     if any(ts is None for ts in parsed):
         raise ValueError("events_to_table needs valid timestamps")
-    spool = spool_events_table(
+    spool = spool_events_columns(
         user_id=user_id,
         received_at=received_at,
         batch_id=batch_id,
@@ -288,7 +259,7 @@ def events_to_table(
         fingerprints=fingerprints if fingerprints is not None else [fingerprint(e) for e in events],
         raws=[json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in events],
     )
-    return complete_events([spool], [typed_struct(events)])
+    return complete_events([spool_table(spool)], [typed_struct(events)])
 
 
 def quarantine_table(
@@ -301,16 +272,11 @@ def quarantine_table(
     raws: Sequence[bytes | str],
 ) -> pa.Table:
     """A ``quarantine_schema()`` table: one row per rejected event, its JSON kept verbatim."""
-    n = len(batch_indexes)
-    received_us = epoch_us(received_at)
-    return pa.Table.from_arrays(
-        [
-            pa.repeat(pa.scalar(user_id, pa.string()), n),
-            pa.repeat(pa.scalar(received_us, timestamp_type()), n),
-            pa.repeat(pa.scalar(batch_id, pa.string()), n),
-            pa.array(batch_indexes, pa.int32()),
-            pa.array(reasons, pa.string()),
-            _text_array(raws),
-        ],
-        schema=quarantine_schema(),
+    rows = Columns(
+        num_rows=len(batch_indexes),
+        lists={"batch_index": list(batch_indexes), "reason": list(reasons)},
+        constants={"user_id": user_id, "received_at": epoch_us(received_at), "batch_id": batch_id},
+        texts={"raw": text_column(raws)},
     )
+    [table] = as_tables([rows], quarantine_schema())
+    return table

@@ -25,7 +25,7 @@ from devflow.db.engine import make_engine
 from devflow.lake.spool.writer import Append
 from devflow.models import Base
 from devflow.rights.deletion import FAULT_ENV, FAULT_POINTS
-from devflow.telemetry.arrow import fingerprint, spool_events_table, typed_struct
+from devflow.telemetry.arrow import fingerprint, spool_events_columns, spool_table, typed_struct
 from devflow.telemetry.schema import EVENTS_DIR
 from tests.accounts.conftest import insert_password_user
 from tests.conftest import BASE_ENV
@@ -225,18 +225,20 @@ def test_spooled_events_do_not_come_back(
 def _appends_for(user_id: str) -> list[Append]:
     events = all_vector_events()[:3]
     raws = [json.dumps(e).encode() for e in events]
-    table = spool_events_table(
-        user_id=user_id,
-        received_at=dt.datetime.now(dt.UTC),
-        batch_id="late",
-        batch_indexes=list(range(len(events))),
-        session_ids=[e["session_id"] for e in events],
-        kinds=[e["type"] for e in events],
-        timestamps_us=[
-            int(dt.datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp() * 1e6)
-            for e in events
-        ],
-        fingerprints=[fingerprint(e) for e in events],
-        raws=raws,
+    table = spool_table(
+        spool_events_columns(
+            user_id=user_id,
+            received_at=dt.datetime.now(dt.UTC),
+            batch_id="late",
+            batch_indexes=list(range(len(events))),
+            session_ids=[e["session_id"] for e in events],
+            kinds=[e["type"] for e in events],
+            timestamps_us=[
+                int(dt.datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp() * 1e6)
+                for e in events
+            ],
+            fingerprints=[fingerprint(e) for e in events],
+            raws=raws,
+        )
     )
     return [Append(EVENTS_DIR, table, memo=typed_struct(events))]
